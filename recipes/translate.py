@@ -1,0 +1,219 @@
+"""Train a translation model of the zoo on Multi30k (or spa-eng) and ship it.
+
+    python recipes/translate.py --model lstm-seq2seq-attn --pair de-en
+
+Reads top to bottom: config -> strategy -> data -> model -> fit -> evaluate ->
+save. Killing the run and re-running the same command resumes from the last
+finished epoch (BackupAndRestore in <run-dir>/backup). Watch it with
+`tensorboard --logdir runs/`: losses, token accuracy, learning rate, val BLEU,
+sample translations, attention heatmaps and the hparams dashboard.
+At the end the best epoch (by val BLEU) is evaluated on the test split and
+written with its card.json to <save-dir>/<model>/.
+"""
+
+import argparse
+import dataclasses
+import json
+import os
+import platform
+import shlex
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+from tensorboard.plugins.hparams import api as hp  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import zoo  # noqa: E402
+from zoo import saving, viz  # noqa: E402
+from zoo.data import tokenizers  # noqa: E402
+from zoo.data.pipeline import encode, translation_dataset  # noqa: E402
+from zoo.data.translation import load_pairs  # noqa: E402
+from zoo.distribute import STRATEGIES, get_strategy  # noqa: E402
+from zoo.evaluate import evaluate_translation  # noqa: E402
+from zoo.metrics import masked_accuracy, masked_cross_entropy, translation_scores  # noqa: E402
+
+
+@dataclasses.dataclass
+class Config:
+    model: str = "lstm-seq2seq-attn"
+    pair: str = "de-en"
+    epochs: int = 12
+    batch_size: int = 64
+    learning_rate: float = 2e-3
+    embedding_dim: int = 256
+    units: int = 256
+    dropout: float = 0.3
+    label_smoothing: float = 0.1
+    clipnorm: float = 1.0
+    source_vocabulary: int = 8000
+    target_vocabulary: int = 6000
+    max_length: int = 64  # subword tokens per sentence in training
+    patience: int = 3  # epochs without a better val BLEU before stopping
+    beam_size: int = 5
+    run_dir: str = ""  # default runs/<model>-<pair>
+    save_dir: str = "saved_models"
+    strategy: str = "auto"
+    mixed_precision: str = ""  # "", "mixed_float16" or "mixed_bfloat16"
+    jit_compile: bool = False
+    seed: int = 0
+    smoke: bool = False  # a few steps on a few hundred sentences (tests)
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    for field in dataclasses.fields(Config):
+        flag = "--" + field.name.replace("_", "-")
+        if field.type is bool:
+            parser.add_argument(flag, action="store_true")
+        else:
+            parser.add_argument(flag, type=field.type, default=field.default)
+    args = parser.parse_args(argv)
+    if args.strategy not in STRATEGIES:
+        parser.error(f"--strategy must be one of {STRATEGIES}, got {args.strategy!r}")
+    if args.mixed_precision not in ("", "mixed_float16", "mixed_bfloat16"):
+        parser.error(f"--mixed-precision must be mixed_float16 or mixed_bfloat16, got {args.mixed_precision!r}")
+    return Config(**vars(args))
+
+
+class ValidationBleu(keras.callbacks.Callback):
+    """Each epoch: val BLEU (greedy), sample translations and an attention
+    heatmap to TensorBoard; the best weights so far to `best.weights.h5`."""
+
+    def __init__(self, sources, references, run_dir, samples=3):
+        super().__init__()
+        self.sources, self.references, self.samples = sources, references, samples
+        self.run_dir = Path(run_dir)
+        self.writer = tf.summary.create_file_writer(str(self.run_dir / "validation"))
+        self.state_path = self.run_dir / "best.json"  # survives a kill, like the backup
+        self.state = json.loads(self.state_path.read_text()) if self.state_path.exists() else {"bleu": -1.0, "epoch": -1, "train_seconds": 0.0}
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.start = time.time()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.state["train_seconds"] += time.time() - self.start
+        hypotheses = self.model.translate(self.sources, beam_size=1)
+        bleu = translation_scores(hypotheses, self.references)["bleu"]
+        logs["val_bleu"] = bleu
+        with self.writer.as_default(step=epoch):
+            tf.summary.scalar("epoch_bleu", bleu)
+            lines = [f"**source:** {s}  \n**reference:** {r}  \n**model:** {h}" for s, r, h in
+                     zip(self.sources[: self.samples], self.references, hypotheses)]
+            tf.summary.text("translations", tf.constant(lines))
+            if self.model.use_attention:
+                _, (src, out, weights) = self.model.translate(self.sources[0], beam_size=1, return_attention=True)
+                png = viz.to_png(viz.attention_figure(src, out, weights, title=f"epoch {epoch + 1}"))
+                tf.summary.image("attention", tf.image.decode_png(png)[None])
+        self.writer.flush()
+        if bleu > self.state["bleu"]:
+            self.state.update(bleu=bleu, epoch=epoch + 1)
+            tmp = self.run_dir / "best.tmp.weights.h5"
+            self.model.save_weights(tmp)
+            os.replace(tmp, self.run_dir / "best.weights.h5")
+        _atomic_write(self.state_path, json.dumps(self.state))
+        print(f"\nepoch {epoch + 1}: val BLEU {bleu:.2f} (best {self.state['bleu']:.2f} at epoch {self.state['epoch']})")
+
+
+def _atomic_write(path, text):
+    tmp = Path(f"{path}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def main(cfg):
+    keras.utils.set_random_seed(cfg.seed)
+    if cfg.mixed_precision:
+        keras.mixed_precision.set_global_policy(cfg.mixed_precision)
+    run_dir = Path(cfg.run_dir or f"runs/{cfg.model}-{cfg.pair}" + ("-smoke" if cfg.smoke else ""))
+    run_dir.mkdir(parents=True, exist_ok=True)
+    strategy = get_strategy(cfg.strategy)
+    print(f"strategy: {type(strategy).__name__} with {strategy.num_replicas_in_sync} replica(s)")
+
+    # -- data: tokenizers are learned on the training split only -------------------
+    limit = 300 if cfg.smoke else None
+    train_src, train_tgt = load_pairs(cfg.pair, "train", limit=limit)
+    val_src, val_tgt = load_pairs(cfg.pair, "val", limit=50 if cfg.smoke else None)
+    protos = []
+    for side, texts, size in (("source", train_src, cfg.source_vocabulary), ("target", train_tgt, cfg.target_vocabulary)):
+        path = run_dir / f"{side}.spm"  # reused on resume, so the ids never change
+        if not path.exists():
+            _atomic_write_bytes(path, tokenizers.train_sentencepiece(texts, 300 if cfg.smoke else size))
+        protos.append(path.read_bytes())
+    src_tok, tgt_tok = (tokenizers.tokenizer(p) for p in protos)
+    global_batch = cfg.batch_size * strategy.num_replicas_in_sync
+
+    def dataset(src, tgt, shuffle):
+        return translation_dataset(encode(src_tok, src, cfg.max_length), encode(tgt_tok, tgt, cfg.max_length, add_bos=True),
+                                   global_batch, shuffle=shuffle, seed=cfg.seed)
+
+    train_ds, val_ds = dataset(train_src, train_tgt, True), dataset(val_src, val_tgt, False)
+    if cfg.smoke:
+        train_ds = train_ds.take(3)
+
+    # -- model -------------------------------------------------------------------
+    with strategy.scope():
+        model = zoo.build(cfg.model, source_vocabulary_size=src_tok.vocabulary_size(),
+                          target_vocabulary_size=tgt_tok.vocabulary_size(),
+                          embedding_dim=cfg.embedding_dim, units=cfg.units, dropout=cfg.dropout)
+        model.set_tokenizers(*protos)
+        model.build_for_inference()  # BackupAndRestore needs a built model
+        model.compile(optimizer=keras.optimizers.Adam(cfg.learning_rate, clipnorm=cfg.clipnorm),
+                      loss=masked_cross_entropy(cfg.label_smoothing), metrics=[masked_accuracy],
+                      jit_compile=cfg.jit_compile)
+    model.summary(print_fn=lambda line, **_: print(line))
+
+    # -- fit ---------------------------------------------------------------------
+    bleu = ValidationBleu(val_src, val_tgt, run_dir)
+    callbacks = [
+        keras.callbacks.BackupAndRestore(str(run_dir / "backup"), double_checkpoint=True),
+        keras.callbacks.ReduceLROnPlateau("val_loss", factor=0.5, patience=1, min_lr=1e-5),
+        bleu,
+        keras.callbacks.EarlyStopping("val_bleu", mode="max", patience=cfg.patience),
+        keras.callbacks.TensorBoard(str(run_dir)),
+    ]
+    model.fit(train_ds, validation_data=val_ds, epochs=1 if cfg.smoke else cfg.epochs, callbacks=callbacks,
+              verbose=2 if cfg.smoke else "auto")
+
+    # -- evaluate the best epoch on the test split and ship it ---------------------
+    if (run_dir / "best.weights.h5").exists():
+        model.load_weights(run_dir / "best.weights.h5")
+    target = Path(cfg.save_dir) / cfg.model
+    card = {
+        "task": "translation",
+        "data": {"pair": cfg.pair, "train": "multi30k train (29,000)" if "es" not in cfg.pair else "spa-eng train",
+                 "selection": "val (best epoch by greedy val BLEU)", "test": "test_2016_flickr (1,000)" if "es" not in cfg.pair else "spa-eng test"},
+        "config": dataclasses.asdict(cfg),
+        "command": "python " + " ".join(shlex.quote(a) for a in sys.argv),
+        "best_epoch": bleu.state["epoch"],
+        "train_seconds": round(bleu.state["train_seconds"]),
+        "hardware": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, no GPU"
+        if not tf.config.list_logical_devices("GPU") else f"{len(tf.config.list_logical_devices('GPU'))} GPU(s)",
+        "parameters": model.count_params(),
+    }
+    saving.save(model, target, cfg.model, card)  # float16 weights: evaluate what ships
+    shipped = zoo.load(cfg.model, weights=target)
+    results = evaluate_translation(shipped, cfg.pair, "test", beam_sizes=(1, cfg.beam_size), limit=50 if cfg.smoke else None)
+    card["metrics"] = results
+    saving.save(model, target, cfg.model, card)
+    with tf.summary.create_file_writer(str(run_dir / "hparams")).as_default():
+        hp.hparams({k: v for k, v in dataclasses.asdict(cfg).items() if isinstance(v, (int, float, str, bool))})
+        tf.summary.scalar("test_bleu", results[f"beam{cfg.beam_size}"]["bleu"], step=0)
+        tf.summary.scalar("val_bleu", bleu.state["bleu"], step=0)
+    print(json.dumps(results, indent=2))
+    return results
+
+
+def _atomic_write_bytes(path, data):
+    tmp = Path(f"{path}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+if __name__ == "__main__":
+    main(parse_args())

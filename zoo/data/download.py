@@ -1,0 +1,97 @@
+"""Fetch public dataset files: a local mirror, a cache, or the public URL.
+
+Lookup order for a file such as "multi30k/train.de.gz":
+1. `$ZOO_DATA_DIR/multi30k/train.de.gz` when `ZOO_DATA_DIR` is set (a local
+   mirror of the public files, e.g. on a machine without internet);
+2. `$ZOO_CACHE_DIR` (default `~/.cache/zoo`), where downloads are kept;
+3. the public URL, downloaded to a temporary file, checked against its
+   sha256, then renamed into the cache (a half-download never stays there).
+"""
+
+import hashlib
+import os
+import tempfile
+import urllib.request
+from pathlib import Path
+
+DATA_ENV = "ZOO_DATA_DIR"
+CACHE_ENV = "ZOO_CACHE_DIR"
+
+_MULTI30K = "https://raw.githubusercontent.com/multi30k/dataset/master/data/task1/raw/"
+
+# name -> (public URL, sha256)
+FILES = {
+    "multi30k/test_2016_flickr.de.gz": (_MULTI30K + "test_2016_flickr.de.gz", "9204244e408ccb38d2a55cfcd344df15005fc42a07a6e55ca6c52b6ababb8cc8"),
+    "multi30k/test_2016_flickr.en.gz": (_MULTI30K + "test_2016_flickr.en.gz", "611d361c6334bc7246101d48097c13cf5c4413c5befc793cc629934359d532d9"),
+    "multi30k/test_2016_flickr.fr.gz": (_MULTI30K + "test_2016_flickr.fr.gz", "6d326e188d259fb1d04ac19eae3af956559b3a0b93d7635e56c90987c40c8b90"),
+    "multi30k/train.de.gz": (_MULTI30K + "train.de.gz", "726e39b2fa9eb9ffb6dc763fb35a179f80fae06ffc5d28b6ace5faa883de28a6"),
+    "multi30k/train.en.gz": (_MULTI30K + "train.en.gz", "d79cfa999dd4c51d2cb42499b6796d5a882c3a8a961923c25a898c90f8bbd56f"),
+    "multi30k/train.fr.gz": (_MULTI30K + "train.fr.gz", "622e75069e9f4c577425c4f277116ce66e63a2401c0a2312d90073cb12379a3c"),
+    "multi30k/val.de.gz": (_MULTI30K + "val.de.gz", "f0cba2f995189cf5770f29a8a9a537a3ad3f51657ad873405082ff6863a5e75a"),
+    "multi30k/val.en.gz": (_MULTI30K + "val.en.gz", "14f7d25ddd868909a9213e361768460edcacdd6ab9d1e77b92560dc10c10dc28"),
+    "multi30k/val.fr.gz": (_MULTI30K + "val.fr.gz", "ca3106f1a72390591d25f6c45cb4cd39dec4cd3f123e099748a3ce5256c160e9"),
+    "spa-eng/spa-eng.zip": ("http://storage.googleapis.com/download.tensorflow.org/data/spa-eng.zip", "0c4fd7825d3d872488d38c157f784e035edab4f2ff0df25a2a208790ecb5b58f"),
+    "tinyshakespeare/input.txt": ("https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt", "86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed"),
+    "nietzsche/nietzsche.txt": ("https://s3.amazonaws.com/text-datasets/nietzsche.txt", "23cf69874ab69d3d256099ab530ea4be24d47d9675b673bcc67cbcd6298ec647"),
+    "weights/squeezenet_weights_tf_dim_ordering_tf_kernels_notop.h5": ("https://github.com/rcmalli/keras-squeezenet/releases/download/v1.0/squeezenet_weights_tf_dim_ordering_tf_kernels_notop.h5", "17154246284f555591549ac2c83e127abfbf4307dc4b0060fdaa2931d0fa38da"),
+}
+
+
+def sha256(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def cache_dir():
+    return Path(os.environ.get(CACHE_ENV, Path.home() / ".cache" / "zoo"))
+
+
+def fetch(name):
+    """Returns the local path of the dataset file `name`, checked by sha256."""
+    if name not in FILES:
+        raise ValueError(f"`name` must be one of {sorted(FILES)}, got {name!r}.")
+    url, expected = FILES[name]
+    mirror = os.environ.get(DATA_ENV)
+    if mirror:
+        path = Path(mirror) / name
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"{path} not found: {DATA_ENV}={mirror} is set, so the mirror must "
+                f"hold {name} (public URL: {url}). Unset {DATA_ENV} to download it."
+            )
+        _check(path, expected, url, f"the mirror {DATA_ENV}={mirror}")
+        return path
+    path = cache_dir() / name
+    if path.is_file():
+        _check(path, expected, url, f"the cache {path.parent} (delete it to refetch)")
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".part")
+    os.close(fd)
+    try:
+        print(f"Downloading {url} -> {path}")
+        try:
+            urllib.request.urlretrieve(url, tmp)
+        except OSError as e:
+            raise OSError(
+                f"could not download {name} from {url} ({e}); without internet, "
+                f"point {DATA_ENV} at a local mirror of the files."
+            ) from e
+        _check(Path(tmp), expected, url, "the download")
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return path
+
+
+def _check(path, expected, url, where):
+    actual = sha256(path)
+    if actual != expected:
+        raise ValueError(
+            f"{path} from {where} is corrupt: sha256 {actual}, expected {expected} "
+            f"(public URL: {url})."
+        )
