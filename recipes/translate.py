@@ -36,7 +36,7 @@ from zoo.data.pipeline import encode, translation_dataset  # noqa: E402
 from zoo.data.translation import load_pairs  # noqa: E402
 from zoo.distribute import STRATEGIES, get_strategy  # noqa: E402
 from zoo.evaluate import evaluate_translation  # noqa: E402
-from zoo.metrics import masked_accuracy, masked_cross_entropy, translation_scores  # noqa: E402
+from zoo.metrics import MaskedAccuracy, masked_cross_entropy, translation_scores  # noqa: E402
 
 
 @dataclasses.dataclass
@@ -164,7 +164,7 @@ def main(cfg):
         model.set_tokenizers(*protos)
         model.build_for_inference()  # BackupAndRestore needs a built model
         model.compile(optimizer=keras.optimizers.Adam(cfg.learning_rate, clipnorm=cfg.clipnorm),
-                      loss=masked_cross_entropy(cfg.label_smoothing), metrics=[masked_accuracy],
+                      loss=masked_cross_entropy(cfg.label_smoothing), metrics=[MaskedAccuracy()],
                       jit_compile=cfg.jit_compile)
     model.summary(print_fn=lambda line, **_: print(line))
 

@@ -53,11 +53,12 @@ def beam_search(step_fn, state, batch_size, beam_size, bos, eos, max_length,
     `state` rows must already be repeated per beam (`repeat_beams`); rows of the
     same sentence stay together (row `b * beam_size + k`), so anything shared by
     the beams of a sentence (encoder outputs) never needs reordering. A
-    hypothesis ends at `eos` or at `max_length` tokens; the search for a
-    sentence stops once no live beam can beat its finished ones.
+    hypothesis ends at `eos` or at `max_length` tokens and is ranked by
+    `log p / length_penalty(t)`, `t` counting its steps (the `eos` included);
+    the search for a sentence stops once no live beam can beat its finished ones.
 
     Returns `(sequences, attention)` like `greedy`: the best hypothesis per
-    sentence by `log p / length_penalty`.
+    sentence.
     """
     k, n = beam_size, batch_size * beam_size
     scores = np.full((batch_size, k), -np.inf)
@@ -91,7 +92,7 @@ def beam_search(step_fn, state, batch_size, beam_size, bos, eos, max_length,
                 if token == eos or t == max_length:
                     seq = history[b, beam] if token == eos else np.append(history[b, beam], token)
                     maps = None if attention is None else step_attn[b, beam, : len(seq) + 1]
-                    finished[b].append((score / length_penalty(len(seq) + 1, alpha), seq, maps))
+                    finished[b].append((score / length_penalty(t, alpha), seq, maps))
                     continue
                 origin[b, filled], new_tokens[b, filled] = beam, token
                 new_scores[b, filled] = score

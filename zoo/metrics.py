@@ -1,6 +1,8 @@
 """Metrics of the field: sacreBLEU/chrF for translation, perplexity for text."""
 
+import keras
 import sacrebleu
+from keras import ops
 
 
 def translation_scores(hypotheses, references):
@@ -23,8 +25,6 @@ def translation_scores(hypotheses, references):
 
 def masked_cross_entropy(label_smoothing=0.0, pad=0):
     """Token-level cross-entropy from logits, averaged over non-`pad` targets."""
-    from keras import ops
-
     def loss(y_true, y_pred):
         mask = ops.cast(ops.not_equal(y_true, pad), "float32")
         logp = ops.log_softmax(ops.cast(y_pred, "float32"), axis=-1)
@@ -37,10 +37,26 @@ def masked_cross_entropy(label_smoothing=0.0, pad=0):
     return loss
 
 
-def masked_accuracy(y_true, y_pred, pad=0):
-    """Fraction of non-`pad` target tokens predicted exactly."""
-    from keras import ops
+class MaskedAccuracy(keras.metrics.Metric):
+    """Fraction of non-`pad` target tokens predicted exactly, over all batches
+    (a token-weighted mean, not a mean of per-batch means)."""
 
-    mask = ops.cast(ops.not_equal(y_true, pad), "float32")
-    hits = ops.cast(ops.equal(ops.cast(y_true, "int32"), ops.cast(ops.argmax(y_pred, -1), "int32")), "float32")
-    return ops.sum(hits * mask) / ops.maximum(ops.sum(mask), 1.0)
+    def __init__(self, pad=0, name="accuracy", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.pad = pad
+        self.hits = self.add_variable(shape=(), initializer="zeros", name="hits")
+        self.tokens = self.add_variable(shape=(), initializer="zeros", name="tokens")
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        y_true = ops.cast(y_true, "int32")
+        mask = ops.cast(ops.not_equal(y_true, self.pad), "float32")
+        predicted = ops.cast(ops.argmax(y_pred, axis=-1), "int32")
+        hits = ops.cast(ops.equal(y_true, predicted), "float32") * mask
+        self.hits.assign_add(ops.sum(hits))
+        self.tokens.assign_add(ops.sum(mask))
+
+    def result(self):
+        return self.hits / ops.maximum(self.tokens, 1.0)
+
+    def get_config(self):
+        return {**super().get_config(), "pad": self.pad}

@@ -49,7 +49,7 @@ class AttentionDecoder(keras.layers.Layer):
     >>> from zoo.layers import BahdanauAttention, LSTMCell
     >>> decoder = AttentionDecoder(LSTMCell(8), BahdanauAttention(8))
     >>> outputs, attention = decoder(ops.ones((2, 4, 3)), ops.ones((2, 5, 6)))
-    >>> outputs.shape, attention.shape
+    >>> ops.shape(outputs), ops.shape(attention)
     ((2, 4, 14), (2, 4, 5))
     """
 
@@ -75,8 +75,11 @@ class AttentionDecoder(keras.layers.Layer):
         rank("values", values_shape, (3,))
         self.value_dim = values_shape[-1]
         cell_input_dim = inputs_shape[-1] + (self.value_dim if self.input_feeding else 0)
-        self.cell.build((None, cell_input_dim))
-        self.attention.build((None, self.cell.output_size), values_shape)
+        # Sublayers rebuilt from a config (`from_config`, `load_model`) come built.
+        if not self.cell.built:
+            self.cell.build((None, cell_input_dim))
+        if not self.attention.built:
+            self.attention.build((None, self.cell.output_size), values_shape)
 
     @property
     def output_size(self):

@@ -32,7 +32,7 @@ class BahdanauAttention(keras.layers.Layer):
 
     Args:
         units: positive integer, size of the hidden layer of the score.
-        kernel_initializer: initializer of `W1`, `W2` and `v`.
+        kernel_initializer: initializer of `W1` and `W2` (`v` is glorot uniform).
 
     Call arguments:
         query: `[batch, query_dim]`, the decoder state `s_dec`.
@@ -48,7 +48,7 @@ class BahdanauAttention(keras.layers.Layer):
 
     >>> attention = BahdanauAttention(4)
     >>> context, weights = attention(ops.ones((2, 3)), ops.ones((2, 5, 6)))
-    >>> context.shape, weights.shape
+    >>> ops.shape(context), ops.shape(weights)
     ((2, 6), (2, 5))
     """
 
@@ -61,11 +61,16 @@ class BahdanauAttention(keras.layers.Layer):
         rank("query", query_shape, (2,))
         rank("values", values_shape, (3,))
         init = self.kernel_initializer
+        # A Keras initializer fixes its seed when it is made (even unseeded), so
+        # drawing twice from one instance repeats the values: W2 would equal W1,
+        # or a rescaled copy of its first rows. W2 draws from a fresh copy.
+        query_init = init.clone() if hasattr(init, "clone") else init
         self.key_kernel = self.add_weight(  # W1
             shape=(values_shape[-1], self.units), initializer=init, name="key_kernel"
         )
         self.query_kernel = self.add_weight(  # W2
-            shape=(query_shape[-1], self.units), initializer=init, name="query_kernel"
+            shape=(query_shape[-1], self.units), initializer=query_init,
+            name="query_kernel",
         )
         self.score_kernel = self.add_weight(  # v
             shape=(self.units,), initializer="glorot_uniform", name="score_kernel"

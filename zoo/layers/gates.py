@@ -1,6 +1,7 @@
 """Read the gate activations of a cell at every step of a sequence."""
 
 from keras import ops
+from keras.src.backend import AutocastScope
 
 
 def gate_activations(cell, sequences, initial_state=None):
@@ -25,22 +26,26 @@ def gate_activations(cell, sequences, initial_state=None):
     >>> rnn = keras.layers.RNN(cell)
     >>> _ = rnn(ops.ones((1, 3, 2)))
     >>> _, gates = gate_activations(cell, ops.ones((1, 3, 2)))
-    >>> sorted(gates), gates["forget"].shape
+    >>> sorted(gates), ops.shape(gates["forget"])
     (['candidate', 'cell', 'forget', 'input', 'output'], (1, 3, 4))
     """
     sequences = ops.convert_to_tensor(sequences, dtype=cell.compute_dtype)
     if not cell.built:
         cell.build(tuple(sequences.shape[:1]) + tuple(sequences.shape[2:]))
     states = initial_state or cell.get_initial_state(batch_size=ops.shape(sequences)[0])
-    output, _, gates = cell.gates(sequences[:, 0], states)
 
     def body(carry, x_t):
         output, new_states, gates = cell.gates(x_t, carry["states"])
         new_carry = {"states": new_states, "output": output, "gates": gates}
         return new_carry, new_carry  # keras.ops.scan needs ys shaped like the carry
 
-    init = {"states": states, "output": output, "gates": gates}
-    _, per_step = ops.scan(body, init, ops.transpose(sequences, (1, 0, 2)))
+    # `cell.gates` runs outside `Layer.__call__`, which is what casts the float32
+    # variables to the compute dtype under a mixed policy (private, as
+    # DropoutRNNCell in the cells): do the same here.
+    with AutocastScope(cell.compute_dtype):
+        output, _, gates = cell.gates(sequences[:, 0], states)
+        init = {"states": states, "output": output, "gates": gates}
+        _, per_step = ops.scan(body, init, ops.transpose(sequences, (1, 0, 2)))
     outputs = ops.transpose(per_step["output"], (1, 0, 2))
     gates = {k: ops.transpose(v, (1, 0, 2)) for k, v in per_step["gates"].items()}
     return outputs, gates

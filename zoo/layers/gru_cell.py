@@ -52,7 +52,7 @@ class GRUCell(keras.layers.Layer, DropoutRNNCell):
     Example:
 
     >>> layer = keras.layers.RNN(GRUCell(8, reset_after=False))
-    >>> layer(ops.ones((2, 5, 3))).shape
+    >>> ops.shape(layer(ops.ones((2, 5, 3))))
     (2, 8)
     """
 

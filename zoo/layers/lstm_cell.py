@@ -54,7 +54,7 @@ class LSTMCell(keras.layers.Layer, DropoutRNNCell):
     Example:
 
     >>> layer = keras.layers.RNN(LSTMCell(8), return_sequences=True)
-    >>> layer(ops.ones((2, 5, 3))).shape
+    >>> ops.shape(layer(ops.ones((2, 5, 3))))
     (2, 5, 8)
     """
 

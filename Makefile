@@ -1,0 +1,34 @@
+# `make demo` and `make test` are all a fresh machine with Python 3.10+ needs.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+# The public datasets are read from a local mirror when one sits beside the
+# repository (machines without internet); otherwise they are downloaded.
+ifneq ($(wildcard ../shared/data),)
+export ZOO_DATA_DIR ?= $(abspath ../shared/data)
+endif
+export TF_CPP_MIN_LOG_LEVEL ?= 2
+
+.PHONY: demo test test-slow lint benchmarks
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $@
+
+demo: $(VENV)/.installed
+	$(VENV)/bin/zoo list
+	$(VENV)/bin/zoo translate "Ein Mann fährt Fahrrad." "Zwei Hunde spielen im Schnee." "Eine Frau mit rotem Hut liest ein Buch."
+
+test: $(VENV)/.installed
+	$(PY) -m pytest -q
+
+test-slow: $(VENV)/.installed
+	$(PY) -m pytest -q -m slow
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check zoo recipes tests benchmarks
+
+benchmarks: $(VENV)/.installed
+	$(PY) benchmarks/cells.py

@@ -1,0 +1,53 @@
+import os
+
+import pytest
+
+from zoo.data import tokenizers
+from zoo.data.download import DATA_ENV
+
+
+@pytest.fixture
+def mirror():
+    """The local mirror of the public datasets (CI points ZOO_DATA_DIR at it)."""
+    path = os.environ.get(DATA_ENV)
+    if not path or not os.path.isdir(path):
+        pytest.skip(f"{DATA_ENV} does not point at a dataset mirror")
+    return path
+
+
+@pytest.fixture
+def tiny_corpus():
+    """A small synthetic parallel corpus (German-like -> English-like)."""
+    colors = {"rot": "red", "blau": "blue", "grün": "green", "gelb": "yellow"}
+    things = {"Hund": "dog", "Ball": "ball", "Hut": "hat", "Auto": "car"}
+    sources, targets = [], []
+    for de_c, en_c in colors.items():
+        for de_t, en_t in things.items():
+            sources.append(f"Der {de_t} ist {de_c}.")
+            targets.append(f"The {en_t} is {en_c}.")
+    return sources, targets
+
+
+# Small builder arguments per task, so every registered model is tested cheaply.
+TINY = {
+    "translation": {"embedding_dim": 8, "units": 8, "dropout": 0.1},
+}
+
+
+@pytest.fixture
+def tiny_translator(tiny_corpus):
+    """Build a tiny translation model of `name` with tokenizers on the corpus."""
+    import zoo
+
+    sources, targets = tiny_corpus
+    protos = tokenizers.train_sentencepiece(sources, 40), tokenizers.train_sentencepiece(targets, 40)
+
+    def make(name, **overrides):
+        sizes = [tokenizers.tokenizer(p).vocabulary_size() for p in protos]
+        model = zoo.build(name, source_vocabulary_size=sizes[0], target_vocabulary_size=sizes[1],
+                          **{**TINY["translation"], **overrides})
+        model.set_tokenizers(*protos)
+        model.build_for_inference()
+        return model
+
+    return make

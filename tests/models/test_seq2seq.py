@@ -1,0 +1,40 @@
+import numpy as np
+import pytest
+
+import zoo
+
+
+def test_training_learns_the_tiny_corpus(tiny_translator, tiny_corpus):
+    import keras
+
+    from zoo.data.pipeline import encode, translation_dataset
+    from zoo.metrics import MaskedAccuracy, masked_cross_entropy
+
+    keras.utils.set_random_seed(0)
+    model = tiny_translator("lstm-seq2seq-attn", embedding_dim=16, units=16, dropout=0.0)
+    sources, targets = tiny_corpus
+    ds = translation_dataset(encode(model._source_tokenizer, sources, 32),
+                             encode(model._target_tokenizer, targets, 32, add_bos=True), 8, shuffle=True)
+    model.compile(keras.optimizers.Adam(0.01), masked_cross_entropy(), metrics=[MaskedAccuracy()])
+    history = model.fit(ds, epochs=40, verbose=0)
+    assert history.history["accuracy"][-1] > 0.95
+    assert model.translate(sources[:4], beam_size=3) == targets[:4]
+
+
+def test_translate_returns_attention_rows_over_source(tiny_translator):
+    model = tiny_translator("lstm-seq2seq-attn")
+    text, (src, out, weights) = model.translate("Der Hund ist rot.", beam_size=2, max_length=5,
+                                                return_attention=True)
+    assert isinstance(text, str)
+    assert weights.shape == (len(out), len(src))
+    np.testing.assert_allclose(weights.sum(-1), 1.0, rtol=1e-4)
+
+
+def test_bad_arguments_are_named():
+    with pytest.raises(ValueError, match="`cell` must be one of"):
+        zoo.build("lstm-seq2seq-attn", cell="rnn")
+    with pytest.raises(ValueError, match="`units` must be a positive integer, got 0"):
+        zoo.build("lstm-seq2seq-attn", units=0)
+    model = zoo.build("lstm-seq2seq-attn", source_vocabulary_size=10, target_vocabulary_size=10)
+    with pytest.raises(ValueError, match="no tokenizers"):
+        model.translate("Hallo")
