@@ -177,7 +177,7 @@ def main(cfg):
         keras.callbacks.EarlyStopping("val_bleu", mode="max", patience=cfg.patience),
         keras.callbacks.TensorBoard(str(run_dir)),
     ]
-    model.fit(train_ds, validation_data=val_ds, epochs=1 if cfg.smoke else cfg.epochs, callbacks=callbacks,
+    model.fit(train_ds, validation_data=val_ds, epochs=cfg.epochs, callbacks=callbacks,
               verbose=2 if cfg.smoke else "auto")
 
     # -- evaluate the best epoch on the test split and ship it ---------------------

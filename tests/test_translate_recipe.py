@@ -1,0 +1,76 @@
+"""The translation recipe end to end, in its --smoke size (a few steps)."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from tensorboard.backend.event_processing import event_accumulator
+
+import zoo
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def recipe(tmp_path, *flags):
+    return [sys.executable, str(ROOT / "recipes" / "translate.py"), "--smoke",
+            "--run-dir", str(tmp_path / "run"), "--save-dir", str(tmp_path / "models"), *flags]
+
+
+def tags(directory):
+    """Every summary tag in the event files of `directory` (TF2 summaries,
+    scalars included, are stored as tensors)."""
+    found = set()
+    for events in Path(directory).glob("events.out.tfevents.*"):
+        acc = event_accumulator.EventAccumulator(str(events), size_guidance={"tensors": 0})
+        acc.Reload()
+        found.update(acc.Tags()["tensors"])
+    return found
+
+
+def test_smoke_run_resumes_after_kill_logs_and_ships(mirror, tmp_path):
+    command = recipe(tmp_path, "--epochs", "3")
+    metadata = tmp_path / "run" / "backup" / "training_metadata.json"
+    first = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.time() + 300
+    while not metadata.exists() and first.poll() is None and time.time() < deadline:
+        time.sleep(0.2)
+    assert first.poll() is None, first.stdout.read()[-3000:]
+    first.send_signal(signal.SIGKILL)  # killed after its first finished epoch
+    first.wait()
+    done = json.loads(metadata.read_text())["epoch"]
+    assert done >= 1
+
+    second = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
+    assert f"Epoch {done + 1}/3" in second.stdout and "Epoch 1/3" not in second.stdout
+
+    card = json.loads((tmp_path / "models" / "lstm-seq2seq-attn" / "card.json").read_text())
+    for key in ("greedy", "beam5"):
+        assert set(card["metrics"][key]) >= {"bleu", "chrf", "bleu_lowercase", "sentences_per_second"}
+    assert card["command"].startswith("python ") and "--smoke" in card["command"]
+    assert card["train_seconds"] > 0 and card["weights_sha256"]
+    model = zoo.load("lstm-seq2seq-attn", weights=tmp_path / "models" / "lstm-seq2seq-attn")
+    assert isinstance(model.translate("Ein Mann fährt Fahrrad.", beam_size=2), str)
+
+    run = tmp_path / "run"
+    assert {"epoch_loss", "epoch_accuracy", "epoch_learning_rate"} <= tags(run / "train")
+    assert {"epoch_loss", "epoch_accuracy", "epoch_bleu", "translations", "attention"} <= tags(run / "validation")
+    assert {"_hparams_/session_start_info", "test_bleu"} <= tags(run / "hparams")
+
+
+@pytest.mark.parametrize("flags", [["--mixed-precision", "mixed_bfloat16"], ["--model", "gru-seq2seq-attn"]])
+def test_smoke_variants_run_one_step(mirror, tmp_path, flags):
+    result = subprocess.run(recipe(tmp_path, "--epochs", "1", *flags), cwd=ROOT, capture_output=True,
+                            text=True, timeout=600, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "val BLEU" in result.stdout
+
+
+def test_bad_flags_are_named(tmp_path):
+    result = subprocess.run(recipe(tmp_path, "--strategy", "tpu"), cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode != 0 and "--strategy must be one of" in result.stderr
