@@ -38,3 +38,17 @@ def test_bad_arguments_are_named():
     model = zoo.build("lstm-seq2seq-attn", source_vocabulary_size=10, target_vocabulary_size=10)
     with pytest.raises(ValueError, match="no tokenizers"):
         model.translate("Hallo")
+
+
+def test_saved_model_export_matches_greedy_translate(tiny_translator, tmp_path):
+    import tensorflow as tf
+    import tensorflow_text  # noqa: F401  (registers the SentencePiece ops)
+
+    from zoo.export import export_translator
+
+    model = tiny_translator("lstm-seq2seq-attn")
+    sentences = ["Der Hund ist rot.", "Das Auto ist gelb.", "Der Ball"]
+    export_translator(model, tmp_path / "serving")
+    served = tf.saved_model.load(str(tmp_path / "serving")).signatures["serving_default"]
+    out = served(sentences=tf.constant(sentences))["translations"].numpy()
+    assert [s.decode("utf-8") for s in out] == model.translate(sentences, beam_size=1)
