@@ -16,7 +16,7 @@ from zoo.data.tokenizers import BOS, EOS, PAD, UNK
 def _greedy_translate(model, max_extra_tokens=10):
     tokenizer = model._target_tokenizer
     pieces = [tokenizer.id_to_token(i) for i in range(tokenizer.vocabulary_size())]
-    pieces[UNK] = "\u2581\u2047"  # what SentencePiece prints for an unknown piece
+    pieces[UNK] = "\u2581\u2047\u2581"  # SentencePiece prints " ⁇ " for an unknown piece
     for control in (PAD, BOS, EOS):
         pieces[control] = ""  # control pieces print as nothing
     pieces = tf.constant(pieces)

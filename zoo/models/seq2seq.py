@@ -168,8 +168,7 @@ class Seq2Seq(keras.Model):
             sequences, attention = self._decode(source, beam_size, limit, alpha)
             results += sequences
             maps += attention
-        texts = [self._target_tokenizer.detokenize(s) if len(s) else "" for s in results]
-        texts = [t if isinstance(t, str) else t.decode("utf-8") for t in (_text(x) for x in texts)]
+        texts = [_to_str(self._target_tokenizer.detokenize(s)) if len(s) else "" for s in results]
         if return_attention:
             pieces = lambda tok, seq: [tok.id_to_token(int(i)) for i in seq]  # noqa: E731
             extra = [
@@ -213,8 +212,10 @@ class Seq2Seq(keras.Model):
         }
 
 
-def _text(x):
-    return x.numpy() if hasattr(x, "numpy") else x
+def _to_str(text):
+    """keras_hub detokenizers return a str, bytes or a scalar string tensor."""
+    text = text.numpy() if hasattr(text, "numpy") else text
+    return text.decode("utf-8") if isinstance(text, bytes) else text
 
 
 @register("lstm-seq2seq-attn", task="translation",
