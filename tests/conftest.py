@@ -31,7 +31,27 @@ def tiny_corpus():
 # Small builder arguments per task, so every registered model is tested cheaply.
 TINY = {
     "translation": {"embedding_dim": 8, "units": 8, "dropout": 0.1},
+    "text-generation": {"embedding_dim": 8, "units": 8, "dropout": 0.1},
 }
+
+TINY_CHARS = "abcdefgh \n"
+
+
+@pytest.fixture
+def tiny_char_model():
+    """Build a tiny character model of `name` with a 10-character vocabulary."""
+    import zoo
+    from zoo.data.text import CharVocabulary
+
+    def make(name, **overrides):
+        vocabulary = CharVocabulary(TINY_CHARS)
+        model = zoo.build(name, vocabulary_size=vocabulary.size,
+                          **{**TINY["text-generation"], **overrides})
+        model.set_vocabulary(vocabulary)
+        model.build_for_inference()
+        return model
+
+    return make
 
 
 @pytest.fixture

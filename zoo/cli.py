@@ -1,7 +1,8 @@
-"""The `zoo` command: list, info, translate, evaluate."""
+"""The `zoo` command: list, info, translate, generate, evaluate."""
 
 import argparse
 import json
+import math
 import os
 import sys
 
@@ -18,9 +19,21 @@ def main(argv=None):
     p.add_argument("sentences", nargs="+")
     p.add_argument("--model", default="lstm-seq2seq-attn")
     p.add_argument("--beam-size", type=int, default=5)
+    p = commands.add_parser("generate", help="continue a prompt with a character model")
+    p.add_argument("name", nargs="?", default="char-lstm")
+    p.add_argument("--prompt", default="\n", help="text to continue (printed first)")
+    p.add_argument("--length", type=int, default=300, help="characters to generate")
+    p.add_argument("--temperature", type=float, default=0.8, help="0 for greedy")
+    p.add_argument("--top-k", type=int, default=None)
+    p.add_argument("--top-p", type=float, default=None)
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--num-samples", type=int, default=1)
+    p.add_argument("--weights", default="pretrained",
+                   help="a directory written by zoo.saving.save instead of the shipped model")
     p = commands.add_parser("evaluate", help="score a shipped model on its test split")
     p.add_argument("name")
-    p.add_argument("--split", default="test", choices=["val", "test"])
+    p.add_argument("--split", default=None, choices=["val", "test"],
+                   help="default: test; val for text generation (no test split)")
     p.add_argument("--beam-size", type=int, default=5)
     p.add_argument("--limit", type=int, default=None, help="only the first N sentences")
     args = parser.parse_args(argv)
@@ -39,14 +52,36 @@ def main(argv=None):
             model = zoo.load(args.model)
             for line in model.translate(args.sentences, beam_size=args.beam_size):
                 print(line)
+        elif args.command == "generate":
+            task = zoo.info(args.name)["task"]
+            if task != "text-generation":
+                names = [n for n in zoo.list_models() if zoo.info(n)["task"] == "text-generation"]
+                raise ValueError(f"{args.name!r} is a {task} model; `zoo generate` needs one of {names}.")
+            model = zoo.load(args.name, weights=args.weights)
+            texts = model.generate(args.prompt, args.length, temperature=args.temperature,
+                                   top_k=args.top_k, top_p=args.top_p, seed=args.seed,
+                                   num_samples=args.num_samples)
+            for i, text in enumerate([texts] if isinstance(texts, str) else texts):
+                print(("" if i == 0 else "\n" + "-" * 40 + "\n") + args.prompt + text)
         elif args.command == "evaluate":
             model = zoo.load(args.name)
             card = zoo.info(args.name)["card"]
+            if card["task"] == "text-generation":
+                if args.split == "test":
+                    raise ValueError("the text corpora have no test split (first 90% train, "
+                                     "last 10% val): use --split val.")
+                from zoo.data.text import load_text
+
+                nats = model.log_loss(load_text(card["data"]["corpus"], "val"))
+                bits = nats / math.log(2)
+                print(json.dumps({"split": "val", "log_loss": round(nats, 4),
+                                  "bits_per_character": round(bits, 4)}, indent=2))
+                return 0
             if card["task"] != "translation":
                 raise ValueError(f"`zoo evaluate` knows no task {card['task']!r} yet.")
             from zoo.evaluate import evaluate_translation
 
-            results = evaluate_translation(model, card["data"]["pair"], args.split,
+            results = evaluate_translation(model, card["data"]["pair"], args.split or "test",
                                            beam_sizes=(1, args.beam_size), limit=args.limit)
             print(json.dumps(results, indent=2))
     except (ValueError, FileNotFoundError) as e:

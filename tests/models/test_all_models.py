@@ -9,14 +9,11 @@ import zoo
 from zoo import saving
 from zoo.metrics import masked_cross_entropy
 
-TRANSLATION = zoo.list_models()  # every family registers itself on import
+MODELS = zoo.list_models()  # every family registers itself on import
 
 
-@pytest.mark.parametrize("name", TRANSLATION)
-def test_forward_backward_and_round_trip(name, tiny_translator, tmp_path):
-    if zoo.info(name)["task"] != "translation":
-        pytest.skip("covered by its family's tests")
-    model = tiny_translator(name)
+def check_translation(name, request, tmp_path):
+    model = request.getfixturevalue("tiny_translator")(name)
     source = np.array([[5, 6, 7, 3], [8, 9, 3, 0]], np.int32)
     target = np.array([[2, 5, 6, 3], [2, 7, 3, 0]], np.int32)
     loss_fn = masked_cross_entropy()
@@ -36,3 +33,39 @@ def test_forward_backward_and_round_trip(name, tiny_translator, tmp_path):
     sentences = ["Der Hund ist rot.", "Der Ball ist blau."]
     keras.utils.set_random_seed(0)
     assert loaded.translate(sentences, beam_size=1) == loaded.translate(sentences, beam_size=1)
+
+
+def finite(gradient):
+    return gradient is not None and np.isfinite(np.asarray(tf.convert_to_tensor(gradient))).all()
+
+
+def check_text_generation(name, request, tmp_path):
+    model = request.getfixturevalue("tiny_char_model")(name)
+    ids = np.array([[1, 2, 3, 4, 5, 6], [7, 8, 9, 10, 1, 2]], np.int32)
+    loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    with tf.GradientTape() as tape:
+        logits = model(ids[:, :-1], training=True)
+        loss = loss_fn(ids[:, 1:], logits)
+    assert logits.shape == (2, 5, model.vocabulary_size)
+    grads = tape.gradient(loss, model.trainable_weights)
+    assert all(finite(g) for g in grads)
+
+    assert zoo.build(name, **model.get_config()).get_config() == model.get_config()
+    saving.save(model, tmp_path / name, name, {"note": "test"})
+    loaded = zoo.load(name, weights=tmp_path / name)
+    assert loaded.vocabulary == model.vocabulary
+    expected = np.asarray(model(ids)).astype(np.float16)
+    np.testing.assert_allclose(np.asarray(loaded(ids)), expected, rtol=0.05, atol=0.02)
+    assert abs(loaded.log_loss("abc defg\nh") - model.log_loss("abc defg\nh")) < 0.02
+    assert loaded.generate("ab", 20, seed=3) == loaded.generate("ab", 20, seed=3)
+
+
+CHECKS = {"translation": check_translation, "text-generation": check_text_generation}
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_forward_backward_and_round_trip(name, request, tmp_path):
+    task = zoo.info(name)["task"]
+    if task not in CHECKS:
+        pytest.skip(f"no generic check for the task {task!r} yet")
+    CHECKS[task](name, request, tmp_path)

@@ -1,0 +1,249 @@
+"""char-lstm / char-gru against references computed without the stateful paths:
+NumPy over the full-sequence logits, and the naive re-reading of the prefix."""
+
+import math
+import warnings
+
+import keras
+import numpy as np
+import pytest
+
+import zoo
+from zoo import saving, viz
+from zoo.cli import main as cli
+from zoo.data.text import UNKNOWN, UNKNOWN_ID, CharVocabulary
+
+CELLS = ["char-lstm", "char-gru"]
+TEXT = "abc defg\nhab cab\nbad fed\nhead bed ace\ngag hag\ndeaf\n"
+
+
+@pytest.fixture
+def model(tiny_char_model, request):
+    keras.utils.set_random_seed(0)
+    m = tiny_char_model(request.param, units=16, num_layers=2, dropout=0.0)
+    # Random weights large enough that the distributions are far from uniform.
+    rng = np.random.default_rng(1)
+    for w in m.weights:
+        w.assign(rng.normal(scale=0.6, size=w.shape).astype("float32"))
+    return m
+
+
+def log_softmax(x):
+    x = x - x.max(-1, keepdims=True)
+    return x - np.log(np.exp(x).sum(-1, keepdims=True))
+
+
+def full_logits(model, text):
+    """Logits of every prefix, from one full-sequence call: `[len(text), vocab]`."""
+    ids = model.vocabulary.encode(text)[None]
+    return np.asarray(model(ids))[0].astype(np.float64)
+
+
+def naive_greedy(model, prompt, length):
+    """Re-reads the whole prefix for every new character (the slow reference)."""
+    text = prompt
+    for _ in range(length):
+        logits = full_logits(model, text)[-1]
+        logits[UNKNOWN_ID] = -np.inf
+        text += model.vocabulary.decode([int(np.argmax(logits))])
+    return text[len(prompt) :]
+
+
+@pytest.mark.parametrize("model", CELLS, indirect=True)
+@pytest.mark.parametrize("chunk_length", [4096, 7, 1])
+def test_log_loss_equals_numpy_over_full_sequence_logits(model, chunk_length):
+    ids = model.vocabulary.encode(TEXT)
+    log_probs = log_softmax(full_logits(model, TEXT[:-1]))
+    expected = -log_probs[np.arange(len(ids) - 1), ids[1:]].mean()
+    # chunk_length < len(text): the state is carried across chunks, same number.
+    assert model.log_loss(TEXT, chunk_length=chunk_length) == pytest.approx(
+        expected, rel=1e-5
+    )
+
+
+@pytest.mark.parametrize("model", CELLS, indirect=True)
+def test_log_loss_of_a_uniform_model_is_log_vocabulary_size(model):
+    model.output_layer.kernel.assign(
+        np.zeros(model.output_layer.kernel.shape, "float32")
+    )
+    model.output_layer.bias.assign(np.zeros(model.output_layer.bias.shape, "float32"))
+    assert model.log_loss(TEXT) == pytest.approx(
+        math.log(model.vocabulary_size), rel=1e-6
+    )
+
+
+@pytest.mark.parametrize("model", CELLS, indirect=True)
+def test_greedy_generation_equals_argmax_of_rereading_the_prefix(model):
+    expected = naive_greedy(model, "ab c", 40)
+    assert model.generate("ab c", 40, temperature=0) == expected
+    # Sampling with k=1 is greedy too; a one-character prompt has no prefix to read.
+    assert model.generate("ab c", 40, top_k=1, seed=5) == expected
+    assert model.generate("a", 25, temperature=0) == naive_greedy(model, "a", 25)
+
+
+@pytest.mark.parametrize("model", CELLS, indirect=True)
+def test_same_seed_same_text_and_samples_differ(model):
+    first = model.generate("ab", 60, temperature=1.0, seed=7)
+    assert len(first) == 60 and set(first) <= set(model.vocabulary.chars)
+    assert model.generate("ab", 60, temperature=1.0, seed=7) == first
+    assert model.generate("ab", 60, temperature=1.0, seed=8) != first
+    batch = model.generate("ab", 60, seed=7, num_samples=3, top_p=0.9)
+    assert batch == model.generate("ab", 60, seed=7, num_samples=3, top_p=0.9)
+    assert isinstance(batch, list) and len(set(batch)) == 3
+    keras.utils.set_random_seed(11)  # seed=None draws from NumPy's global generator
+    unseeded = model.generate("ab", 60)
+    keras.utils.set_random_seed(11)
+    assert model.generate("ab", 60) == unseeded
+
+
+@pytest.mark.parametrize("model", ["char-lstm"], indirect=True)
+@pytest.mark.parametrize("temperature", [1.0, 0.5])
+def test_sampled_characters_follow_the_softmax_of_the_full_model(model, temperature):
+    n = 4000
+    firsts = model.generate("ba", 1, temperature=temperature, seed=0, num_samples=n)
+    counts = np.bincount(
+        model.vocabulary.encode("".join(firsts)), minlength=model.vocabulary_size
+    )
+    logits = full_logits(model, "ba")[-1] / temperature
+    logits[UNKNOWN_ID] = -np.inf
+    p = np.exp(log_softmax(logits))
+    # Every class within 5 standard deviations of its binomial expectation.
+    assert np.all(np.abs(counts - n * p) <= 5 * np.sqrt(n * p * (1 - p)) + 1)
+
+
+@pytest.mark.parametrize("model", ["char-gru"], indirect=True)
+def test_top_k_and_top_p_keep_only_the_most_likely_characters(model):
+    logits = full_logits(model, "ba")[-1]
+    logits[UNKNOWN_ID] = -np.inf
+    order = np.argsort(-logits)
+    firsts = model.generate("ba", 1, top_k=2, seed=0, num_samples=500)
+    assert set(model.vocabulary.encode("".join(firsts))) <= set(order[:2].tolist())
+    p = np.exp(log_softmax(logits))[order]
+    nucleus = order[
+        : int(np.searchsorted(np.cumsum(p), 0.7)) + 1
+    ]  # smallest set reaching 0.7
+    firsts = model.generate("ba", 1, top_p=0.7, seed=0, num_samples=500)
+    assert set(model.vocabulary.encode("".join(firsts))) <= set(nucleus.tolist())
+
+
+@pytest.mark.parametrize("model", CELLS, indirect=True)
+def test_unknown_characters_are_read_as_zeros_scored_as_unknown_never_generated(model):
+    assert np.all(np.asarray(model.embed(np.array([UNKNOWN_ID]))) == 0)
+    text = "ab§cd€e"  # § and € are not in the vocabulary
+    with pytest.warns(
+        UserWarning, match=r"outside the model's vocabulary: \['§', '€'\]"
+    ):
+        loss = model.log_loss(text)
+    ids = model.vocabulary.encode(text)
+    assert ids[2] == ids[5] == UNKNOWN_ID
+    log_probs = log_softmax(np.asarray(model(ids[None, :-1]))[0].astype(np.float64))
+    assert loss == pytest.approx(
+        -log_probs[np.arange(len(ids) - 1), ids[1:]].mean(), rel=1e-5
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert model.log_loss("ab¤cd¥e") == pytest.approx(
+            loss, rel=1e-6
+        )  # any unknown is the same
+        # Make the unknown class by far the most likely: it must still never come out.
+        model.output_layer.bias.assign(
+            np.eye(model.vocabulary_size, dtype="float32")[UNKNOWN_ID] * 50
+        )
+        for kwargs in (
+            {"temperature": 0},
+            {"seed": 1},
+            {"seed": 1, "top_k": 3},
+            {"seed": 1, "top_p": 0.5},
+        ):
+            out = model.generate("a§", 30, **kwargs)
+            assert len(out) == 30 and UNKNOWN not in out
+
+
+@pytest.mark.parametrize("model", CELLS, indirect=True)
+def test_gates_per_character_match_the_layer_outputs(model):
+    text = "bad cafe\nhead"
+    for layer in range(model.num_layers):
+        gates = model.gates(text, layer=layer)
+        # The layer's hidden states, from the model's own full-sequence layers.
+        x = model.embed(model.vocabulary.encode(text)[None])
+        for rnn in model.rnns[: layer + 1]:
+            x = rnn(x)[0]
+        h = np.asarray(x)[0]
+        if model.cell_type == "lstm":
+            assert sorted(gates) == ["candidate", "cell", "forget", "input", "output"]
+            np.testing.assert_allclose(
+                gates["output"] * np.tanh(gates["cell"]), h, atol=1e-5
+            )
+        else:
+            assert sorted(gates) == ["candidate", "reset", "update"]
+            prev = np.vstack([np.zeros((1, model.units)), h[:-1]])
+            z, n = gates["update"], gates["candidate"]
+            np.testing.assert_allclose(z * prev + (1 - z) * n, h, atol=1e-5)
+        for g in gates.values():
+            assert g.shape == (len(text), model.units)
+
+
+@pytest.mark.parametrize("model", CELLS, indirect=True)
+def test_gate_figure_rows_and_png(model):
+    names = {"lstm": ["forget", "input", "output"], "gru": ["update", "reset"]}[
+        model.cell_type
+    ]
+    fig = model.gate_figure("bad cafe")
+    assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == names
+    assert len(fig.axes[0].get_xticklabels()) == len("bad cafe")
+    fig = model.gate_figure("bad cafe", layer=1, units=[0, 3])
+    assert len(fig.axes[0].get_yticklabels()) == 2 * len(names)
+    assert viz.to_png(fig).startswith(b"\x89PNG")
+
+
+def test_gru_default_has_the_parameters_of_lstm_default():
+    lstm, gru = zoo.build("char-lstm"), zoo.build("char-gru")
+    for m in (lstm, gru):
+        m.build_for_inference()
+    assert abs(gru.count_params() - lstm.count_params()) / lstm.count_params() < 0.01
+
+
+def test_bad_arguments_are_named(tiny_char_model):
+    with pytest.raises(ValueError, match="`cell` must be one of"):
+        zoo.build("char-lstm", cell="rnn")
+    with pytest.raises(
+        ValueError, match="`num_layers` must be a positive integer, got 0"
+    ):
+        zoo.build("char-lstm", num_layers=0)
+    bare = zoo.build("char-lstm", vocabulary_size=5, units=4)
+    with pytest.raises(ValueError, match="no vocabulary"):
+        bare.generate("ab", 3)
+    with pytest.raises(ValueError, match="has 11 ids .* `vocabulary_size`=5"):
+        bare.set_vocabulary(CharVocabulary("abcdefghij"))
+    model = tiny_char_model("char-lstm")
+    for kwargs, message in [
+        ({"prompt": ""}, "`prompt` must be a non-empty string"),
+        ({"length": -1}, "`length` must be a non-negative integer"),
+        ({"temperature": -0.5}, "`temperature` must be a number >= 0"),
+        ({"top_p": 1.5}, r"`top_p` must be a float in \(0, 1\]"),
+        ({"top_k": 0}, "`top_k` must be a positive integer"),
+        ({"num_samples": 0}, "`num_samples` must be a positive integer"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            model.generate(**{"prompt": "ab", "length": 3, **kwargs})
+    with pytest.raises(ValueError, match="at least 2 characters"):
+        model.log_loss("a")
+    with pytest.raises(
+        ValueError, match=r"`layer` must be an integer in \[0, 2\), got 2"
+    ):
+        model.gates("abc", layer=2)
+    assert model.generate("ab", 0) == ""
+
+
+def test_cli_generate_prints_prompt_and_continuation(
+    tiny_char_model, tmp_path, monkeypatch, capsys
+):
+    model = tiny_char_model("char-lstm")
+    saving.save(model, tmp_path / "char-lstm", "char-lstm")
+    monkeypatch.setenv("ZOO_MODELS_DIR", str(tmp_path))
+    args = ["generate", "char-lstm", "--prompt", "ab", "--length", "30", "--seed", "2"]
+    assert cli(args) == 0
+    expected = zoo.load("char-lstm").generate("ab", 30, seed=2, temperature=0.8)
+    assert capsys.readouterr().out == "ab" + expected + "\n"
+    assert cli(["generate", "lstm-seq2seq-attn"]) == 2
+    assert "`zoo generate` needs one of" in capsys.readouterr().err

@@ -1,0 +1,160 @@
+"""The text-generation recipe end to end, in its --smoke size (a few steps)."""
+
+import importlib.util
+import json
+import math
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from tensorboard.backend.event_processing import event_accumulator
+
+import zoo
+from zoo.cli import main as cli
+
+ROOT = Path(__file__).resolve().parent.parent
+RECIPE = ROOT / "recipes" / "generate_text.py"
+
+
+def recipe(tmp_path, *flags):
+    return [
+        sys.executable,
+        str(RECIPE),
+        "--smoke",
+        "--run-dir",
+        str(tmp_path / "run"),
+        "--save-dir",
+        str(tmp_path / "models"),
+        *flags,
+    ]
+
+
+def tags(directory):
+    """Every summary tag in the event files of `directory` (TF2 summaries,
+    scalars included, are stored as tensors)."""
+    found = set()
+    for events in Path(directory).glob("events.out.tfevents.*"):
+        acc = event_accumulator.EventAccumulator(
+            str(events), size_guidance={"tensors": 0}
+        )
+        acc.Reload()
+        found.update(acc.Tags()["tensors"])
+    return found
+
+
+def test_smoke_run_resumes_after_kill_logs_and_ships(
+    mirror, tmp_path, monkeypatch, capsys
+):
+    command = recipe(tmp_path, "--epochs", "3")
+    metadata = tmp_path / "run" / "backup" / "training_metadata.json"
+    first = subprocess.Popen(
+        command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    deadline = time.time() + 300
+    while not metadata.exists() and first.poll() is None and time.time() < deadline:
+        time.sleep(0.02)  # smoke epochs take about a second: look often
+    assert first.poll() is None, first.stdout.read()[-3000:]
+    first.send_signal(signal.SIGKILL)  # killed after its first finished epoch
+    first.wait()
+    done = json.loads(metadata.read_text())["epoch"]
+    assert 1 <= done < 3
+
+    second = subprocess.run(
+        command, cwd=ROOT, capture_output=True, text=True, timeout=600
+    )
+    assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
+    assert f"Epoch {done + 1}/3" in second.stdout and "Epoch 1/3" not in second.stdout
+
+    shipped = tmp_path / "models" / "char-lstm"
+    card = json.loads((shipped / "card.json").read_text())
+    metrics = card["metrics"]
+    assert metrics["val_bits_per_character"] == pytest.approx(
+        metrics["val_log_loss"] / math.log(2), abs=2e-4
+    )
+    assert (
+        metrics["target_log_loss"] == 1.45 and metrics["generate_chars_per_second"] > 0
+    )
+    assert (
+        card["data"]["corpus"] == "tinyshakespeare"
+        and card["task"] == "text-generation"
+    )
+    assert card["command"].startswith("python ") and "--smoke" in card["command"]
+    assert (
+        card["train_seconds"] > 0 and card["weights_sha256"] and card["parameters"] > 0
+    )
+    assert card["sample"]["text"].startswith("ROMEO:")
+    model = zoo.load("char-lstm", weights=shipped)
+    assert (
+        shipped / "vocabulary.json"
+    ).is_file() and model.vocabulary.size == model.vocabulary_size
+    assert len(model.generate("ROMEO:", 20, seed=0)) == 20
+    run_vocabulary = json.loads((tmp_path / "run" / "vocabulary.json").read_text())
+    assert run_vocabulary["chars"] == model.vocabulary.chars
+
+    # `zoo evaluate` scores the shipped model on the whole validation text (val is
+    # the default split of text models); the smoke vocabulary lacks some of its
+    # characters, which are scored as unknown rather than failing.
+    monkeypatch.setenv("ZOO_MODELS_DIR", str(tmp_path / "models"))
+    with pytest.warns(UserWarning, match="outside the model's vocabulary"):
+        assert cli(["evaluate", "char-lstm"]) == 0
+    scored = json.loads(capsys.readouterr().out)
+    assert (
+        scored["split"] == "val"
+        and abs(scored["log_loss"] - metrics["val_log_loss"]) < 0.2
+    )
+    assert cli(["evaluate", "char-lstm", "--split", "test"]) == 2
+    assert "no test split" in capsys.readouterr().err
+
+    run = tmp_path / "run"
+    assert (run / "gates.png").read_bytes().startswith(b"\x89PNG")
+    assert {"epoch_loss", "epoch_bits_per_character", "epoch_learning_rate"} <= tags(
+        run / "train"
+    )
+    assert {"epoch_loss", "epoch_bits_per_character", "samples", "gates"} <= tags(
+        run / "validation"
+    )
+    assert {
+        "_hparams_/session_start_info",
+        "val_log_loss",
+        "val_bits_per_character",
+    } <= tags(run / "hparams")
+
+
+def test_smoke_gru_with_time_budget_stops_after_one_epoch(mirror, tmp_path):
+    result = subprocess.run(
+        recipe(
+            tmp_path,
+            "--model",
+            "char-gru",
+            "--epochs",
+            "3",
+            "--time-budget-minutes",
+            "0.0001",
+        ),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "time budget" in result.stdout and "Epoch 2/3" not in result.stdout
+    card = json.loads((tmp_path / "models" / "char-gru" / "card.json").read_text())
+    assert card["best_epoch"] == 1 and card["config"]["model"] == "char-gru"
+
+
+def test_bad_flags_are_named(capsys):
+    spec = importlib.util.spec_from_file_location("generate_text", RECIPE)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.parse_args([]).batch_size == 32
+    for flags, message in [
+        (["--corpus", "hamlet"], "--corpus must be one of"),
+        (["--model", "lstm-seq2seq-attn"], "--model must be one of"),
+        (["--strategy", "tpu"], "--strategy must be one of"),
+    ]:
+        with pytest.raises(SystemExit):
+            module.parse_args(flags)
+        assert message in capsys.readouterr().err

@@ -1,0 +1,179 @@
+"""Character corpora for language modelling: tiny Shakespeare and Nietzsche.
+
+Each corpus is one text file fetched like every other dataset (mirror, cache
+or public URL, checked by sha256). The split is the char-rnn / nanoGPT one:
+the first 90% of the characters train, the last 10% validate; there is no
+test split. The character vocabulary is learned on the training split only.
+"""
+
+import json
+
+import numpy as np
+import tensorflow as tf
+
+from zoo.data.download import fetch
+
+CORPORA = {
+    "tinyshakespeare": "tinyshakespeare/input.txt",  # 1,115,394 characters
+    "nietzsche": "nietzsche/nietzsche.txt",  # 600,893 characters
+}
+SPLITS = ("train", "val", "all")
+TRAIN_FRACTION = 0.9
+
+# Id 0 stands for every character outside the vocabulary; decoded as U+FFFD.
+UNKNOWN_ID = 0
+UNKNOWN = "\ufffd"
+
+
+def load_text(corpus, split="all"):
+    """Returns the raw text of `corpus` ("tinyshakespeare" or "nietzsche").
+
+    Args:
+        corpus: a name in `CORPORA`.
+        split: "train" (the first 90% of the characters), "val" (the last
+            10%) or "all".
+
+    Example:
+
+    >>> train = load_text("tinyshakespeare", "train")  # doctest: +SKIP
+    >>> val = load_text("tinyshakespeare", "val")  # doctest: +SKIP
+    >>> len(train), len(val)  # doctest: +SKIP
+    (1003854, 111540)
+    """
+    if corpus not in CORPORA:
+        raise ValueError(f"`corpus` must be one of {sorted(CORPORA)}, got {corpus!r}.")
+    if split not in SPLITS:
+        raise ValueError(f"`split` must be one of {list(SPLITS)}, got {split!r}.")
+    text = fetch(CORPORA[corpus]).read_text(encoding="utf-8")
+    return text if split == "all" else split_text(text)[SPLITS.index(split)]
+
+
+def split_text(text, train_fraction=TRAIN_FRACTION):
+    """`(train, val)`: the first `train_fraction` of the characters, then the rest."""
+    if not 0.0 < train_fraction < 1.0:
+        raise ValueError(f"`train_fraction` must be in (0, 1), got {train_fraction!r}.")
+    n = int(len(text) * train_fraction)
+    return text[:n], text[n:]
+
+
+class CharVocabulary:
+    """Characters <-> int ids, with id 0 for any character it has not seen.
+
+    Unseen characters never raise: `encode` maps them to `UNKNOWN_ID` (0) and
+    `decode` maps 0 to U+FFFD. The language models built on it read id 0 as a
+    zero input vector, score it as the one class "a character outside the
+    vocabulary", and never generate it (see `zoo.models.char_rnn`).
+
+    Args:
+        chars: the distinct characters, in id order (ids start at 1).
+
+    Example:
+
+    >>> vocab = CharVocabulary.from_text("hello")
+    >>> vocab.chars, vocab.size
+    (['e', 'h', 'l', 'o'], 5)
+    >>> vocab.encode("hole!").tolist()
+    [2, 4, 3, 1, 0]
+    >>> vocab.decode([2, 4, 3, 1, 0])
+    'hole\ufffd'
+    >>> vocab.unknown("hole!")
+    ['!']
+    """
+
+    def __init__(self, chars):
+        chars = list(chars)
+        if not chars or not all(isinstance(c, str) and len(c) == 1 for c in chars):
+            raise ValueError(
+                f"`chars` must be a non-empty sequence of single characters, got "
+                f"{chars[:10]!r}."
+            )
+        if len(set(chars)) != len(chars) or UNKNOWN in chars:
+            raise ValueError(
+                f"`chars` must be distinct and must not contain {UNKNOWN!r} "
+                f"(reserved for unknown characters)."
+            )
+        self.chars = chars
+        self._ids = {c: i + 1 for i, c in enumerate(chars)}
+        self._table = np.array([UNKNOWN, *chars])
+
+    @classmethod
+    def from_text(cls, text):
+        """The sorted distinct characters of `text`."""
+        return cls(sorted(set(text) - {UNKNOWN}))
+
+    @property
+    def size(self):
+        """Number of ids, the unknown id included."""
+        return len(self.chars) + 1
+
+    def encode(self, text):
+        """`str -> int32 [len(text)]`; unseen characters get `UNKNOWN_ID`."""
+        return np.fromiter(
+            (self._ids.get(c, UNKNOWN_ID) for c in text), np.int32, len(text)
+        )
+
+    def decode(self, ids):
+        """Ids -> str; `UNKNOWN_ID` (or any id out of range) becomes U+FFFD."""
+        ids = np.asarray(ids, np.int64).reshape(-1)
+        ids = np.where((ids >= 0) & (ids < self.size), ids, UNKNOWN_ID)
+        return "".join(self._table[ids].tolist())
+
+    def unknown(self, text):
+        """The sorted distinct characters of `text` outside the vocabulary."""
+        return sorted(set(text) - set(self._ids))
+
+    def to_json(self):
+        return json.dumps({"chars": self.chars}, ensure_ascii=False)
+
+    @classmethod
+    def from_json(cls, text):
+        try:
+            return cls(json.loads(text)["chars"])
+        except (ValueError, KeyError, TypeError) as e:
+            raise ValueError(f"Not a character vocabulary: {e}.") from e
+
+    def __eq__(self, other):
+        return isinstance(other, CharVocabulary) and self.chars == other.chars
+
+    def __repr__(self):
+        return f"CharVocabulary({len(self.chars)} characters)"
+
+
+def char_dataset(ids, sequence_length, batch_size, shuffle=False, seed=0):
+    """Yields `(inputs, targets)`: int32 `[batch, sequence_length]`, targets
+    shifted by one character.
+
+    Window `i` starts at `i * sequence_length`. With `shuffle`, each start is
+    moved by a random jitter in `[0, sequence_length)` drawn anew every epoch,
+    and the windows come in a new order every epoch: one epoch still covers the
+    text about once, but the model does not see the same cuts every time
+    (nanoGPT draws fully random windows; char-rnn uses fixed ones). Without
+    `shuffle` the windows are fixed and in order (validation). Every batch is
+    full, so all steps have the same shape.
+    """
+    ids = np.asarray(ids, np.int32)
+    span = sequence_length + 1
+    windows = (len(ids) - span) // sequence_length + 1 if len(ids) >= span else 0
+    if windows < batch_size:
+        raise ValueError(
+            f"A text of {len(ids)} characters makes {windows} windows of "
+            f"{span} characters, fewer than `batch_size`={batch_size}."
+        )
+    text = tf.constant(ids)
+
+    def window(i):
+        start = i * sequence_length
+        if shuffle:  # the jitter never runs a window past the end of the text
+            room = tf.minimum(
+                tf.constant(sequence_length, tf.int64), len(ids) - span - start + 1
+            )
+            start += tf.random.uniform([], 0, room, tf.int64, seed=seed)
+        chunk = text[start : start + span]
+        return chunk[:-1], chunk[1:]
+
+    ds = tf.data.Dataset.range(windows)
+    if shuffle:
+        ds = ds.shuffle(windows, seed=seed, reshuffle_each_iteration=True)
+    ds = ds.map(window, num_parallel_calls=tf.data.AUTOTUNE)
+    ds = ds.batch(batch_size, drop_remainder=True)
+    return ds.prefetch(tf.data.AUTOTUNE)

@@ -1,0 +1,479 @@
+"""Character-level language models: embedding -> stacked LSTM/GRU -> softmax."""
+
+import warnings
+from pathlib import Path
+
+import keras
+import numpy as np
+from keras import ops
+
+from zoo.data.text import UNKNOWN_ID, CharVocabulary
+from zoo.layers import GRUCell, LSTMCell, gate_activations
+from zoo.layers._checks import positive_int, rate
+from zoo.registry import register
+
+CELLS = {"lstm": LSTMCell, "gru": GRUCell}
+# The gates a picture shows by default: the sigmoid gates, each in [0, 1].
+PICTURED_GATES = {"lstm": ("forget", "input", "output"), "gru": ("update", "reset")}
+VOCABULARY_FILE = "vocabulary.json"
+# GRU units giving the parameters of the default 2 x 512 LSTM (3 gates, not 4).
+GRU_UNITS = 592
+
+
+def _compile(fn, input_signature):
+    # The zoo runs on the TensorFlow backend; keras_hub compiles its generate
+    # loop the same way (`tf.function`), so one trace serves every call.
+    import tensorflow as tf
+
+    return tf.function(fn, input_signature=input_signature)
+
+
+@keras.saving.register_keras_serializable(package="zoo")
+class CharRNN(keras.Model):
+    """Character language model: embedding, stacked recurrent layers, softmax.
+
+        x_t = embedding(char_t)            (zero vector for the unknown id 0)
+        h_t^l, state_t^l = cell_l(h_t^{l-1}, state_{t-1}^l)     l = 1..L
+        p(char_{t+1} | char_{<=t}) = softmax(W dropout(h_t^L) + b)
+
+    Training runs each `zoo.layers` cell inside `keras.layers.RNN` over whole
+    windows; generation and scoring call the same cell objects one step at a
+    time and carry the state, so a prompt is read once and each new character
+    costs one step per layer.
+
+    Unseen characters (outside the vocabulary saved with the model) never
+    raise. They become the unknown id 0, which the model reads as a zero input
+    vector, scores as one class "a character outside the vocabulary" (which
+    training never shows, so it costs many nats: the model did not expect it)
+    and never generates. Both `generate` and `log_loss` warn when they meet one.
+
+    Args:
+        vocabulary_size: number of character ids, the unknown id 0 included.
+        cell: "lstm" or "gru".
+        embedding_dim: size of the character embedding.
+        units: size of each recurrent layer.
+        num_layers: number of stacked recurrent layers.
+        dropout: dropout after each recurrent layer (Zaremba et al. 2014).
+
+    Call arguments:
+        inputs: int `[batch, time]` character ids.
+        initial_state: optional per-layer list of state lists (as returned
+            with `return_state=True`); zeros by default.
+        return_state: also return the final per-layer states.
+        training: whether dropout is applied.
+
+    Returns:
+        logits `[batch, time, vocabulary_size]` (float32), and the states when
+        `return_state`.
+
+    Example:
+
+    >>> model = CharRNN(vocabulary_size=5, embedding_dim=4, units=8)
+    >>> model.set_vocabulary(CharVocabulary("abcd"))
+    >>> ops.shape(model(np.ones((2, 7), "int32")))
+    (2, 7, 5)
+    >>> len(model.generate("ab", length=10, seed=1))
+    10
+    """
+
+    def __init__(
+        self,
+        vocabulary_size=66,
+        cell="lstm",
+        embedding_dim=64,
+        units=512,
+        num_layers=2,
+        dropout=0.0,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if cell not in CELLS:
+            raise ValueError(f"`cell` must be one of {sorted(CELLS)}, got {cell!r}.")
+        self.vocabulary_size = positive_int("vocabulary_size", vocabulary_size)
+        self.cell_type = cell
+        self.embedding_dim = positive_int("embedding_dim", embedding_dim)
+        self.units = positive_int("units", units)
+        self.num_layers = positive_int("num_layers", num_layers)
+        self.dropout_rate = rate("dropout", dropout)
+
+        self.embedding = keras.layers.Embedding(
+            vocabulary_size, embedding_dim, name="embedding"
+        )
+        self.cells = [
+            CELLS[cell](units, name=f"{cell}_cell_{i}") for i in range(num_layers)
+        ]
+        self.rnns = [
+            keras.layers.RNN(
+                c, return_sequences=True, return_state=True, name=f"{cell}_{i}"
+            )
+            for i, c in enumerate(self.cells)
+        ]
+        self.dropout = keras.layers.Dropout(dropout)
+        self.output_layer = keras.layers.Dense(
+            vocabulary_size, dtype="float32", name="logits"
+        )
+        self.vocabulary = None
+        self._compiled = {}
+
+    # -- the network -----------------------------------------------------------
+
+    def build(self, input_shape=None):
+        self.call(ops.zeros((1, 1), "int32"))
+        self.built = True
+
+    def embed(self, ids):
+        """Character embeddings `[..., embedding_dim]`; zeros for the unknown id."""
+        x = self.embedding(ids)
+        known = ops.cast(ops.not_equal(ids, UNKNOWN_ID), x.dtype)
+        return x * known[..., None]
+
+    def call(self, inputs, initial_state=None, return_state=False, training=False):
+        x = self.embed(inputs)
+        states = []
+        for i, rnn in enumerate(self.rnns):
+            init = None if initial_state is None else list(initial_state[i])
+            # x: [batch, time, units]; state: [h, c] (LSTM) or [h] (GRU)
+            x, *state = rnn(x, initial_state=init, training=training)
+            x = self.dropout(x, training=training)
+            states.append(state)
+        logits = self.output_layer(x)
+        return (logits, states) if return_state else logits
+
+    def step(self, ids, states):
+        """One character per row: ids `[batch]` -> `(logits [batch, vocab], states)`."""
+        x = self.embed(ids)
+        new_states = []
+        for cell, state in zip(self.cells, states, strict=True):
+            x, state = cell(x, list(state))
+            new_states.append(list(state))
+        return self.output_layer(x), new_states
+
+    def initial_state(self, batch_size):
+        """Zero states: a list per layer of `[batch_size, units]` tensors."""
+        return [list(c.get_initial_state(batch_size=batch_size)) for c in self.cells]
+
+    def _state_spec(self):
+        import tensorflow as tf
+
+        n = 2 if self.cell_type == "lstm" else 1
+        return [
+            [tf.TensorSpec([None, self.units], self.compute_dtype)] * n
+        ] * self.num_layers
+
+    # -- text in, text out -----------------------------------------------------
+
+    def set_vocabulary(self, vocabulary):
+        """Attaches the `CharVocabulary` (or its list of characters)."""
+        if not isinstance(vocabulary, CharVocabulary):
+            vocabulary = CharVocabulary(vocabulary)
+        if vocabulary.size != self.vocabulary_size:
+            raise ValueError(
+                f"The vocabulary has {vocabulary.size} ids (unknown included), but the "
+                f"model was built for `vocabulary_size`={self.vocabulary_size}."
+            )
+        self.vocabulary = vocabulary
+
+    def _encode(self, text, name):
+        if self.vocabulary is None:
+            raise ValueError(
+                "This model has no vocabulary: call `set_vocabulary` or load a "
+                "trained model."
+            )
+        if not isinstance(text, str):
+            raise ValueError(f"`{name}` must be a string, got {type(text).__name__}.")
+        unknown = self.vocabulary.unknown(text)
+        if unknown:
+            warnings.warn(
+                f"`{name}` has characters outside the model's vocabulary: {unknown!r}. "
+                f"They are read as the unknown id (a zero input vector) and scored as "
+                f"the unknown class.",
+                stacklevel=3,
+            )
+        return self.vocabulary.encode(text)
+
+    def generate(
+        self,
+        prompt,
+        length,
+        temperature=1.0,
+        top_k=None,
+        top_p=None,
+        seed=None,
+        num_samples=1,
+    ):
+        """Continues `prompt` by `length` sampled characters.
+
+        The prompt is read once (all but its last character in one pass over
+        the sequence); then each new character is one step of each layer from
+        the carried state, inside one compiled loop run by a
+        `keras_hub.samplers` sampler. The unknown id is never sampled.
+
+        Args:
+            prompt: a non-empty string; characters outside the vocabulary are
+                read as the unknown id (with a warning).
+            length: number of characters to generate.
+            temperature: logits are divided by it before sampling; 0 means
+                greedy (the most likely character every step).
+            top_k: sample only among the `k` most likely characters.
+            top_p: sample only from the smallest set of most likely characters
+                whose probabilities add up to `p` (nucleus sampling).
+            seed: an int makes the output reproducible; None draws the seed
+                from NumPy's global generator (`keras.utils.set_random_seed`).
+            num_samples: independent continuations of the same prompt,
+                generated as one batch.
+
+        Returns:
+            The `length` new characters (without the prompt): a string, or a
+            list of `num_samples` strings when `num_samples > 1`.
+        """
+        if not isinstance(prompt, str) or not prompt:
+            raise ValueError(f"`prompt` must be a non-empty string, got {prompt!r}.")
+        if isinstance(length, bool) or not isinstance(length, int) or length < 0:
+            raise ValueError(
+                f"`length` must be a non-negative integer, got {length!r}."
+            )
+        if not isinstance(temperature, (int, float)) or temperature < 0:
+            raise ValueError(
+                f"`temperature` must be a number >= 0, got {temperature!r}."
+            )
+        if top_k is not None:
+            positive_int("top_k", top_k)
+        if top_p is not None and not (
+            isinstance(top_p, (int, float)) and 0 < top_p <= 1
+        ):
+            raise ValueError(f"`top_p` must be a float in (0, 1], got {top_p!r}.")
+        positive_int("num_samples", num_samples)
+        ids = self._encode(prompt, "prompt")
+        if length == 0:
+            return "" if num_samples == 1 else [""] * num_samples
+
+        tokens = np.zeros((num_samples, len(ids) + length), np.int32)
+        tokens[:, : len(ids)] = ids
+        state = (
+            self.read(tokens[:, : len(ids) - 1])
+            if len(ids) > 1
+            else self.initial_state(num_samples)
+        )
+        sample = self._sampling_loop(temperature == 0, top_k, top_p)
+        if hasattr(sample.sampler, "seed_generator"):
+            seed = int(np.random.randint(1, 2**31 - 1)) if seed is None else int(seed)
+            state_var = sample.sampler.seed_generator.state
+            state_var.assign(np.array([seed, 0], state_var.dtype))
+        inverse_temperature = (
+            1.0 if temperature == 0 else 1.0 / max(float(temperature), 1e-6)
+        )
+        out = sample(tokens, state, np.int32(len(ids)), np.float32(inverse_temperature))
+        texts = [
+            self.vocabulary.decode(row[len(ids) :]) for row in ops.convert_to_numpy(out)
+        ]
+        return texts[0] if num_samples == 1 else texts
+
+    def read(self, ids):
+        """The states after reading int `[batch, time]` ids from zero states."""
+        if "read" not in self._compiled:
+            import tensorflow as tf
+
+            self._compiled["read"] = _compile(
+                lambda x: self(x, return_state=True)[1],
+                [tf.TensorSpec([None, None], tf.int32)],
+            )
+        return self._compiled["read"](ops.convert_to_tensor(ids, "int32"))
+
+    def _sampling_loop(self, greedy, top_k, top_p):
+        """A compiled `(tokens, states, index, inverse_temperature) -> tokens` that
+        fills `tokens[:, index:]`, one cached trace per kind of sampler."""
+        import keras_hub
+        import tensorflow as tf
+
+        k = None if top_k is None else min(top_k, self.vocabulary_size)
+        key = (
+            ("greedy",)
+            if greedy
+            else ("sample", k, None if top_p is None else float(top_p))
+        )
+        if key in self._compiled:
+            return self._compiled[key]
+        if greedy:
+            sampler = keras_hub.samplers.GreedySampler()
+        elif top_p is not None:
+            sampler = keras_hub.samplers.TopPSampler(p=float(top_p), k=k)
+        elif k is not None:
+            sampler = keras_hub.samplers.TopKSampler(k=k)
+        else:
+            sampler = keras_hub.samplers.RandomSampler()
+        # Adding -1e9 to the unknown id's logit gives it probability 0 exactly.
+        never_unknown = np.zeros(self.vocabulary_size, np.float32)
+        never_unknown[UNKNOWN_ID] = -1e9
+
+        def loop(tokens, states, index, inverse_temperature):
+            def next_logits(prompt, cache, i):
+                # Row b of `prompt` holds the characters so far; read the last one.
+                logits, cache = self.step(ops.take(prompt, i - 1, axis=1), cache)
+                return logits * inverse_temperature + never_unknown, None, cache
+
+            return sampler(next_logits, tokens, cache=states, index=index)
+
+        signature = [
+            tf.TensorSpec([None, None], tf.int32),
+            self._state_spec(),
+            tf.TensorSpec([], tf.int32),
+            tf.TensorSpec([], tf.float32),
+        ]
+        compiled = _compile(loop, signature)
+        compiled.sampler = sampler
+        self._compiled[key] = compiled
+        return compiled
+
+    def log_loss(self, text, chunk_length=4096):
+        """Mean negative log-likelihood of `text`, in nats per character.
+
+        The model reads `text` left to right with its state carried (in chunks
+        of `chunk_length` characters, which changes nothing but memory use) and
+        scores each character from the second on given all the ones before it:
+        `-mean_t log p(text[t] | text[:t])` for t = 1..len(text)-1. Divide by
+        ln 2 for bits per character. A character outside the vocabulary is
+        scored as the unknown class (see the class docstring) and warned about.
+        """
+        ids = self._encode(text, "text")
+        if len(ids) < 2:
+            raise ValueError(f"`text` must have at least 2 characters, got {len(ids)}.")
+        positive_int("chunk_length", chunk_length)
+        if "score" not in self._compiled:
+            import tensorflow as tf
+
+            def score(inputs, targets, states):
+                logits, states = self(inputs, initial_state=states, return_state=True)
+                log_probs = ops.log_softmax(logits, axis=-1)
+                picked = ops.take_along_axis(log_probs, targets[..., None], axis=-1)
+                return -ops.sum(picked), states
+
+            spec = tf.TensorSpec([None, None], tf.int32)
+            self._compiled["score"] = _compile(score, [spec, spec, self._state_spec()])
+        total, states = 0.0, self.initial_state(1)
+        for start in range(0, len(ids) - 1, chunk_length):
+            inputs = ids[start : start + chunk_length]
+            targets = ids[start + 1 : start + chunk_length + 1]
+            inputs = inputs[: len(targets)]
+            nll, states = self._compiled["score"](inputs[None], targets[None], states)
+            total += float(nll)
+        return total / (len(ids) - 1)
+
+    # -- gate inspection -------------------------------------------------------
+
+    def gates(self, text, layer=0):
+        """What each gate of recurrent layer `layer` did at each character of `text`.
+
+        Returns:
+            A dict from gate name ("forget", "input", "output", "candidate",
+            "cell" for an LSTM; "update", "reset", "candidate" for a GRU) to a
+            float32 NumPy array `[len(text), units]`: column `j` at row `t` is
+            unit `j` of that gate when the layer reads `text[t]`.
+        """
+        if (
+            isinstance(layer, bool)
+            or not isinstance(layer, int)
+            or not 0 <= layer < self.num_layers
+        ):
+            raise ValueError(
+                f"`layer` must be an integer in [0, {self.num_layers}), got {layer!r}."
+            )
+        ids = self._encode(text, "text")[None]
+        x = self.embed(ops.convert_to_tensor(ids))
+        for rnn in self.rnns[:layer]:
+            x = rnn(x)[0]
+        _, gates = gate_activations(self.cells[layer], x)
+        return {
+            name: np.asarray(ops.convert_to_numpy(v[0]), np.float32)
+            for name, v in gates.items()
+        }
+
+    def gate_figure(self, text, layer=0, units=None, names=None, title=None):
+        """A heatmap of gate activations: characters across, a row per gate.
+
+        Args:
+            text: the text to read.
+            layer: which recurrent layer.
+            units: None for the mean over all units (one row per gate), or an
+                int / list of ints for those units (one row per gate and unit).
+            names: the gates to show; by default the sigmoid gates (forget,
+                input, output or update, reset).
+            title: optional figure title.
+
+        Returns:
+            A matplotlib figure (`zoo.viz.to_png(fig)` gives PNG bytes).
+        """
+        from zoo import viz
+
+        gates = self.gates(text, layer)
+        names = list(names or PICTURED_GATES[self.cell_type])
+        for name in names:
+            if name not in gates:
+                raise ValueError(
+                    f"`names` must be among {sorted(gates)}, got {name!r}."
+                )
+        if units is None:
+            rows = {n: gates[n].mean(-1) for n in names}
+        else:
+            units = [units] if isinstance(units, int) else list(units)
+            for u in units:
+                if not 0 <= u < self.units:
+                    raise ValueError(
+                        f"`units` must be in [0, {self.units}), got {u!r}."
+                    )
+            rows = {f"{n} #{u}": gates[n][:, u] for n in names for u in units}
+        title = title or f"{self.cell_type} layer {layer}, " + (
+            "mean over units" if units is None else "chosen units"
+        )
+        return viz.gate_figure(text, rows, title=title)
+
+    # -- saving ----------------------------------------------------------------
+
+    def build_for_inference(self):
+        if not self.built:
+            self.build()
+
+    def save_assets(self, directory):
+        Path(directory, VOCABULARY_FILE).write_text(
+            self.vocabulary.to_json(), encoding="utf-8"
+        )
+
+    def load_assets(self, directory):
+        self.set_vocabulary(
+            CharVocabulary.from_json(
+                Path(directory, VOCABULARY_FILE).read_text(encoding="utf-8")
+            )
+        )
+
+    def get_config(self):
+        return {
+            "vocabulary_size": self.vocabulary_size,
+            "cell": self.cell_type,
+            "embedding_dim": self.embedding_dim,
+            "units": self.units,
+            "num_layers": self.num_layers,
+            "dropout": self.dropout_rate,
+        }
+
+
+@register(
+    "char-lstm",
+    task="text-generation",
+    description="Character language model: embedding, stacked LSTM layers, "
+    "softmax over characters",
+)
+def char_lstm(**kwargs):
+    """2 x 512 LSTM units on a 64-wide embedding: 3.32M parameters for tiny
+    Shakespeare's 65 characters, about what 2 CPU cores train in an hour."""
+    return CharRNN(**{"cell": "lstm", **kwargs})
+
+
+@register(
+    "char-gru",
+    task="text-generation",
+    description="Character language model: embedding, stacked GRU layers, "
+    "softmax over characters",
+)
+def char_gru(**kwargs):
+    """2 x 592 GRU units: the parameter count of `char-lstm` (3.32M), so the
+    two compare at equal size; a GRU step costs about 3/4 of an LSTM step."""
+    return CharRNN(**{"cell": "gru", "units": GRU_UNITS, **kwargs})
