@@ -4,7 +4,11 @@
 
 Reads top to bottom: config -> strategy -> data -> model -> fit -> evaluate ->
 save. Killing the run and re-running the same command resumes from the last
-finished epoch (BackupAndRestore in <run-dir>/backup). Watch it with
+backup (every --backup-every steps and every epoch end, in <run-dir>/backup),
+mid-epoch included, and ends with the same optimizer steps as an unbroken run;
+re-running a finished run only evaluates and ships again. Several workers:
+`python -m zoo.launch --workers 2 recipes/translate.py ...` (see zoo/launch.py),
+or `--strategy mirrored --cpu-devices 2` for two replicas in one process. Watch it with
 `tensorboard --logdir runs/`: losses, token accuracy, learning rate, val BLEU,
 sample translations, attention heatmaps and the hparams dashboard.
 At the end the best epoch (by val BLEU) is evaluated on the test split and
@@ -30,11 +34,12 @@ from tensorboard.plugins.hparams import api as hp  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import zoo  # noqa: E402
-from zoo import saving, viz  # noqa: E402
+from zoo import distribute, saving, viz  # noqa: E402
+from zoo.callbacks import StepBackup  # noqa: E402
 from zoo.data import tokenizers  # noqa: E402
-from zoo.data.pipeline import encode, translation_dataset  # noqa: E402
+from zoo.data.pipeline import count_batches, encode, translation_dataset  # noqa: E402
 from zoo.data.translation import load_pairs  # noqa: E402
-from zoo.distribute import STRATEGIES, get_strategy  # noqa: E402
+from zoo.distribute import STRATEGIES  # noqa: E402
 from zoo.evaluate import evaluate_translation  # noqa: E402
 from zoo.metrics import MaskedAccuracy, masked_cross_entropy, translation_scores  # noqa: E402
 
@@ -59,6 +64,9 @@ class Config:
     run_dir: str = ""  # default runs/<model>-<pair>
     save_dir: str = "saved_models"
     strategy: str = "auto"
+    cpu_devices: int = 0  # N logical CPUs, for --strategy mirrored without GPUs
+    steps_per_epoch: int = 0  # 0: one pass over the data (3 steps in --smoke)
+    backup_every: int = 100  # steps between backups, besides every epoch end
     mixed_precision: str = ""  # "", "mixed_float16" or "mixed_bfloat16"
     jit_compile: bool = False
     seed: int = 0
@@ -127,34 +135,37 @@ def _atomic_write(path, text):
 
 
 def main(cfg):
+    strategy = distribute.get_strategy(cfg.strategy, cfg.cpu_devices)  # first: may set up devices
+    print(f"strategy: {type(strategy).__name__} with {strategy.num_replicas_in_sync} replica(s)")
     keras.utils.set_random_seed(cfg.seed)
     if cfg.mixed_precision:
         keras.mixed_precision.set_global_policy(cfg.mixed_precision)
     run_dir = Path(cfg.run_dir or f"runs/{cfg.model}-{cfg.pair}" + ("-smoke" if cfg.smoke else ""))
-    run_dir.mkdir(parents=True, exist_ok=True)
-    strategy = get_strategy(cfg.strategy)
-    print(f"strategy: {type(strategy).__name__} with {strategy.num_replicas_in_sync} replica(s)")
+    chief = distribute.is_chief(strategy)
+    out_dir = distribute.worker_dir(run_dir, strategy)  # run_dir on the chief, else a temporary dir
 
     # -- data: tokenizers are learned on the training split only -------------------
     limit = 300 if cfg.smoke else None
     train_src, train_tgt = load_pairs(cfg.pair, "train", limit=limit)
     val_src, val_tgt = load_pairs(cfg.pair, "val", limit=50 if cfg.smoke else None)
-    protos = []
     for side, texts, size in (("source", train_src, cfg.source_vocabulary), ("target", train_tgt, cfg.target_vocabulary)):
         path = run_dir / f"{side}.spm"  # reused on resume, so the ids never change
-        if not path.exists():
+        if chief and not path.exists():
             _atomic_write_bytes(path, tokenizers.train_sentencepiece(texts, 300 if cfg.smoke else size))
-        protos.append(path.read_bytes())
+    distribute.barrier(strategy)  # every worker uses the chief's tokenizers
+    protos = [(run_dir / f"{side}.spm").read_bytes() for side in ("source", "target")]
     src_tok, tgt_tok = (tokenizers.tokenizer(p) for p in protos)
     global_batch = cfg.batch_size * strategy.num_replicas_in_sync
+    train_src_ids = encode(src_tok, train_src, cfg.max_length)
+    train_tgt_ids = encode(tgt_tok, train_tgt, cfg.max_length, add_bos=True)
 
-    def dataset(src, tgt, shuffle):
-        return translation_dataset(encode(src_tok, src, cfg.max_length), encode(tgt_tok, tgt, cfg.max_length, add_bos=True),
-                                   global_batch, shuffle=shuffle, seed=cfg.seed)
+    def train_stream(epochs):  # epoch e in the same order in any process: a resumed run sees the same batches
+        return translation_dataset(train_src_ids, train_tgt_ids, global_batch, shuffle=True, seed=cfg.seed,
+                                   epochs=epochs, steps_per_epoch=cfg.steps_per_epoch or (3 if cfg.smoke else None))
 
-    train_ds, val_ds = dataset(train_src, train_tgt, True), dataset(val_src, val_tgt, False)
-    if cfg.smoke:
-        train_ds = train_ds.take(3)
+    steps = count_batches(train_stream(range(1)))  # per epoch
+    val_ds = translation_dataset(encode(src_tok, val_src, cfg.max_length),
+                                 encode(tgt_tok, val_tgt, cfg.max_length, add_bos=True), global_batch)
 
     # -- model -------------------------------------------------------------------
     with strategy.scope():
@@ -162,23 +173,39 @@ def main(cfg):
                           target_vocabulary_size=tgt_tok.vocabulary_size(),
                           embedding_dim=cfg.embedding_dim, units=cfg.units, dropout=cfg.dropout)
         model.set_tokenizers(*protos)
-        model.build_for_inference()  # BackupAndRestore needs a built model
+        model.build_for_inference()  # restoring a backup needs a built model
         model.compile(optimizer=keras.optimizers.Adam(cfg.learning_rate, clipnorm=cfg.clipnorm),
                       loss=masked_cross_entropy(cfg.label_smoothing), metrics=[MaskedAccuracy()],
                       jit_compile=cfg.jit_compile)
+        backup = StepBackup(run_dir / "backup", steps, cfg.backup_every, write_dir=out_dir / "backup")
+        start = backup.restore(model)  # batches already trained, 0 on a fresh run
+    if cfg.jit_compile and not model.jit_compile:  # Keras turned XLA off: a layer cannot be compiled
+        blockers = {type(layer).__name__ for layer in model._flatten_layers() if not layer.supports_jit}
+        raise SystemExit(f"--jit-compile: {cfg.model} cannot be compiled with XLA here: "
+                         f"{', '.join(sorted(blockers))} does not support it (see its docstring).")
     model.summary(print_fn=lambda line, **_: print(line))
 
     # -- fit ---------------------------------------------------------------------
-    bleu = ValidationBleu(val_src, val_tgt, run_dir)
+    epoch, done = divmod(start, steps)
+    if start:
+        print(f"resuming after {start} steps: epoch {epoch + 1}, {done} of its {steps} batches done")
+    bleu = ValidationBleu(val_src, val_tgt, out_dir)
     callbacks = [
-        keras.callbacks.BackupAndRestore(str(run_dir / "backup"), double_checkpoint=True),
+        backup,  # first: it ends a resumed epoch early, before the others see its end
         keras.callbacks.ReduceLROnPlateau("val_loss", factor=0.5, patience=1, min_lr=1e-5),
         bleu,
         keras.callbacks.EarlyStopping("val_bleu", mode="max", patience=cfg.patience),
-        keras.callbacks.TensorBoard(str(run_dir)),
+        keras.callbacks.TensorBoard(str(out_dir)),
     ]
-    model.fit(train_ds, validation_data=val_ds, epochs=cfg.epochs, callbacks=callbacks,
-              verbose=2 if cfg.smoke else "auto")
+    if epoch < cfg.epochs and not backup.finished:
+        model.fit(train_stream(range(epoch, cfg.epochs)).skip(done), validation_data=val_ds,
+                  epochs=cfg.epochs, initial_epoch=epoch, steps_per_epoch=steps, callbacks=callbacks,
+                  verbose=2 if cfg.smoke else "auto")
+    optimizer_steps = int(keras.ops.convert_to_numpy(model.optimizer.iterations))
+    digests = " ".join(distribute.replica_digests(model))  # equal on every replica, every worker
+    print(f"trained {optimizer_steps} optimizer steps; weights sha256 per replica: {digests}")
+    if not chief:
+        return None  # evaluating and shipping is the chief's
 
     # -- evaluate the best epoch on the test split and ship it ---------------------
     if (run_dir / "best.weights.h5").exists():
@@ -191,9 +218,11 @@ def main(cfg):
         "config": dataclasses.asdict(cfg),
         "command": "python " + " ".join(shlex.quote(a) for a in sys.argv),
         "best_epoch": bleu.state["epoch"],
+        "optimizer_steps": optimizer_steps,
         "train_seconds": round(bleu.state["train_seconds"]),
         "hardware": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, no GPU"
         if not tf.config.list_logical_devices("GPU") else f"{len(tf.config.list_logical_devices('GPU'))} GPU(s)",
+        "replicas": strategy.num_replicas_in_sync,
         "parameters": model.count_params(),
     }
     saving.save(model, target, cfg.model, card)  # float16 weights: evaluate what ships

@@ -24,17 +24,41 @@ def translation_scores(hypotheses, references):
 
 
 def masked_cross_entropy(label_smoothing=0.0, pad=0):
-    """Token-level cross-entropy from logits, averaged over non-`pad` targets."""
+    """Token-level cross-entropy from logits, averaged over non-`pad` targets.
+
+    Under `tf.distribute` the average is over the target tokens of the whole
+    global batch: each replica divides its sum by the token count of all
+    replicas, so the gradients the strategy sums are those of the same batch
+    on one device. (Keras does not rescale a loss function that returns a
+    scalar: a per-replica mean would give N times the gradient on N replicas.)
+    The logged loss is exact too when the replicas get equal shares of a
+    batch; Keras weighs each replica's loss by its share of the batch, so for
+    a batch split unevenly (a bucket's last, partial batch) it is not.
+    """
     def loss(y_true, y_pred):
         mask = ops.cast(ops.not_equal(y_true, pad), "float32")
         logp = ops.log_softmax(ops.cast(y_pred, "float32"), axis=-1)
         nll = -ops.squeeze(ops.take_along_axis(logp, ops.expand_dims(ops.cast(y_true, "int32"), -1), -1), -1)
         if label_smoothing:
             nll = (1.0 - label_smoothing) * nll - label_smoothing * ops.mean(logp, axis=-1)
-        return ops.sum(nll * mask) / ops.maximum(ops.sum(mask), 1.0)
+        tokens = _sum_over_replicas(ops.sum(mask))  # of the global batch
+        return ops.sum(nll * mask) / ops.maximum(tokens, 1.0)
 
     loss.__name__ = "masked_cross_entropy"
     return loss
+
+
+def _sum_over_replicas(value):
+    """`value` summed over the replicas of the current `tf.distribute` step
+    (itself outside one, or with one replica)."""
+    if keras.backend.backend() != "tensorflow":
+        return value
+    import tensorflow as tf
+
+    context = tf.distribute.get_replica_context()
+    if context is None or context.num_replicas_in_sync == 1:
+        return value
+    return ops.stop_gradient(context.all_reduce("sum", value))
 
 
 class MaskedAccuracy(keras.metrics.Metric):

@@ -24,6 +24,12 @@ class AttentionDecoder(keras.layers.Layer):
     `call` runs every step with teacher forcing; `step` runs one step with an
     explicit state for greedy or beam decoding. Both give the same numbers.
 
+    On TensorFlow the layer cannot be compiled with XLA (`supports_jit` is
+    False, so Keras trains without it): `keras.ops.scan` builds a
+    `tf.while_loop` without `maximum_iterations`, and XLA cannot compile its
+    gradient ("XLA compilation requires a fixed tensor list size"), even with
+    a static `length`.
+
     Args:
         cell: an RNN cell (`zoo.layers.LSTMCell`, `GRUCell`, or a Keras cell).
         attention: an attention layer with `project_keys` and
@@ -55,6 +61,7 @@ class AttentionDecoder(keras.layers.Layer):
 
     def __init__(self, cell, attention, input_feeding=True, **kwargs):
         super().__init__(**kwargs)
+        self.supports_jit = keras.backend.backend() != "tensorflow"  # see the docstring
         self.cell = _as_layer(cell)
         self.attention = _as_layer(attention)
         self.input_feeding = input_feeding

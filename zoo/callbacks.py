@@ -1,0 +1,144 @@
+"""Keras callbacks the recipes share."""
+
+import os
+from pathlib import Path
+
+import keras
+
+from zoo.layers._checks import positive_int
+
+
+class StepBackup(keras.callbacks.Callback):
+    """Backs up training every `every` steps so a killed run resumes mid-epoch
+    and ends with as many optimizer steps as a run never stopped.
+
+    `keras.callbacks.BackupAndRestore` resumes at the start of the epoch it
+    saved: with backups every N steps, a resumed run trains again on the
+    batches of that epoch it had already trained on. Here instead:
+
+    - a backup is one file, `step-<n>.weights.h5` (weights and optimizer
+      state after `n` batches), written under a temporary name and renamed,
+      so a kill leaves the whole file or none; the `keep` newest are kept.
+    - `restore(model)` loads the newest one and returns `n`. The recipe starts
+      its data stream at batch `n` (see `zoo.data.pipeline`, `epochs=`) and
+      `fit` at `initial_epoch=n // steps_per_epoch`; this callback ends that
+      first epoch once it has had the batches it lacked, so every later epoch
+      lines up with one pass over the data again.
+    - the end of an epoch is backed up when the next epoch begins (or
+      training ends), after every other callback is done with that epoch
+      (validation, best checkpoint, learning-rate schedule): a resumed run
+      never skips an epoch's end.
+    - `finished` tells whether the newest backup is the end of a `fit` that
+      completed (or stopped early), so re-running a finished run skips `fit`.
+    - under several workers, every worker restores the chief's backups (a
+      shared filesystem) and every worker saves (saving can take part in
+      collective ops), the others to their own `write_dir`.
+
+    Resume with the same command: a step count maps to an epoch and a batch
+    only for the same data, batch size and `steps_per_epoch`.
+
+    Put it first in the callback list (it ends the resumed epoch through
+    `model.stop_training`, and clears it before the others see the epoch end),
+    with `steps_per_execution=1`.
+
+    Args:
+        directory: where backups are read from (and the chief writes them).
+        steps_per_epoch: batches per epoch, as given to `fit`.
+        every: batches between backups within an epoch (0: epoch ends only).
+        write_dir: where this process writes its backups (default `directory`).
+        keep: how many backups to keep.
+    """
+
+    def __init__(self, directory, steps_per_epoch, every=100, write_dir=None, keep=2):
+        super().__init__()
+        self.directory = Path(directory)
+        self.write_dir = Path(write_dir or directory)
+        self.steps_per_epoch = positive_int("steps_per_epoch", steps_per_epoch)
+        if isinstance(every, bool) or not isinstance(every, int) or every < 0:
+            raise ValueError(f"`every` must be a non-negative integer, got {every!r}.")
+        self.every = every
+        self.keep = positive_int("keep", keep)
+        self.step = 0  # batches trained so far
+        self.finished = False
+        self._saved_step = 0  # nothing to save before the first step
+        self._left_in_epoch = None
+        self._ended_epoch = False
+
+    def backups(self, directory=None):
+        """`[(step, path)]` of the backups in `directory`, newest first."""
+        found = []
+        for path in Path(directory or self.directory).glob("step-*.weights.h5"):
+            step = path.name[len("step-") : -len(".weights.h5")]
+            if step.isdigit():
+                found.append((int(step), path))
+        return sorted(found, reverse=True)
+
+    def restore(self, model):
+        """Loads the newest readable backup into `model` (compiled; in its
+        strategy's scope) and returns its step, 0 if there is none."""
+        for stale in self.write_dir.glob(".tmp-step-*"):
+            stale.unlink(missing_ok=True)  # left by a kill while writing
+        if model.optimizer is not None and not model.optimizer.built:
+            model.optimizer.build(model.trainable_variables)
+        errors = []
+        for step, path in self.backups():
+            try:
+                model.load_weights(path)
+            except (OSError, ValueError, KeyError) as e:
+                errors.append(f"{path.name}: {e}")
+                continue
+            done = self.directory / "finished"
+            self.step = self._saved_step = step
+            self.finished = done.is_file() and done.read_text().strip() == str(step)
+            return step
+        if errors:
+            raise ValueError(
+                f"No backup in {self.directory} can be read: {'; '.join(errors)}"
+            )
+        return 0
+
+    def on_train_begin(self, logs=None):
+        done = self.step % self.steps_per_epoch
+        self._left_in_epoch = self.steps_per_epoch - done if done else None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._save()  # the end of the previous epoch, if not saved yet
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.step += 1
+        if self._left_in_epoch is not None and batch + 1 >= self._left_in_epoch:
+            self.model.stop_training = True  # the resumed epoch has had its batches
+            self._left_in_epoch, self._ended_epoch = None, True
+        if (
+            self.every
+            and self.step % self.every == 0
+            and self.step % self.steps_per_epoch
+        ):
+            self._save()
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self._ended_epoch:
+            self.model.stop_training = self._ended_epoch = False
+
+    def on_train_end(self, logs=None):
+        self._save()
+        _atomic_write(self.write_dir / "finished", str(self.step))
+        self.finished = True
+
+    def _save(self):
+        if self.step == self._saved_step:
+            return
+        self.write_dir.mkdir(parents=True, exist_ok=True)
+        name = f"step-{self.step:09d}.weights.h5"
+        tmp = self.write_dir / f".tmp-{name}"
+        self.model.save_weights(tmp)
+        os.replace(tmp, self.write_dir / name)
+        self._saved_step = self.step
+        for _, old in self.backups(self.write_dir)[self.keep :]:
+            old.unlink(missing_ok=True)
+
+
+def _atomic_write(path, text):
+    tmp = Path(f"{path}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
