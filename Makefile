@@ -20,6 +20,7 @@ $(VENV)/.installed: pyproject.toml
 demo: $(VENV)/.installed
 	$(VENV)/bin/zoo list
 	$(VENV)/bin/zoo translate "Ein Mann fährt Fahrrad." "Zwei Hunde spielen im Schnee." "Eine Frau mit rotem Hut liest ein Buch."
+	$(VENV)/bin/zoo generate char-lstm --prompt "ROMEO:" --length 200 --temperature 0.8 --seed 0
 
 test: $(VENV)/.installed
 	$(PY) -m pytest -q
@@ -32,3 +33,5 @@ lint: $(VENV)/.installed
 
 benchmarks: $(VENV)/.installed
 	$(PY) benchmarks/cells.py
+	$(PY) benchmarks/pipeline.py
+	$(PY) benchmarks/generate.py
