@@ -21,7 +21,6 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
-import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -126,10 +125,10 @@ def main():
     print("|---|---|---|---:|---:|---:|---:|---:|")
     for batch, steps, features, units in shapes:
         for name, gates, ours, peer in (
-            ("LSTMCell", 4, lambda: keras.layers.RNN(LSTMCell(units), return_sequences=True),
-             lambda: keras.layers.LSTM(units, return_sequences=True)),
-            ("GRUCell", 3, lambda: keras.layers.RNN(GRUCell(units), return_sequences=True),
-             lambda: keras.layers.GRU(units, return_sequences=True)),
+            ("LSTMCell", 4, lambda units=units: keras.layers.RNN(LSTMCell(units), return_sequences=True),
+             lambda units=units: keras.layers.LSTM(units, return_sequences=True)),
+            ("GRUCell", 3, lambda units=units: keras.layers.RNN(GRUCell(units), return_sequences=True),
+             lambda units=units: keras.layers.GRU(units, return_sequences=True)),
         ):
             peer_t, ours_t = compare(train_step_fn(peer(), batch, steps, features),
                                      train_step_fn(ours(), batch, steps, features), repeats)

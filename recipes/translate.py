@@ -28,7 +28,6 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
-import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from tensorboard.plugins.hparams import api as hp  # noqa: E402
 
@@ -99,7 +98,11 @@ class ValidationBleu(keras.callbacks.Callback):
         self.run_dir = Path(run_dir)
         self.writer = tf.summary.create_file_writer(str(self.run_dir / "validation"))
         self.state_path = self.run_dir / "best.json"  # survives a kill, like the backup
-        self.state = json.loads(self.state_path.read_text()) if self.state_path.exists() else {"bleu": -1.0, "epoch": -1, "train_seconds": 0.0}
+        self.state = (
+            json.loads(self.state_path.read_text())
+            if self.state_path.exists()
+            else {"bleu": -1.0, "epoch": -1, "train_seconds": 0.0}
+        )
 
     def on_epoch_begin(self, epoch, logs=None):
         self.start = time.time()
@@ -111,8 +114,10 @@ class ValidationBleu(keras.callbacks.Callback):
         logs["val_bleu"] = bleu
         with self.writer.as_default(step=epoch):
             tf.summary.scalar("epoch_bleu", bleu)
-            lines = [f"**source:** {s}  \n**reference:** {r}  \n**model:** {h}" for s, r, h in
-                     zip(self.sources[: self.samples], self.references, hypotheses)]
+            lines = [
+                f"**source:** {s}  \n**reference:** {r}  \n**model:** {h}"
+                for s, r, h in zip(self.sources[: self.samples], self.references, hypotheses)
+            ]
             tf.summary.text("translations", tf.constant(lines))
             if self.model.use_attention:
                 _, (src, out, weights) = self.model.translate(self.sources[0], beam_size=1, return_attention=True)
@@ -125,7 +130,9 @@ class ValidationBleu(keras.callbacks.Callback):
             self.model.save_weights(tmp)
             os.replace(tmp, self.run_dir / "best.weights.h5")
         _atomic_write(self.state_path, json.dumps(self.state))
-        print(f"\nepoch {epoch + 1}: val BLEU {bleu:.2f} (best {self.state['bleu']:.2f} at epoch {self.state['epoch']})")
+        print(
+            f"\nepoch {epoch + 1}: val BLEU {bleu:.2f} (best {self.state['bleu']:.2f} at epoch {self.state['epoch']})"
+        )
 
 
 def _atomic_write(path, text):
@@ -148,7 +155,10 @@ def main(cfg):
     limit = 300 if cfg.smoke else None
     train_src, train_tgt = load_pairs(cfg.pair, "train", limit=limit)
     val_src, val_tgt = load_pairs(cfg.pair, "val", limit=50 if cfg.smoke else None)
-    for side, texts, size in (("source", train_src, cfg.source_vocabulary), ("target", train_tgt, cfg.target_vocabulary)):
+    for side, texts, size in (
+        ("source", train_src, cfg.source_vocabulary),
+        ("target", train_tgt, cfg.target_vocabulary),
+    ):
         path = run_dir / f"{side}.spm"  # reused on resume, so the ids never change
         if chief and not path.exists():
             _atomic_write_bytes(path, tokenizers.train_sentencepiece(texts, 300 if cfg.smoke else size))
@@ -160,29 +170,47 @@ def main(cfg):
     train_tgt_ids = encode(tgt_tok, train_tgt, cfg.max_length, add_bos=True)
 
     def train_stream(epochs):  # epoch e in the same order in any process: a resumed run sees the same batches
-        return translation_dataset(train_src_ids, train_tgt_ids, global_batch, shuffle=True, seed=cfg.seed,
-                                   epochs=epochs, steps_per_epoch=cfg.steps_per_epoch or (3 if cfg.smoke else None))
+        return translation_dataset(
+            train_src_ids,
+            train_tgt_ids,
+            global_batch,
+            shuffle=True,
+            seed=cfg.seed,
+            epochs=epochs,
+            steps_per_epoch=cfg.steps_per_epoch or (3 if cfg.smoke else None),
+        )
 
     steps = count_batches(train_stream(range(1)))  # per epoch
-    val_ds = translation_dataset(encode(src_tok, val_src, cfg.max_length),
-                                 encode(tgt_tok, val_tgt, cfg.max_length, add_bos=True), global_batch)
+    val_ds = translation_dataset(
+        encode(src_tok, val_src, cfg.max_length), encode(tgt_tok, val_tgt, cfg.max_length, add_bos=True), global_batch
+    )
 
     # -- model -------------------------------------------------------------------
     with strategy.scope():
-        model = zoo.build(cfg.model, source_vocabulary_size=src_tok.vocabulary_size(),
-                          target_vocabulary_size=tgt_tok.vocabulary_size(),
-                          embedding_dim=cfg.embedding_dim, units=cfg.units, dropout=cfg.dropout)
+        model = zoo.build(
+            cfg.model,
+            source_vocabulary_size=src_tok.vocabulary_size(),
+            target_vocabulary_size=tgt_tok.vocabulary_size(),
+            embedding_dim=cfg.embedding_dim,
+            units=cfg.units,
+            dropout=cfg.dropout,
+        )
         model.set_tokenizers(*protos)
         model.build_for_inference()  # restoring a backup needs a built model
-        model.compile(optimizer=keras.optimizers.Adam(cfg.learning_rate, clipnorm=cfg.clipnorm),
-                      loss=masked_cross_entropy(cfg.label_smoothing), metrics=[MaskedAccuracy()],
-                      jit_compile=cfg.jit_compile)
+        model.compile(
+            optimizer=keras.optimizers.Adam(cfg.learning_rate, clipnorm=cfg.clipnorm),
+            loss=masked_cross_entropy(cfg.label_smoothing),
+            metrics=[MaskedAccuracy()],
+            jit_compile=cfg.jit_compile,
+        )
         backup = StepBackup(run_dir / "backup", steps, cfg.backup_every, write_dir=out_dir / "backup")
         start = backup.restore(model)  # batches already trained, 0 on a fresh run
     if cfg.jit_compile and not model.jit_compile:  # Keras turned XLA off: a layer cannot be compiled
         blockers = {type(layer).__name__ for layer in model._flatten_layers() if not layer.supports_jit}
-        raise SystemExit(f"--jit-compile: {cfg.model} cannot be compiled with XLA here: "
-                         f"{', '.join(sorted(blockers))} does not support it (see its docstring).")
+        raise SystemExit(
+            f"--jit-compile: {cfg.model} cannot be compiled with XLA here: "
+            f"{', '.join(sorted(blockers))} does not support it (see its docstring)."
+        )
     model.summary(print_fn=lambda line, **_: print(line))
 
     # -- fit ---------------------------------------------------------------------
@@ -198,9 +226,15 @@ def main(cfg):
         keras.callbacks.TensorBoard(str(out_dir)),
     ]
     if epoch < cfg.epochs and not backup.finished:
-        model.fit(train_stream(range(epoch, cfg.epochs)).skip(done), validation_data=val_ds,
-                  epochs=cfg.epochs, initial_epoch=epoch, steps_per_epoch=steps, callbacks=callbacks,
-                  verbose=2 if cfg.smoke else "auto")
+        model.fit(
+            train_stream(range(epoch, cfg.epochs)).skip(done),
+            validation_data=val_ds,
+            epochs=cfg.epochs,
+            initial_epoch=epoch,
+            steps_per_epoch=steps,
+            callbacks=callbacks,
+            verbose=2 if cfg.smoke else "auto",
+        )
     optimizer_steps = int(keras.ops.convert_to_numpy(model.optimizer.iterations))
     digests = " ".join(distribute.replica_digests(model))  # equal on every replica, every worker
     print(f"trained {optimizer_steps} optimizer steps; weights sha256 per replica: {digests}")
@@ -213,21 +247,28 @@ def main(cfg):
     target = Path(cfg.save_dir) / cfg.model
     card = {
         "task": "translation",
-        "data": {"pair": cfg.pair, "train": "multi30k train (29,000)" if "es" not in cfg.pair else "spa-eng train",
-                 "selection": "val (best epoch by greedy val BLEU)", "test": "test_2016_flickr (1,000)" if "es" not in cfg.pair else "spa-eng test"},
+        "data": {
+            "pair": cfg.pair,
+            "train": "multi30k train (29,000)" if "es" not in cfg.pair else "spa-eng train",
+            "selection": "val (best epoch by greedy val BLEU)",
+            "test": "test_2016_flickr (1,000)" if "es" not in cfg.pair else "spa-eng test",
+        },
         "config": dataclasses.asdict(cfg),
         "command": "python " + " ".join(shlex.quote(a) for a in sys.argv),
         "best_epoch": bleu.state["epoch"],
         "optimizer_steps": optimizer_steps,
         "train_seconds": round(bleu.state["train_seconds"]),
         "hardware": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, no GPU"
-        if not tf.config.list_logical_devices("GPU") else f"{len(tf.config.list_logical_devices('GPU'))} GPU(s)",
+        if not tf.config.list_logical_devices("GPU")
+        else f"{len(tf.config.list_logical_devices('GPU'))} GPU(s)",
         "replicas": strategy.num_replicas_in_sync,
         "parameters": model.count_params(),
     }
     saving.save(model, target, cfg.model, card)  # float16 weights: evaluate what ships
     shipped = zoo.load(cfg.model, weights=target)
-    results = evaluate_translation(shipped, cfg.pair, "test", beam_sizes=(1, cfg.beam_size), limit=50 if cfg.smoke else None)
+    results = evaluate_translation(
+        shipped, cfg.pair, "test", beam_sizes=(1, cfg.beam_size), limit=50 if cfg.smoke else None
+    )
     card["metrics"] = results
     saving.save(model, target, cfg.model, card)
     with tf.summary.create_file_writer(str(run_dir / "hparams")).as_default():
