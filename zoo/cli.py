@@ -84,7 +84,7 @@ def main(argv=None):
             results = evaluate_translation(model, card["data"]["pair"], args.split or "test",
                                            beam_sizes=(1, args.beam_size), limit=args.limit)
             print(json.dumps(results, indent=2))
-    except (ValueError, FileNotFoundError) as e:
+    except (ValueError, OSError) as e:  # bad names, missing or corrupt files, no network
         print(f"zoo {args.command}: error: {e}", file=sys.stderr)
         return 2
     return 0
