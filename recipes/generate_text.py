@@ -42,9 +42,10 @@ from tensorboard.plugins.hparams import api as hp  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import zoo  # noqa: E402
-from zoo import saving, viz  # noqa: E402
+from zoo import saving, viz
 from zoo.data.text import CORPORA, CharVocabulary, char_dataset, load_text  # noqa: E402
 from zoo.distribute import STRATEGIES, get_strategy  # noqa: E402
+from zoo.saving import atomic_write  # noqa: E402
 
 # Where each corpus's samples start; the gate picture reads the first
 # characters of the validation text.
@@ -159,7 +160,7 @@ class SamplesAndBest(keras.callbacks.Callback):
             self.gate_text, layer=0, title=f"layer 0 gates, epoch {epoch + 1}"
         )
         png = viz.to_png(figure)
-        _atomic_write_bytes(self.run_dir / "gates.png", png)
+        atomic_write(self.run_dir / "gates.png", png)
         with self.writer.as_default(step=epoch):
             lines = [
                 f"**temperature {self.cfg.temperature}, sample {i + 1}:**\n\n    "
@@ -174,7 +175,7 @@ class SamplesAndBest(keras.callbacks.Callback):
             tmp = self.run_dir / "best.tmp.weights.h5"
             self.model.save_weights(tmp)
             os.replace(tmp, self.run_dir / "best.weights.h5")
-        _atomic_write(self.state_path, json.dumps(self.state))
+        atomic_write(self.state_path, json.dumps(self.state))
         bits = val_loss / math.log(2)
         best, minutes = self.state, self.state["train_seconds"] / 60
         print(
@@ -196,16 +197,6 @@ def hardware():
     return f"{cpu}, {os.cpu_count()} CPU cores, no GPU"
 
 
-def _atomic_write(path, text):
-    tmp = Path(f"{path}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
-def _atomic_write_bytes(path, data):
-    tmp = Path(f"{path}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
 
 
 def main(cfg):
@@ -228,7 +219,7 @@ def main(cfg):
     # The vocabulary is reused on resume, so the ids never change.
     vocabulary_path = run_dir / "vocabulary.json"
     if not vocabulary_path.exists():
-        _atomic_write(vocabulary_path, CharVocabulary.from_text(train_text).to_json())
+        atomic_write(vocabulary_path, CharVocabulary.from_text(train_text).to_json())
     vocabulary = CharVocabulary.from_json(vocabulary_path.read_text())
     global_batch = cfg.batch_size * strategy.num_replicas_in_sync
     sequence_length = 32 if cfg.smoke else cfg.sequence_length

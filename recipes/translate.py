@@ -33,7 +33,7 @@ from tensorboard.plugins.hparams import api as hp  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import zoo  # noqa: E402
-from zoo import distribute, saving, viz  # noqa: E402
+from zoo import distribute, saving, viz
 from zoo.callbacks import StepBackup  # noqa: E402
 from zoo.data import tokenizers  # noqa: E402
 from zoo.data.pipeline import count_batches, encode, translation_dataset  # noqa: E402
@@ -41,6 +41,7 @@ from zoo.data.translation import load_pairs  # noqa: E402
 from zoo.distribute import STRATEGIES  # noqa: E402
 from zoo.evaluate import evaluate_translation  # noqa: E402
 from zoo.metrics import MaskedAccuracy, masked_cross_entropy, translation_scores  # noqa: E402
+from zoo.saving import atomic_write  # noqa: E402
 
 
 @dataclasses.dataclass
@@ -129,16 +130,11 @@ class ValidationBleu(keras.callbacks.Callback):
             tmp = self.run_dir / "best.tmp.weights.h5"
             self.model.save_weights(tmp)
             os.replace(tmp, self.run_dir / "best.weights.h5")
-        _atomic_write(self.state_path, json.dumps(self.state))
+        atomic_write(self.state_path, json.dumps(self.state))
         print(
             f"\nepoch {epoch + 1}: val BLEU {bleu:.2f} (best {self.state['bleu']:.2f} at epoch {self.state['epoch']})"
         )
 
-
-def _atomic_write(path, text):
-    tmp = Path(f"{path}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 def main(cfg):
@@ -161,7 +157,7 @@ def main(cfg):
     ):
         path = run_dir / f"{side}.spm"  # reused on resume, so the ids never change
         if chief and not path.exists():
-            _atomic_write_bytes(path, tokenizers.train_sentencepiece(texts, 300 if cfg.smoke else size))
+            atomic_write(path, tokenizers.train_sentencepiece(texts, 300 if cfg.smoke else size))
     distribute.barrier(strategy)  # every worker uses the chief's tokenizers
     protos = [(run_dir / f"{side}.spm").read_bytes() for side in ("source", "target")]
     src_tok, tgt_tok = (tokenizers.tokenizer(p) for p in protos)
@@ -278,11 +274,6 @@ def main(cfg):
     print(json.dumps(results, indent=2))
     return results
 
-
-def _atomic_write_bytes(path, data):
-    tmp = Path(f"{path}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ from pathlib import Path
 import keras
 
 from zoo.layers._checks import positive_int
+from zoo.saving import atomic_write
 
 
 class StepBackup(keras.callbacks.Callback):
@@ -122,7 +123,7 @@ class StepBackup(keras.callbacks.Callback):
 
     def on_train_end(self, logs=None):
         self._save()
-        _atomic_write(self.write_dir / "finished", str(self.step))
+        atomic_write(self.write_dir / "finished", str(self.step))
         self.finished = True
 
     def _save(self):
@@ -137,8 +138,3 @@ class StepBackup(keras.callbacks.Callback):
         for _, old in self.backups(self.write_dir)[self.keep :]:
             old.unlink(missing_ok=True)
 
-
-def _atomic_write(path, text):
-    tmp = Path(f"{path}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)

@@ -21,6 +21,17 @@ from zoo.data.download import sha256
 WEIGHTS = "weights.npz"
 
 
+def atomic_write(path, data):
+    """Writes `data` (str or bytes) to `path` through a temporary file and a
+    rename, so a kill leaves the old file or the new one, never half of one."""
+    tmp = Path(f"{path}.tmp")
+    if isinstance(data, str):
+        tmp.write_text(data)
+    else:
+        tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
 def save(model, directory, name, card=None):
     """Writes `model` to `directory`; a kill mid-way never leaves a partial one."""
     directory = Path(directory)
