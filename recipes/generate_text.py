@@ -10,8 +10,12 @@ costs about 0.7 of an LSTM step, hence more epochs in the same minutes).
 Reads top to bottom: config -> strategy -> data -> model -> fit -> evaluate ->
 save. The corpus is split char-rnn style (first 90% train, last 10%
 validation); the character vocabulary comes from the training split. Killing
-the run and re-running the same command resumes from the last finished epoch
-(BackupAndRestore in <run-dir>/backup). Watch it with `tensorboard --logdir
+the run and re-running the same command resumes from the last backup (every
+--backup-every steps and every epoch end, in <run-dir>/backup), mid-epoch
+included, with the optimizer steps of an unbroken run; re-running it with more
+--epochs continues a finished run. Several workers: `python -m zoo.launch
+--workers 2 recipes/generate_text.py ...`, or `--strategy mirrored
+--cpu-devices 2` for two replicas in one process. Watch it with `tensorboard --logdir
 runs/`: train/val loss in nats and bits per character, learning rate,
 generated samples (text) and a gate heatmap (image) every epoch, hparams.
 At the end the best epoch (by val loss) is written with its card.json to
@@ -23,12 +27,10 @@ cores (no GPU): 245 steps per epoch at about 1.5-2.4 s per step (char-lstm),
 so about 50-95 minutes for the 8 epochs; the card records the real numbers.
 """
 
-import argparse
 import dataclasses
 import json
 import math
 import os
-import platform
 import shlex
 import sys
 import time
@@ -42,9 +44,11 @@ from tensorboard.plugins.hparams import api as hp  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import zoo  # noqa: E402
-from zoo import saving, viz
+from zoo import distribute, saving, training, viz  # noqa: E402
+from zoo.callbacks import StepBackup  # noqa: E402
+from zoo.data.pipeline import count_batches  # noqa: E402
 from zoo.data.text import CORPORA, CharVocabulary, char_dataset, load_text  # noqa: E402
-from zoo.distribute import STRATEGIES, get_strategy  # noqa: E402
+from zoo.distribute import STRATEGIES  # noqa: E402
 from zoo.saving import atomic_write  # noqa: E402
 
 # Where each corpus's samples start; the gate picture reads the first
@@ -58,7 +62,7 @@ class Config:
     model: str = "char-lstm"
     corpus: str = "tinyshakespeare"
     epochs: int = 8  # one epoch reads the training text about once (~1.0M chars)
-    time_budget_minutes: float = 0.0  # stop after the first epoch past it (0: none)
+    time_budget_minutes: float = 0.0  # stop after the first epoch past it (0: none; one process only)
     # Small batches: early on, progress is limited by the number of updates
     # (batch 32 reached a lower val loss than batch 64 in the same minutes).
     batch_size: int = 32
@@ -76,49 +80,28 @@ class Config:
     run_dir: str = ""  # default runs/<model>-<corpus>
     save_dir: str = "saved_models"
     strategy: str = "auto"
+    cpu_devices: int = 0  # N logical CPUs, for --strategy mirrored without GPUs
+    steps_per_epoch: int = 0  # 0: one pass over the text (3 steps in --smoke)
+    backup_every: int = 50  # steps between backups, besides every epoch end
     mixed_precision: str = ""  # "", "mixed_float16" or "mixed_bfloat16"
-    jit_compile: bool = False  # XLA measured slower for these loops on CPU
+    jit_compile: bool = False
     seed: int = 0
-    smoke: bool = (
-        False  # a tiny model, a few steps on a few thousand characters (tests)
-    )
+    smoke: bool = False  # a tiny model, a few steps on a few thousand characters (tests)
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    models = zoo.list_models("char-*")
+    cfg = training.parse_config(
+        Config, __doc__, argv, {"strategy": STRATEGIES, "corpus": sorted(CORPORA), "model": models}
     )
-    for field in dataclasses.fields(Config):
-        flag = "--" + field.name.replace("_", "-")
-        if field.type is bool:
-            parser.add_argument(flag, action="store_true")
-        else:
-            parser.add_argument(flag, type=field.type, default=field.default)
-    args = parser.parse_args(argv)
-    if args.strategy not in STRATEGIES:
-        parser.error(f"--strategy must be one of {STRATEGIES}, got {args.strategy!r}")
-    if args.mixed_precision not in ("", "mixed_float16", "mixed_bfloat16"):
-        parser.error(
-            "--mixed-precision must be mixed_float16 or mixed_bfloat16, "
-            f"got {args.mixed_precision!r}"
-        )
-    if args.corpus not in CORPORA:
-        parser.error(f"--corpus must be one of {sorted(CORPORA)}, got {args.corpus!r}")
-    if (
-        args.model not in zoo.list_models()
-        or zoo.info(args.model)["task"] != "text-generation"
-    ):
-        parser.error(
-            f"--model must be one of {zoo.list_models('char-*')}, got {args.model!r}"
-        )
-    return Config(**vars(args))
+    if cfg.time_budget_minutes and (cfg.strategy == "multi-worker" or distribute.tasks_in_tf_config() > 1):
+        raise SystemExit("--time-budget-minutes: each worker would measure its own time; use --epochs instead")
+    return cfg
 
 
 def bits_per_character(y_true, y_pred):
     """Cross-entropy in bits: nats / ln 2."""
-    nats = keras.losses.sparse_categorical_crossentropy(
-        y_true, y_pred, from_logits=True
-    )
+    nats = keras.losses.sparse_categorical_crossentropy(y_true, y_pred, from_logits=True)
     return nats / math.log(2.0)
 
 
@@ -156,9 +139,7 @@ class SamplesAndBest(keras.callbacks.Callback):
             seed=self.cfg.seed,
             num_samples=2,
         )
-        figure = self.model.gate_figure(
-            self.gate_text, layer=0, title=f"layer 0 gates, epoch {epoch + 1}"
-        )
+        figure = self.model.gate_figure(self.gate_text, layer=0, title=f"layer 0 gates, epoch {epoch + 1}")
         png = viz.to_png(figure)
         atomic_write(self.run_dir / "gates.png", png)
         with self.writer.as_default(step=epoch):
@@ -183,67 +164,60 @@ class SamplesAndBest(keras.callbacks.Callback):
             f"(best {best['val_loss']:.4f} at epoch {best['epoch']}), "
             f"{minutes:.1f} min so far\n{self.prompt}{samples[0]}\n"
         )
-        budget = self.cfg.time_budget_minutes * 60
-        if budget and self.state["train_seconds"] >= budget:
+        if self.budget_spent():
             print(f"time budget of {self.cfg.time_budget_minutes} min spent: stopping")
             self.model.stop_training = True
 
-
-def hardware():
-    gpus = len(tf.config.list_logical_devices("GPU"))
-    if gpus:
-        return f"{gpus} GPU(s)"
-    cpu = platform.processor() or platform.machine()
-    return f"{cpu}, {os.cpu_count()} CPU cores, no GPU"
-
-
+    def budget_spent(self):
+        budget = self.cfg.time_budget_minutes * 60
+        return bool(budget) and self.state["train_seconds"] >= budget
 
 
 def main(cfg):
+    strategy = distribute.get_strategy(cfg.strategy, cfg.cpu_devices)  # first: may set up devices
+    replicas = strategy.num_replicas_in_sync
+    print(f"strategy: {type(strategy).__name__} with {replicas} replica(s)")
     keras.utils.set_random_seed(cfg.seed)
     if cfg.mixed_precision:
         keras.mixed_precision.set_global_policy(cfg.mixed_precision)
-    run_dir = Path(
-        cfg.run_dir
-        or f"runs/{cfg.model}-{cfg.corpus}" + ("-smoke" if cfg.smoke else "")
-    )
-    run_dir.mkdir(parents=True, exist_ok=True)
-    strategy = get_strategy(cfg.strategy)
-    replicas = strategy.num_replicas_in_sync
-    print(f"strategy: {type(strategy).__name__} with {replicas} replica(s)")
+    run_dir = Path(cfg.run_dir or f"runs/{cfg.model}-{cfg.corpus}" + ("-smoke" if cfg.smoke else ""))
+    chief = distribute.is_chief(strategy)
+    out_dir = distribute.worker_dir(run_dir, strategy)  # run_dir on the chief, else a temporary dir
 
     # -- data: first 90% train, last 10% validation; vocabulary from train -----
     train_text, val_text = load_text(cfg.corpus, "train"), load_text(cfg.corpus, "val")
     if cfg.smoke:
         train_text, val_text = train_text[:20_000], val_text[:3_000]
-    # The vocabulary is reused on resume, so the ids never change.
-    vocabulary_path = run_dir / "vocabulary.json"
-    if not vocabulary_path.exists():
+    vocabulary_path = run_dir / "vocabulary.json"  # reused on resume, so the ids never change
+    if chief and not vocabulary_path.exists():
         atomic_write(vocabulary_path, CharVocabulary.from_text(train_text).to_json())
+    distribute.barrier(strategy)  # every worker uses the chief's vocabulary
     vocabulary = CharVocabulary.from_json(vocabulary_path.read_text())
-    global_batch = cfg.batch_size * strategy.num_replicas_in_sync
+    global_batch = cfg.batch_size * replicas
     sequence_length = 32 if cfg.smoke else cfg.sequence_length
-    train_ds = char_dataset(
-        vocabulary.encode(train_text),
-        sequence_length,
-        global_batch,
-        shuffle=True,
-        seed=cfg.seed,
+    train_ids = vocabulary.encode(train_text)
+
+    def train_stream(epochs):  # epoch e in the same order in any process: a resumed run sees the same batches
+        return char_dataset(
+            train_ids,
+            sequence_length,
+            global_batch,
+            shuffle=True,
+            seed=cfg.seed,
+            epochs=epochs,
+            steps_per_epoch=cfg.steps_per_epoch or (3 if cfg.smoke else None),
+        )
+
+    steps = count_batches(train_stream(range(1)))  # per epoch
+    val_ds = char_dataset(
+        vocabulary.encode(val_text), sequence_length, global_batch, steps_per_epoch=2 if cfg.smoke else None
     )
-    val_ds = char_dataset(vocabulary.encode(val_text), sequence_length, global_batch)
-    if cfg.smoke:
-        train_ds, val_ds = train_ds.take(3), val_ds.take(2)
     prompt = cfg.prompt or PROMPTS[cfg.corpus]
 
     # -- model -----------------------------------------------------------------
-    sizes = (
-        {"embedding_dim": 8, "units": 16}
-        if cfg.smoke
-        else {"embedding_dim": cfg.embedding_dim}
-    )
+    sizes = {"embedding_dim": 8, "units": 16} if cfg.smoke else {"embedding_dim": cfg.embedding_dim}
     if cfg.units and not cfg.smoke:
         sizes["units"] = cfg.units
-    steps_per_epoch = int(train_ds.cardinality())
     with strategy.scope():
         model = zoo.build(
             cfg.model,
@@ -253,50 +227,50 @@ def main(cfg):
             **sizes,
         )
         model.set_vocabulary(vocabulary)
-        model.build_for_inference()  # BackupAndRestore needs a built model
+        model.build_for_inference()  # restoring a backup needs a built model
         schedule = keras.optimizers.schedules.CosineDecay(
-            cfg.learning_rate,
-            decay_steps=max(1, cfg.epochs * steps_per_epoch),
-            alpha=0.05,
+            cfg.learning_rate, decay_steps=max(1, cfg.epochs * steps), alpha=0.05
         )
         model.compile(
             optimizer=keras.optimizers.Adam(schedule, clipnorm=cfg.clipnorm),
             loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-            metrics=[
-                keras.metrics.MeanMetricWrapper(
-                    bits_per_character, name="bits_per_character"
-                )
-            ],
+            metrics=[keras.metrics.MeanMetricWrapper(bits_per_character, name="bits_per_character")],
             jit_compile=cfg.jit_compile,
         )
+        backup = StepBackup(run_dir / "backup", steps, cfg.backup_every, write_dir=out_dir / "backup")
+        start = backup.restore(model)  # batches already trained, 0 on a fresh run
+    training.check_jit_compile(model, cfg.jit_compile, cfg.model)
     model.summary(print_fn=lambda line, **_: print(line))
     hparams_dir = run_dir / "hparams"
-    if not hparams_dir.exists():  # once per run, not again on resume
+    if chief and not hparams_dir.exists():  # once per run, not again on resume
         with tf.summary.create_file_writer(str(hparams_dir)).as_default():
-            hp.hparams(
-                {
-                    k: v
-                    for k, v in dataclasses.asdict(cfg).items()
-                    if isinstance(v, (int, float, str, bool))
-                }
-            )
+            hp.hparams({k: v for k, v in dataclasses.asdict(cfg).items() if isinstance(v, (int, float, str, bool))})
 
     # -- fit -------------------------------------------------------------------
-    best = SamplesAndBest(run_dir, prompt, val_text[:100], cfg)
+    epoch, done = divmod(start, steps)
+    if start:
+        print(f"resuming after {start} steps: epoch {epoch + 1}, {done} of its {steps} batches done")
+    best = SamplesAndBest(out_dir, prompt, val_text[:100], cfg)
     callbacks = [
-        keras.callbacks.BackupAndRestore(
-            str(run_dir / "backup"), double_checkpoint=True
-        ),
+        backup,  # first: it ends a resumed epoch early, before the others see its end
         best,
-        keras.callbacks.TensorBoard(str(run_dir)),
+        keras.callbacks.TensorBoard(str(out_dir)),
     ]
-    model.fit(
-        train_ds,
-        validation_data=val_ds,
-        epochs=cfg.epochs,
-        callbacks=callbacks,
-        verbose=2 if cfg.smoke else "auto",
-    )
+    if epoch < cfg.epochs and not best.budget_spent():
+        model.fit(
+            train_stream(range(epoch, cfg.epochs)).skip(done),
+            validation_data=val_ds,
+            epochs=cfg.epochs,
+            initial_epoch=epoch,
+            steps_per_epoch=steps,
+            callbacks=callbacks,
+            verbose=2 if cfg.smoke else "auto",
+        )
+    optimizer_steps = int(keras.ops.convert_to_numpy(model.optimizer.iterations))
+    digests = " ".join(distribute.replica_digests(model))  # equal on every replica, every worker
+    print(f"trained {optimizer_steps} optimizer steps; weights sha256 per replica: {digests}")
+    if not chief:
+        return None  # scoring and shipping is the chief's
 
     # -- score the best epoch, as shipped, on the whole validation text --------
     if (run_dir / "best.weights.h5").exists():
@@ -309,15 +283,16 @@ def main(cfg):
             "split": "first 90% of the characters train, last 10% validate",
             "train_characters": len(train_text),
             "val_characters": len(val_text),
-            "vocabulary": f"{len(vocabulary.chars)} characters of the training split "
-            "+ unknown id 0",
+            "vocabulary": f"{len(vocabulary.chars)} characters of the training split + unknown id 0",
             "selection": "val (best epoch by windowed val loss)",
         },
         "config": dataclasses.asdict(cfg),
         "command": "python " + " ".join(shlex.quote(a) for a in sys.argv),
         "best_epoch": best.state["epoch"],
         "train_seconds": round(best.state["train_seconds"]),
-        "hardware": hardware(),
+        "optimizer_steps": optimizer_steps,
+        "hardware": training.hardware(),
+        "replicas": replicas,
         "parameters": model.count_params(),
     }
     saving.save(model, target, cfg.model, card)  # float16 weights: score what ships
@@ -327,14 +302,10 @@ def main(cfg):
     seconds = time.perf_counter() - start
     shipped.generate(prompt, 10, seed=0)  # trace the sampling loop before timing it
     start = time.perf_counter()
-    sample = shipped.generate(
-        prompt, cfg.sample_length, temperature=cfg.temperature, seed=cfg.seed
-    )
+    sample = shipped.generate(prompt, cfg.sample_length, temperature=cfg.temperature, seed=cfg.seed)
     chars_per_second = cfg.sample_length / (time.perf_counter() - start)
     card["metrics"] = {
-        "val_log_loss": round(
-            nats, 4
-        ),  # nats per character, state carried over the whole text
+        "val_log_loss": round(nats, 4),  # nats per character, state carried over the whole text
         "val_bits_per_character": round(nats / math.log(2), 4),
         "target_log_loss": TARGET_NATS,
         "meets_target": nats <= TARGET_NATS,

@@ -15,11 +15,9 @@ At the end the best epoch (by val BLEU) is evaluated on the test split and
 written with its card.json to <save-dir>/<model>/.
 """
 
-import argparse
 import dataclasses
 import json
 import os
-import platform
 import shlex
 import sys
 import time
@@ -33,7 +31,7 @@ from tensorboard.plugins.hparams import api as hp  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import zoo  # noqa: E402
-from zoo import distribute, saving, viz
+from zoo import distribute, saving, training, viz
 from zoo.callbacks import StepBackup  # noqa: E402
 from zoo.data import tokenizers  # noqa: E402
 from zoo.data.pipeline import count_batches, encode, translation_dataset  # noqa: E402
@@ -74,19 +72,7 @@ class Config:
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    for field in dataclasses.fields(Config):
-        flag = "--" + field.name.replace("_", "-")
-        if field.type is bool:
-            parser.add_argument(flag, action="store_true")
-        else:
-            parser.add_argument(flag, type=field.type, default=field.default)
-    args = parser.parse_args(argv)
-    if args.strategy not in STRATEGIES:
-        parser.error(f"--strategy must be one of {STRATEGIES}, got {args.strategy!r}")
-    if args.mixed_precision not in ("", "mixed_float16", "mixed_bfloat16"):
-        parser.error(f"--mixed-precision must be mixed_float16 or mixed_bfloat16, got {args.mixed_precision!r}")
-    return Config(**vars(args))
+    return training.parse_config(Config, __doc__, argv, {"strategy": STRATEGIES})
 
 
 class ValidationBleu(keras.callbacks.Callback):
@@ -134,7 +120,6 @@ class ValidationBleu(keras.callbacks.Callback):
         print(
             f"\nepoch {epoch + 1}: val BLEU {bleu:.2f} (best {self.state['bleu']:.2f} at epoch {self.state['epoch']})"
         )
-
 
 
 def main(cfg):
@@ -201,12 +186,7 @@ def main(cfg):
         )
         backup = StepBackup(run_dir / "backup", steps, cfg.backup_every, write_dir=out_dir / "backup")
         start = backup.restore(model)  # batches already trained, 0 on a fresh run
-    if cfg.jit_compile and not model.jit_compile:  # Keras turned XLA off: a layer cannot be compiled
-        blockers = {type(layer).__name__ for layer in model._flatten_layers() if not layer.supports_jit}
-        raise SystemExit(
-            f"--jit-compile: {cfg.model} cannot be compiled with XLA here: "
-            f"{', '.join(sorted(blockers))} does not support it (see its docstring)."
-        )
+    training.check_jit_compile(model, cfg.jit_compile, cfg.model)
     model.summary(print_fn=lambda line, **_: print(line))
 
     # -- fit ---------------------------------------------------------------------
@@ -254,9 +234,7 @@ def main(cfg):
         "best_epoch": bleu.state["epoch"],
         "optimizer_steps": optimizer_steps,
         "train_seconds": round(bleu.state["train_seconds"]),
-        "hardware": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, no GPU"
-        if not tf.config.list_logical_devices("GPU")
-        else f"{len(tf.config.list_logical_devices('GPU'))} GPU(s)",
+        "hardware": training.hardware(),
         "replicas": strategy.num_replicas_in_sync,
         "parameters": model.count_params(),
     }
@@ -273,7 +251,6 @@ def main(cfg):
         tf.summary.scalar("val_bleu", bleu.state["bleu"], step=0)
     print(json.dumps(results, indent=2))
     return results
-
 
 
 if __name__ == "__main__":

@@ -229,9 +229,13 @@ def test_step_backup_never_reads_a_partial_file(tmp_path):
 # -- the recipe under strategies (subprocesses) ------------------------------------
 
 
-def recipe(tmp_path, *flags):
+# recipe script -> the model it trains by default
+RECIPES = {"translate.py": "lstm-seq2seq-attn", "generate_text.py": "char-lstm"}
+
+
+def recipe(tmp_path, *flags, script="translate.py"):
     return [
-        str(ROOT / "recipes" / "translate.py"),
+        str(ROOT / "recipes" / script),
         "--smoke",
         "--run-dir",
         str(tmp_path / "run"),
@@ -273,68 +277,50 @@ def first_loss(run_dir):
         return float(tf.make_ndarray(acc.Tensors("epoch_loss")[0].tensor_proto))
 
 
-@pytest.fixture(scope="module")
-def one_device(tmp_path_factory):
-    """First-step loss of one device on a global batch of 16."""
+@pytest.fixture(scope="module", params=list(RECIPES))
+def one_device(request, tmp_path_factory):
+    """A recipe, and its first-step loss on one device with a global batch of 16."""
     if not os.path.isdir(os.environ.get(DATA_ENV) or "/nonexistent"):
         pytest.skip(f"{DATA_ENV} does not point at a dataset mirror")
     tmp = tmp_path_factory.mktemp("one-device")
-    run(recipe(tmp, *ONE_STEP, "--batch-size", "16"))
-    return first_loss(tmp / "run")
+    run(recipe(tmp, *ONE_STEP, "--batch-size", "16", script=request.param))
+    return SimpleNamespace(script=request.param, loss=first_loss(tmp / "run"))
 
 
 def test_two_workers_match_one_device(one_device, tmp_path):
     out = io.StringIO()
-    status = launch(
-        recipe(tmp_path, *ONE_STEP, "--batch-size", "8", "--strategy", "multi-worker"),
-        2,
-        env=ENV,
-        out=out,
-        timeout=600,
-    )
+    flags = [*ONE_STEP, "--batch-size", "8", "--strategy", "multi-worker"]
+    status = launch(recipe(tmp_path, *flags, script=one_device.script), 2, env=ENV, out=out, timeout=600)
     log = out.getvalue()
     assert status == 0, log[-5000:]
     assert "CollectiveAllReduceStrategy with 2 replica(s)" in log
     found = digests(log)
-    assert (
-        set(found) == {"[worker 0]", "[worker 1]"}
-        and found["[worker 0]"] == found["[worker 1]"]
-    ), log[-3000:]
-    assert first_loss(tmp_path / "run") == pytest.approx(one_device, rel=1e-5)
-    assert (
-        tmp_path / "models" / "lstm-seq2seq-attn" / "card.json"
-    ).is_file()  # the chief ships
+    assert set(found) == {"[worker 0]", "[worker 1]"} and found["[worker 0]"] == found["[worker 1]"], log[-3000:]
+    assert first_loss(tmp_path / "run") == pytest.approx(one_device.loss, rel=1e-5)
+    assert (tmp_path / "models" / RECIPES[one_device.script] / "card.json").is_file()  # the chief ships
 
 
 def test_mirrored_on_two_cpu_devices_matches_one_device(one_device, tmp_path):
-    log = run(
-        recipe(
-            tmp_path,
-            *ONE_STEP,
-            "--batch-size",
-            "8",
-            "--strategy",
-            "mirrored",
-            "--cpu-devices",
-            "2",
-        )
-    )
+    flags = [*ONE_STEP, "--batch-size", "8", "--strategy", "mirrored", "--cpu-devices", "2"]
+    log = run(recipe(tmp_path, *flags, script=one_device.script))
     assert "MirroredStrategy with 2 replica(s)" in log
     (replicas,) = digests(log).values()
     assert len(replicas) == 2 and replicas[0] == replicas[1]
-    assert first_loss(tmp_path / "run") == pytest.approx(one_device, rel=1e-5)
+    assert first_loss(tmp_path / "run") == pytest.approx(one_device.loss, rel=1e-5)
 
 
 # -- precision and XLA flags ---------------------------------------------------------
 
 
-def test_mixed_float16_trains_one_step(mirror, tmp_path):
-    log = run(recipe(tmp_path, *ONE_STEP, "--mixed-precision", "mixed_float16"))
+@pytest.mark.parametrize("script", list(RECIPES))
+def test_mixed_float16_trains_one_step(mirror, tmp_path, script):
+    log = run(recipe(tmp_path, *ONE_STEP, "--mixed-precision", "mixed_float16", script=script))
     assert "trained 1 optimizer steps" in log
 
 
-def test_jit_compile_trains_one_step(mirror, tmp_path):
-    log = run(recipe(tmp_path, *ONE_STEP, "--model", "lstm-seq2seq", "--jit-compile"))
+@pytest.mark.parametrize("script, model", [("translate.py", "lstm-seq2seq"), ("generate_text.py", "char-gru")])
+def test_jit_compile_trains_one_step(mirror, tmp_path, script, model):
+    log = run(recipe(tmp_path, *ONE_STEP, "--model", model, "--jit-compile", script=script))
     assert "trained 1 optimizer steps" in log
 
 

@@ -3,6 +3,7 @@
 import importlib.util
 import json
 import math
+import re
 import signal
 import subprocess
 import sys
@@ -48,25 +49,34 @@ def tags(directory):
 def test_smoke_run_resumes_after_kill_logs_and_ships(
     mirror, tmp_path, monkeypatch, capsys
 ):
-    command = recipe(tmp_path, "--epochs", "3")
-    metadata = tmp_path / "run" / "backup" / "training_metadata.json"
+    # 3 epochs of 3 steps, a backup every 2 steps: killed once step 2 is backed up,
+    # mid-epoch, the run resumes there and still trains exactly 9 steps.
+    command = recipe(tmp_path, "--epochs", "3", "--backup-every", "2")
+    backup = tmp_path / "run" / "backup" / "step-000000002.weights.h5"
     first = subprocess.Popen(
         command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
     deadline = time.time() + 300
-    while not metadata.exists() and first.poll() is None and time.time() < deadline:
-        time.sleep(0.02)  # smoke epochs take about a second: look often
+    while not backup.exists() and first.poll() is None and time.time() < deadline:
+        time.sleep(0.01)  # smoke steps take a fraction of a second: look often
     assert first.poll() is None, first.stdout.read()[-3000:]
-    first.send_signal(signal.SIGKILL)  # killed after its first finished epoch
+    first.send_signal(signal.SIGKILL)
     first.wait()
-    done = json.loads(metadata.read_text())["epoch"]
-    assert 1 <= done < 3
 
     second = subprocess.run(
         command, cwd=ROOT, capture_output=True, text=True, timeout=600
     )
     assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
-    assert f"Epoch {done + 1}/3" in second.stdout and "Epoch 1/3" not in second.stdout
+    resumed = re.search(r"resuming after (\d+) steps: epoch (\d), (\d) of its 3 batches done", second.stdout)
+    assert resumed and int(resumed.group(1)) >= 2, second.stdout[-3000:]
+    assert "trained 9 optimizer steps" in second.stdout
+
+    # More epochs continue a finished run rather than starting over.
+    third = subprocess.run(
+        recipe(tmp_path, "--epochs", "4", "--backup-every", "2"), cwd=ROOT, capture_output=True, text=True, timeout=600
+    )
+    assert third.returncode == 0, third.stdout[-3000:] + third.stderr[-3000:]
+    assert "resuming after 9 steps: epoch 4" in third.stdout and "trained 12 optimizer steps" in third.stdout
 
     shipped = tmp_path / "models" / "char-lstm"
     card = json.loads((shipped / "card.json").read_text())

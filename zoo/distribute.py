@@ -67,7 +67,7 @@ def get_strategy(name="auto", cpu_devices=0):
     if cpu_devices > 1:
         _split_cpu(cpu_devices)
     if name == "auto":
-        if _tasks_in_tf_config() > 1:
+        if tasks_in_tf_config() > 1:
             name = "multi-worker"
         elif len(tf.config.list_logical_devices("GPU")) > 1:
             name = "mirrored"
@@ -84,7 +84,8 @@ def get_strategy(name="auto", cpu_devices=0):
     return tf.distribute.get_strategy()
 
 
-def _tasks_in_tf_config():
+def tasks_in_tf_config():
+    """How many tasks (chief and workers) `$TF_CONFIG` names; 0 without it."""
     cluster = json.loads(os.environ.get("TF_CONFIG") or "{}").get("cluster", {})
     return len(cluster.get("chief", [])) + len(cluster.get("worker", []))
 

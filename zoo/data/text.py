@@ -83,14 +83,10 @@ class CharVocabulary:
     def __init__(self, chars):
         chars = list(chars)
         if not chars or not all(isinstance(c, str) and len(c) == 1 for c in chars):
-            raise ValueError(
-                f"`chars` must be a non-empty sequence of single characters, got "
-                f"{chars[:10]!r}."
-            )
+            raise ValueError(f"`chars` must be a non-empty sequence of single characters, got {chars[:10]!r}.")
         if len(set(chars)) != len(chars) or UNKNOWN in chars:
             raise ValueError(
-                f"`chars` must be distinct and must not contain {UNKNOWN!r} "
-                f"(reserved for unknown characters)."
+                f"`chars` must be distinct and must not contain {UNKNOWN!r} (reserved for unknown characters)."
             )
         self.chars = chars
         self._ids = {c: i + 1 for i, c in enumerate(chars)}
@@ -108,9 +104,7 @@ class CharVocabulary:
 
     def encode(self, text):
         """`str -> int32 [len(text)]`; unseen characters get `UNKNOWN_ID`."""
-        return np.fromiter(
-            (self._ids.get(c, UNKNOWN_ID) for c in text), np.int32, len(text)
-        )
+        return np.fromiter((self._ids.get(c, UNKNOWN_ID) for c in text), np.int32, len(text))
 
     def decode(self, ids):
         """Ids -> str; `UNKNOWN_ID` (or any id out of range) becomes U+FFFD."""
@@ -139,7 +133,7 @@ class CharVocabulary:
         return f"CharVocabulary({len(self.chars)} characters)"
 
 
-def char_dataset(ids, sequence_length, batch_size, shuffle=False, seed=0):
+def char_dataset(ids, sequence_length, batch_size, shuffle=False, seed=0, epochs=None, steps_per_epoch=None):
     """Yields `(inputs, targets)`: int32 `[batch, sequence_length]`, targets
     shifted by one character.
 
@@ -150,6 +144,12 @@ def char_dataset(ids, sequence_length, batch_size, shuffle=False, seed=0):
     (nanoGPT draws fully random windows; char-rnn uses fixed ones). Without
     `shuffle` the windows are fixed and in order (validation). Every batch is
     full, so all steps have the same shape.
+
+    By default one pass, reshuffled each time the dataset is iterated. With
+    `epochs` (e.g. `range(3, 8)`), one stream of those passes instead, pass `e`
+    drawn from `(seed, e)` alone: a run resuming at epoch `e` in a new process
+    sees the batches an unbroken run would have seen (`.skip(n)` to resume
+    mid-epoch). `steps_per_epoch` keeps only the first batches of each pass.
     """
     ids = np.asarray(ids, np.int32)
     span = sequence_length + 1
@@ -161,19 +161,39 @@ def char_dataset(ids, sequence_length, batch_size, shuffle=False, seed=0):
         )
     text = tf.constant(ids)
 
-    def window(i):
-        start = i * sequence_length
-        if shuffle:  # the jitter never runs a window past the end of the text
-            room = tf.minimum(
-                tf.constant(sequence_length, tf.int64), len(ids) - span - start + 1
-            )
-            start += tf.random.uniform([], 0, room, tf.int64, seed=seed)
+    def window(start):
         chunk = text[start : start + span]
         return chunk[:-1], chunk[1:]
+
+    if epochs is not None:
+        base = np.arange(windows, dtype=np.int64) * sequence_length
+        room = np.minimum(sequence_length, len(ids) - span - base + 1)  # never past the end
+        used = (windows // batch_size) * batch_size
+        if steps_per_epoch:
+            used = min(used, steps_per_epoch * batch_size)
+        starts = []
+        for e in epochs:
+            rng = np.random.default_rng([seed, e])
+            if shuffle:
+                starts.append((base + rng.integers(0, room))[rng.permutation(windows)][:used])
+            else:
+                starts.append(base[:used])
+        ds = tf.data.Dataset.from_tensor_slices(np.concatenate(starts) if starts else np.zeros([0], np.int64))
+        ds = ds.map(window, num_parallel_calls=tf.data.AUTOTUNE)
+        return ds.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
+
+    def jittered(i):
+        start = i * sequence_length
+        if shuffle:  # the jitter never runs a window past the end of the text
+            room = tf.minimum(tf.constant(sequence_length, tf.int64), len(ids) - span - start + 1)
+            start += tf.random.uniform([], 0, room, tf.int64, seed=seed)
+        return window(start)
 
     ds = tf.data.Dataset.range(windows)
     if shuffle:
         ds = ds.shuffle(windows, seed=seed, reshuffle_each_iteration=True)
-    ds = ds.map(window, num_parallel_calls=tf.data.AUTOTUNE)
+    ds = ds.map(jittered, num_parallel_calls=tf.data.AUTOTUNE)
     ds = ds.batch(batch_size, drop_remainder=True)
+    if steps_per_epoch:
+        ds = ds.take(steps_per_epoch)
     return ds.prefetch(tf.data.AUTOTUNE)
