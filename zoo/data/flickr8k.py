@@ -1,0 +1,216 @@
+"""Flickr8k for image captioning: images, their 5 captions, a fixed split.
+
+The data comes from `download.flickr8k_dir()`: the mirror's 850-image subset
+(Kaggle `captions.txt`) or the full 8,091 images from the public zips
+(`Flickr8k.token.txt`); `read_captions` reads both layouts.
+
+Split: by a stable hash of the image file name, so an image is in the same
+split on every machine, whatever the order of the captions file, and in the
+mirror subset as in the full set (no test image of one is trained on in the
+other). bucket = first 8 bytes of sha256(name) as a big-endian integer, mod
+100: test if bucket < 9, val if < 18, else train (82 / 9 / 9 %). On the
+mirror's 850 images: 692 train, 83 val, 75 test. This is not the official
+Flickr_8k.{train,dev,test}Images.txt split (6,000 / 1,000 / 1,000), which the
+mirror lacks.
+"""
+
+import csv
+import hashlib
+import io
+import re
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps
+
+from zoo.data import download
+
+SPLITS = ("train", "val", "test", "all")
+TEST_PERCENT = 9
+VAL_PERCENT = 9
+KAGGLE_HEADER = "image,caption"
+_TOKEN_LINE = re.compile(r"(?P<name>[^\t#]+)#\d+\t(?P<caption>.*)")
+_WORD = re.compile(r"[^\W_]+(?:['-][^\W_]+)*")  # alphanumerics, joined by inner ' or -
+
+
+def read_captions(path):
+    """Returns `{image name: [captions]}` from a Flickr8k captions file.
+
+    Both layouts, told apart by the content: the Kaggle CSV (header
+    `image,caption`, then one `name.jpg,caption` row per caption, quoted when
+    the caption holds commas or quotes) and the original `Flickr8k.token.txt`
+    (`name.jpg#k<TAB>caption` per line). Names keep their order of first
+    appearance, captions their file order; captions are stripped of outer
+    whitespace, otherwise raw. Blank lines are skipped.
+
+    Raises:
+        ValueError: a malformed line, naming the file, line number and line.
+    """
+    path = Path(path)
+    text = path.read_text(encoding="utf-8-sig")
+    lines = [line.rstrip("\r") for line in text.split("\n")]
+    first = next((i for i, line in enumerate(lines) if line.strip()), None)
+    if first is None:
+        raise ValueError(f"{path} holds no captions: it is empty.")
+    if lines[first].strip() == KAGGLE_HEADER:
+        rows = _kaggle_rows(path, text, lines)
+    else:
+        rows = _token_rows(path, lines)
+    captions = {}
+    for name, caption in rows:
+        captions.setdefault(name, []).append(caption)
+    return captions
+
+
+def _malformed(path, number, line, expected):
+    return ValueError(f"{path}, line {number}: expected {expected}, got {line!r}.")
+
+
+def _kaggle_rows(path, text, lines):
+    expected = "'name.jpg,caption' (Kaggle CSV)"
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    header, end = True, 0
+    try:
+        for row in reader:
+            start, end = end + 1, reader.line_num  # a quoted caption may span lines
+            if not row:
+                continue
+            if header:  # the first non-blank line, checked by read_captions
+                header = False
+                continue
+            if len(row) != 2 or not row[0].strip() or not row[1].strip():
+                raise _malformed(path, start, lines[start - 1], expected)
+            yield row[0].strip(), row[1].strip()
+    except csv.Error as e:
+        number = min(reader.line_num, len(lines))
+        raise _malformed(path, number, lines[number - 1], f"{expected} ({e})") from e
+
+
+def _token_rows(path, lines):
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        match = _TOKEN_LINE.fullmatch(line)
+        if not match or not match["caption"].strip():
+            raise _malformed(path, number, line, f"'name.jpg#k<TAB>caption' (Flickr8k.token.txt) or {KAGGLE_HEADER!r}")
+        yield match["name"].strip(), match["caption"].strip()
+
+
+def split_of(name):
+    """Returns "train", "val" or "test" for the image file name `name` (see the module docstring)."""
+    bucket = int.from_bytes(hashlib.sha256(name.encode("utf-8")).digest()[:8], "big") % 100
+    return "test" if bucket < TEST_PERCENT else "val" if bucket < TEST_PERCENT + VAL_PERCENT else "train"
+
+
+def split_images(names, split):
+    """Returns the distinct `names` in `split` ("train", "val", "test" or "all"), sorted.
+
+    Example:
+
+    >>> split_images(["b.jpg", "a.jpg", "a.jpg"], "all")
+    ['a.jpg', 'b.jpg']
+    """
+    if split not in SPLITS:
+        raise ValueError(f"`split` must be one of {list(SPLITS)}, got {split!r}.")
+    return sorted(name for name in set(names) if split == "all" or split_of(name) == split)
+
+
+def load_image(image, size=224):
+    """Returns `image` as RGB float32 `[size, size, 3]` in [0, 255].
+
+    The whole image is resized to size x size (bilinear, antialiased when
+    shrinking): the aspect ratio is not kept and nothing is cropped, as in the
+    usual captioning pipelines (neuraltalk2, the Keras captioning example).
+
+    Args:
+        image: a path to an image file Pillow reads, or an array `[H, W, 3]` or
+            `[H, W]` (grayscale), uint8 or float in [0, 255]. A file's EXIF
+            orientation is applied; grayscale, palette, CMYK and other modes are
+            converted to RGB; transparent pixels are laid on white.
+        size: the side of the square output, in pixels.
+
+    Raises:
+        FileNotFoundError: no file at `image`.
+        ValueError: an unreadable, truncated or non-image file, or a bad array;
+            the message names the path (or shape) and the reason.
+    """
+    if not isinstance(size, int) or isinstance(size, bool) or size < 1:
+        raise ValueError(f"`size` must be a positive integer, got {size!r}.")
+    if isinstance(image, np.ndarray):
+        return _load_array(image, size)
+    path = Path(image)
+    if not path.is_file():
+        raise FileNotFoundError(f"no image file at {path}.")
+    try:
+        with Image.open(path) as opened:
+            opened.load()
+            rgb = _to_rgb(ImageOps.exif_transpose(opened))
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
+        raise ValueError(f"could not read the image {path}: {e}") from e
+    return np.asarray(rgb.resize((size, size), Image.Resampling.BILINEAR), np.float32)
+
+
+def _to_rgb(image):
+    if "A" in image.getbands() or "transparency" in image.info:
+        rgba = image.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(white, rgba).convert("RGB")
+    return image.convert("RGB")
+
+
+def _load_array(array, size):
+    if array.ndim == 3 and array.shape[-1] == 1:
+        array = array[..., 0]
+    if not (array.ndim == 2 or array.ndim == 3 and array.shape[-1] == 3) or array.size == 0:
+        raise ValueError(f"an image array must be [H, W, 3] or [H, W], got shape {array.shape}.")
+    if array.dtype == np.uint8:  # exactly as a file's pixels
+        image = Image.fromarray(array).convert("RGB")
+        return np.asarray(image.resize((size, size), Image.Resampling.BILINEAR), np.float32)
+    if not (np.issubdtype(array.dtype, np.floating) or np.issubdtype(array.dtype, np.integer)):
+        raise ValueError(f"an image array must hold numbers, got dtype {array.dtype}.")
+    array = array.astype(np.float32)
+    if not np.isfinite(array).all() or array.min() < 0 or array.max() > 255:
+        raise ValueError(f"an image array must hold values in [0, 255], got [{array.min()}, {array.max()}].")
+    if array.ndim == 2:
+        array = np.repeat(array[..., None], 3, axis=-1)
+    # Pillow resizes float images ("F" mode) one channel at a time, keeping their precision.
+    channels = [Image.fromarray(np.ascontiguousarray(array[..., c])) for c in range(3)]
+    return np.stack([np.asarray(c.resize((size, size), Image.Resampling.BILINEAR)) for c in channels], axis=-1)
+
+
+def load_flickr8k(split, limit=None):
+    """Returns `[(image path, [captions])]` of `split`, sorted by image name.
+
+    Args:
+        split: "train", "val", "test" or "all" (see the module docstring).
+        limit: keep only the first `limit` images.
+
+    Captions of a name with no image file are dropped (the full set's token
+    file lists `2258277193_586949ec62.jpg.1`, which has none).
+    """
+    if split not in SPLITS:
+        raise ValueError(f"`split` must be one of {list(SPLITS)}, got {split!r}.")
+    if limit is not None and (not isinstance(limit, int) or limit < 0):
+        raise ValueError(f"`limit` must be None or a non-negative integer, got {limit!r}.")
+    directory = download.flickr8k_dir()
+    kaggle = directory / "captions.txt"
+    captions = read_captions(kaggle if kaggle.is_file() else directory / "Flickr8k.token.txt")
+    images = directory / "Images"
+    names = [name for name in split_images(captions, split) if (images / name).is_file()]
+    return [(str(images / name), captions[name]) for name in names[:limit]]
+
+
+def normalize_caption(text):
+    """Returns `text` lowercased, as words of letters and digits joined by
+    single spaces; an apostrophe or hyphen is kept only inside a word.
+
+    The usual (Karpathy) preprocessing for training and BLEU, except that it
+    keeps "snow-covered" and "don't" whole where Karpathy's drops the mark.
+    Flickr8k's tokenized clitics ("dog 's") become "dog s", as in Karpathy's.
+
+    Example:
+
+    >>> normalize_caption('A black-and-white dog \\'s ball , "Rex" ; 2 kids\\' toys .')
+    'a black-and-white dog s ball rex 2 kids toys'
+    """
+    return " ".join(_WORD.findall(text.replace("\u2019", "'").lower()))
