@@ -32,6 +32,7 @@ def tiny_corpus():
 TINY = {
     "translation": {"embedding_dim": 8, "units": 8, "dropout": 0.1},
     "text-generation": {"embedding_dim": 8, "units": 8, "dropout": 0.1},
+    "captioning": {"embedding_dim": 8, "units": 8, "dropout": 0.1, "image_size": 63},
 }
 
 TINY_CHARS = "abcdefgh \n"
@@ -67,6 +68,26 @@ def tiny_translator(tiny_corpus):
         model = zoo.build(name, source_vocabulary_size=sizes[0], target_vocabulary_size=sizes[1],
                           **{**TINY["translation"], **overrides})
         model.set_tokenizers(*protos)
+        model.build_for_inference()
+        return model
+
+    return make
+
+
+TINY_CAPTIONS = ["a dog runs on the grass", "a man rides a red bike", "two dogs play in the snow"]
+
+
+@pytest.fixture
+def tiny_captioner():
+    """Build a tiny captioner of `name`: random encoder weights, 63 x 63 images
+    (a 3 x 3 feature grid), a vocabulary of the words of `TINY_CAPTIONS`."""
+    import zoo
+    from zoo.data.tokenizers import WordVocabulary
+
+    def make(name, **overrides):
+        vocabulary = WordVocabulary.from_texts(TINY_CAPTIONS)
+        model = zoo.build(name, vocabulary_size=vocabulary.size, **{**TINY["captioning"], **overrides})
+        model.set_vocabulary(vocabulary)
         model.build_for_inference()
         return model
 

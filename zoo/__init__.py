@@ -11,5 +11,6 @@ from zoo.registry import build, info, list_models, load, register
 # Importing a model module registers its builders.
 from zoo.models import seq2seq  # noqa: E402, F401  isort: skip
 from zoo.models import char_rnn  # noqa: E402, F401  isort: skip
+from zoo.models import captioner  # noqa: E402, F401  isort: skip
 
 __all__ = ["build", "info", "layers", "list_models", "load", "register"]

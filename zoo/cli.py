@@ -1,4 +1,4 @@
-"""The `zoo` command: list, info, translate, generate, evaluate."""
+"""The `zoo` command: list, info, translate, generate, caption, evaluate."""
 
 import argparse
 import json
@@ -30,12 +30,18 @@ def main(argv=None):
     p.add_argument("--num-samples", type=int, default=1)
     p.add_argument("--weights", default="pretrained",
                    help="a directory written by zoo.saving.save instead of the shipped model")
+    p = commands.add_parser("caption", help="caption image files with a shipped model")
+    p.add_argument("images", nargs="+", help="image files (any size; RGB, grayscale or CMYK)")
+    p.add_argument("--model", default="sat-lstm-squeezenet")
+    p.add_argument("--beam-size", type=int, default=3)
+    p.add_argument("--attention", metavar="PNG", default=None,
+                   help="also save the first image with each word's attention over it")
     p = commands.add_parser("evaluate", help="score a shipped model on its test split")
     p.add_argument("name")
     p.add_argument("--split", default=None, choices=["val", "test"],
                    help="default: test; val for text generation (no test split)")
-    p.add_argument("--beam-size", type=int, default=5)
-    p.add_argument("--limit", type=int, default=None, help="only the first N sentences")
+    p.add_argument("--beam-size", type=int, default=None, help="default: 5 for translation, 3 for captions")
+    p.add_argument("--limit", type=int, default=None, help="only the first N sentences (or images)")
     args = parser.parse_args(argv)
 
     import zoo
@@ -63,6 +69,20 @@ def main(argv=None):
                                    num_samples=args.num_samples)
             for i, text in enumerate([texts] if isinstance(texts, str) else texts):
                 print(("" if i == 0 else "\n" + "-" * 40 + "\n") + args.prompt + text)
+        elif args.command == "caption":
+            model = zoo.load(args.model)
+            captions, maps = model.caption(args.images, beam_size=args.beam_size, return_attention=True)
+            for path, caption in zip(args.images, captions):
+                print(f"{path}\t{caption}")
+            if args.attention:
+                from zoo import viz
+                from zoo.data.flickr8k import load_image
+                from zoo.saving import atomic_write
+
+                words, weights = maps[0]
+                figure = viz.caption_attention_figure(load_image(args.images[0], model.image_size), words, weights,
+                                                      captions[0])
+                atomic_write(args.attention, viz.to_png(figure))
         elif args.command == "evaluate":
             model = zoo.load(args.name)
             card = zoo.info(args.name)["card"]
@@ -77,12 +97,20 @@ def main(argv=None):
                 print(json.dumps({"split": "val", "log_loss": round(nats, 4),
                                   "bits_per_character": round(bits, 4)}, indent=2))
                 return 0
+            if card["task"] == "captioning":
+                from zoo.evaluate import evaluate_captioning
+
+                beam = args.beam_size or 3
+                beams = (1, beam) if beam > 1 else (1,)
+                results = evaluate_captioning(model, args.split or "test", beam_sizes=beams, limit=args.limit)
+                print(json.dumps(results, indent=2))
+                return 0
             if card["task"] != "translation":
                 raise ValueError(f"`zoo evaluate` knows no task {card['task']!r} yet.")
             from zoo.evaluate import evaluate_translation
 
             results = evaluate_translation(model, card["data"]["pair"], args.split or "test",
-                                           beam_sizes=(1, args.beam_size), limit=args.limit)
+                                           beam_sizes=(1, args.beam_size or 5), limit=args.limit)
             print(json.dumps(results, indent=2))
     except (ValueError, OSError) as e:  # bad names, missing or corrupt files, no network
         print(f"zoo {args.command}: error: {e}", file=sys.stderr)

@@ -1,4 +1,4 @@
-"""Metrics of the field: sacreBLEU/chrF for translation, perplexity for text."""
+"""Metrics of the field: sacreBLEU/chrF for translation, BLEU-1..4 for captions."""
 
 import keras
 import sacrebleu
@@ -21,6 +21,32 @@ def translation_scores(hypotheses, references):
         "chrf": round(sacrebleu.corpus_chrf(hypotheses, refs).score, 2),
         "bleu_lowercase": round(sacrebleu.corpus_bleu(hypotheses, refs, lowercase=True).score, 2),
     }
+
+
+def caption_scores(hypotheses, references):
+    """Corpus BLEU-1..4 (sacreBLEU, lowercased) of captions against all of each
+    image's references, as captioning papers report them.
+
+    Args:
+        hypotheses: one caption per image.
+        references: per image, its list of reference captions.
+
+    Returns:
+        `{"bleu1": .., "bleu2": .., "bleu3": .., "bleu4": ..}` on a 0-100 scale.
+    """
+    if len(hypotheses) != len(references) or not all(references):
+        raise ValueError(
+            f"`references` must hold a non-empty list per hypothesis, got {len(references)} lists "
+            f"for {len(hypotheses)} hypotheses."
+        )
+    most = max(len(r) for r in references)
+    # sacreBLEU takes reference streams; a repeated reference changes nothing (clipped counts, closest length).
+    streams = [[r[min(k, len(r) - 1)] for r in references] for k in range(most)]
+    scores = {}
+    for n in range(1, 5):
+        bleu = sacrebleu.metrics.BLEU(max_ngram_order=n, lowercase=True)
+        scores[f"bleu{n}"] = round(bleu.corpus_score(list(hypotheses), streams).score, 2)
+    return scores
 
 
 def masked_cross_entropy(label_smoothing=0.0, pad=0):

@@ -1,4 +1,5 @@
-"""Pictures people would rather look at than read: attention and gate heatmaps."""
+"""Pictures people would rather look at than read: attention and gate heatmaps,
+and where a captioner looked for each word."""
 
 import io
 
@@ -39,6 +40,29 @@ def gate_figure(text, gates, title=None):
     ax.set_yticks(range(len(names)), names, fontsize=8)
     if title:
         ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def caption_attention_figure(image, words, weights, title=None, columns=5):
+    """The image once per word, with the attention of that word over it:
+    `image` `[H, W, 3]` in [0, 255], `weights` `[len(words), h, w]`."""
+    image = np.asarray(image, np.float32) / 255.0
+    rows = -(-(len(words) + 1) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(2.0 * columns, 2.1 * rows), squeeze=False)
+    extent = (0, image.shape[1], image.shape[0], 0)
+    for i, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if i == 0:
+            ax.imshow(image, extent=extent)
+            ax.set_title("image", fontsize=9)
+        elif i <= len(words):
+            ax.imshow(image, extent=extent)
+            alpha = np.asarray(weights[i - 1], np.float32)
+            ax.imshow(alpha / max(alpha.max(), 1e-8), cmap="magma", alpha=0.6, extent=extent, interpolation="bilinear")
+            ax.set_title(words[i - 1], fontsize=9)
+    if title:
+        fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig
 

@@ -60,7 +60,33 @@ def check_text_generation(name, request, tmp_path):
     assert loaded.generate("ab", 20, seed=3) == loaded.generate("ab", 20, seed=3)
 
 
-CHECKS = {"translation": check_translation, "text-generation": check_text_generation}
+def check_captioning(name, request, tmp_path):
+    model = request.getfixturevalue("tiny_captioner")(name)
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (2, 63, 63, 3)).astype("float32")
+    features = model.encode_images(images)
+    tokens = np.array([[2, 4, 5, 6, 3], [2, 7, 3, 0, 0]], np.int32)
+    loss_fn = masked_cross_entropy()
+    with tf.GradientTape() as tape:
+        logits = model((features, tokens[:, :-1]), training=True)
+        loss = loss_fn(tokens[:, 1:], logits) + sum(model.losses)
+    assert logits.shape == (2, 4, model.vocabulary_size)
+    grads = tape.gradient(loss, model.trainable_weights)
+    assert all(finite(g) for g in grads)
+    assert not any(w.trainable for w in model.encoder.weights)  # the CNN stays frozen
+
+    assert zoo.build(name, **model.get_config()).get_config() == model.get_config()
+    saving.save(model, tmp_path / name, name, {"note": "test"})
+    loaded = zoo.load(name, weights=tmp_path / name)
+    assert loaded.vocabulary == model.vocabulary
+    expected = np.asarray(model((features, tokens[:, :-1]))).astype(np.float16)
+    np.testing.assert_allclose(np.asarray(loaded((features, tokens[:, :-1]))), expected, rtol=0.05, atol=0.02)
+    pixels = images[0].astype("uint8")
+    first, again = loaded.caption([pixels, pixels.astype("float32")], beam_size=1)
+    assert first == again == loaded.caption(pixels, beam_size=1)  # uint8 or float, one image or a list
+
+
+CHECKS = {"translation": check_translation, "text-generation": check_text_generation, "captioning": check_captioning}
 
 
 @pytest.mark.parametrize("name", MODELS)

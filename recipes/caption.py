@@ -1,0 +1,348 @@
+"""Train an image captioner of the zoo on Flickr8k and ship it.
+
+    python recipes/caption.py --model sat-lstm-squeezenet
+    python recipes/caption.py --model lstm-squeezenet --save-dir runs/baselines   # no attention
+    python recipes/caption.py --train-fraction 0.25 --save-dir runs/data-size     # less data
+
+Reads top to bottom: config -> strategy -> data -> features -> model -> fit ->
+evaluate -> save. The split is fixed by image name (`zoo.data.flickr8k`); the
+word vocabulary comes from the training captions. The frozen CNN encodes each
+image once: its feature grids are cached in <run-dir>/features.npz, and
+training reads them, not the images. Killing the run and re-running the same
+command resumes from the last backup (every --backup-every steps and every
+epoch end), mid-epoch included. Several workers: `python -m zoo.launch
+--workers 2 recipes/caption.py ...`. Watch it with `tensorboard --logdir runs/`:
+losses, token accuracy, val BLEU-4, sample captions and attention overlays
+(each word's attention over the image), hparams. At the end the best epoch
+(by greedy val BLEU-4) is scored on the test split, greedy and beam, beside a
+nearest-neighbour retrieval baseline on the same features, and written with
+its card.json to <save-dir>/<model>/.
+"""
+
+import dataclasses
+import json
+import os
+import shlex
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+from tensorboard.plugins.hparams import api as hp  # noqa: E402
+from tqdm import tqdm  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import zoo  # noqa: E402
+from zoo import distribute, saving, training, viz  # noqa: E402
+from zoo.callbacks import StepBackup  # noqa: E402
+from zoo.data.flickr8k import load_flickr8k, load_image, normalize_caption  # noqa: E402
+from zoo.data.tokenizers import BOS, EOS, WordVocabulary  # noqa: E402
+from zoo.distribute import STRATEGIES  # noqa: E402
+from zoo.evaluate import evaluate_captioning  # noqa: E402
+from zoo.metrics import MaskedAccuracy, caption_scores, masked_cross_entropy  # noqa: E402
+from zoo.models.captioner import nearest_neighbour_captions  # noqa: E402
+from zoo.saving import atomic_write  # noqa: E402
+
+
+@dataclasses.dataclass
+class Config:
+    model: str = "sat-lstm-squeezenet"
+    epochs: int = 30
+    batch_size: int = 32
+    learning_rate: float = 1e-3
+    embedding_dim: int = 256
+    units: int = 256
+    dropout: float = 0.5
+    attention_penalty: float = 1.0  # doubly stochastic regularization (Xu et al. 2015)
+    label_smoothing: float = 0.0
+    clipnorm: float = 5.0
+    min_count: int = 3  # words seen fewer times in the training captions are <unk>
+    max_length: int = 20  # words per caption in training (longer ones are cut)
+    image_size: int = 224
+    train_fraction: float = 1.0  # keep this share of the training images (a seeded choice)
+    patience: int = 5  # epochs without a better val BLEU-4 before stopping
+    beam_size: int = 3
+    run_dir: str = ""  # default runs/<model>[-<fraction>]
+    save_dir: str = "saved_models"
+    strategy: str = "auto"
+    cpu_devices: int = 0  # N logical CPUs, for --strategy mirrored without GPUs
+    steps_per_epoch: int = 0  # 0: one pass over the captions (3 steps in --smoke)
+    backup_every: int = 100  # steps between backups, besides every epoch end
+    mixed_precision: str = ""  # "", "mixed_float16" or "mixed_bfloat16"
+    jit_compile: bool = False
+    seed: int = 0
+    smoke: bool = False  # a tiny model on a few images (tests)
+
+
+def parse_args(argv=None):
+    cfg = training.parse_config(
+        Config, __doc__, argv, {"strategy": STRATEGIES, "model": zoo.list_models("*squeezenet*")}
+    )
+    if not 0.0 < cfg.train_fraction <= 1.0:
+        raise SystemExit(f"--train-fraction must be in (0, 1], got {cfg.train_fraction}")
+    return cfg
+
+
+def cache_features(model, items, path, batch_size=32):
+    """`{image name: float16 [locations, channels]}` of every image in `items`,
+    computed once with the model's encoder and kept in `path` (.npz)."""
+    cached = {}
+    if path.exists():
+        with np.load(path) as stored:
+            cached = {name: stored[name] for name in stored.files}
+    missing = [p for p, _ in items if Path(p).name not in cached]
+    for start in tqdm(range(0, len(missing), batch_size), desc="encoding images", disable=not missing):
+        chunk = missing[start : start + batch_size]
+        features = model.encode_images(np.stack([load_image(p, model.image_size) for p in chunk]))
+        for p, f in zip(chunk, keras.ops.convert_to_numpy(features)):
+            cached[Path(p).name] = f.astype(np.float16)
+    if missing:
+        tmp = path.with_name(f".tmp-{path.name}")
+        np.savez(tmp, **cached)
+        os.replace(tmp, path)
+    return cached
+
+
+def caption_pairs(items, features, vocabulary, max_length):
+    """Every (image, caption) pair as arrays: feature rows `[n]` into
+    `features` order, and tokens `[n, max_length + 2]` (start ... end, 0-padded)."""
+    rows, tokens = [], []
+    for i, (_, captions) in enumerate(items):
+        for caption in captions:
+            ids = vocabulary.encode(normalize_caption(caption))[:max_length]
+            row = np.zeros(max_length + 2, np.int32)
+            row[: len(ids) + 2] = [BOS, *ids, EOS]
+            rows.append(i)
+            tokens.append(row)
+    return np.array(rows, np.int64), np.stack(tokens)
+
+
+def caption_dataset(features, rows, tokens, batch_size, shuffle=False, seed=0, epochs=(0,), steps_per_epoch=None):
+    """Yields `((features, tokens_in), tokens_out)`; pass `e` of `epochs` in an
+    order drawn from `(seed, e)` alone, so a resumed run sees the batches of an
+    unbroken one (`.skip(n)` to resume mid-epoch). Every batch is full."""
+    used = len(rows) // batch_size * batch_size
+    if steps_per_epoch:
+        used = min(used, steps_per_epoch * batch_size)
+    n = len(rows)
+    orders = [np.random.default_rng([seed, e]).permutation(n) if shuffle else np.arange(n) for e in epochs]
+    order = np.concatenate([o[:used] for o in orders]) if orders else np.zeros([0], np.int64)
+    table = tf.constant(features)  # [images, locations, channels], float16
+
+    def pair(row, caption):
+        return (tf.cast(tf.gather(table, row), tf.float32), caption[:, :-1]), caption[:, 1:]
+
+    ds = tf.data.Dataset.from_tensor_slices((rows[order], tokens[order]))
+    ds = ds.batch(batch_size, drop_remainder=True).map(pair, num_parallel_calls=tf.data.AUTOTUNE)
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
+class CaptionValidation(keras.callbacks.Callback):
+    """Each epoch: greedy val BLEU-4, sample captions and an attention overlay
+    to TensorBoard; the best weights so far (by val BLEU-4) to `best.weights.h5`."""
+
+    def __init__(self, items, features, run_dir, samples=3):
+        super().__init__()
+        self.items, self.features, self.samples = items, features, samples
+        self.references = [[normalize_caption(c) for c in captions] for _, captions in items]
+        self.run_dir = Path(run_dir)
+        self.writer = tf.summary.create_file_writer(str(self.run_dir / "validation"))
+        self.state_path = self.run_dir / "best.json"  # survives a kill, like the backup
+        self.state = (
+            json.loads(self.state_path.read_text())
+            if self.state_path.exists()
+            else {"bleu4": -1.0, "epoch": -1, "train_seconds": 0.0}
+        )
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.start = time.time()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.state["train_seconds"] += time.time() - self.start
+        sequences, maps = self.model.decode_features(self.features, beam_size=1)
+        hypotheses = [self.model.vocabulary.decode(s) for s in sequences]
+        scores = caption_scores(hypotheses, self.references)
+        logs["val_bleu4"] = scores["bleu4"]
+        with self.writer.as_default(step=epoch):
+            tf.summary.scalar("epoch_bleu4", scores["bleu4"])
+            lines = [
+                f"**{Path(path).name}**  \n**references:** {' / '.join(refs[:2])}  \n**model:** {h}"
+                for (path, _), refs, h in zip(self.items[: self.samples], self.references, hypotheses)
+            ]
+            tf.summary.text("captions", tf.constant(lines))
+            png = overlay_png(self.model, self.items[0][0], sequences[0], maps[0], f"epoch {epoch + 1}")
+            tf.summary.image("attention", tf.image.decode_png(png)[None])
+        self.writer.flush()
+        if scores["bleu4"] > self.state["bleu4"]:
+            self.state.update(bleu4=scores["bleu4"], epoch=epoch + 1)
+            tmp = self.run_dir / "best.tmp.weights.h5"
+            self.model.save_weights(tmp)
+            os.replace(tmp, self.run_dir / "best.weights.h5")
+        atomic_write(self.state_path, json.dumps(self.state))
+        print(
+            f"\nepoch {epoch + 1}: val BLEU-4 {scores['bleu4']:.2f} (best {self.state['bleu4']:.2f} at epoch "
+            f"{self.state['epoch']}); {Path(self.items[0][0]).name}: {hypotheses[0]}"
+        )
+
+
+def overlay_png(model, path, sequence, weights, title):
+    """PNG of the image with each word's attention over it."""
+    words, maps = model.attention_maps(sequence, weights)
+    return viz.to_png(viz.caption_attention_figure(load_image(path, model.image_size), words, maps, title))
+
+
+def main(cfg):
+    strategy = distribute.get_strategy(cfg.strategy, cfg.cpu_devices)  # first: may set up devices
+    print(f"strategy: {type(strategy).__name__} with {strategy.num_replicas_in_sync} replica(s)")
+    keras.utils.set_random_seed(cfg.seed)
+    if cfg.mixed_precision:
+        keras.mixed_precision.set_global_policy(cfg.mixed_precision)
+    suffix = ("" if cfg.train_fraction == 1.0 else f"-{cfg.train_fraction:g}") + ("-smoke" if cfg.smoke else "")
+    run_dir = Path(cfg.run_dir or f"runs/{cfg.model}{suffix}")
+    chief = distribute.is_chief(strategy)
+    out_dir = distribute.worker_dir(run_dir, strategy)  # run_dir on the chief, else a temporary dir
+
+    # -- data: a fixed split by image name; the vocabulary from training captions --------
+    train, val, test = (load_flickr8k(split) for split in ("train", "val", "test"))
+    if cfg.train_fraction < 1.0:
+        keep = np.random.default_rng(cfg.seed).permutation(len(train))[: round(cfg.train_fraction * len(train))]
+        train = [train[i] for i in sorted(keep)]
+    if cfg.smoke:
+        train, val, test = train[:40], val[:8], test[:8]
+    vocabulary_path = run_dir / "vocabulary.json"  # reused on resume, so the ids never change
+    if chief and not vocabulary_path.exists():
+        captions = [normalize_caption(c) for _, cs in train for c in cs]
+        atomic_write(vocabulary_path, WordVocabulary.from_texts(captions, 1 if cfg.smoke else cfg.min_count).to_json())
+    distribute.barrier(strategy)  # every worker uses the chief's vocabulary
+    vocabulary = WordVocabulary.from_json(vocabulary_path.read_text())
+
+    # -- model ---------------------------------------------------------------------------
+    sizes = {"embedding_dim": cfg.embedding_dim, "units": cfg.units}
+    if cfg.smoke:
+        sizes = {"embedding_dim": 16, "units": 16}
+    with strategy.scope():
+        model = zoo.build(
+            cfg.model,
+            vocabulary_size=vocabulary.size,
+            encoder_weights="imagenet",
+            image_size=cfg.image_size,
+            dropout=cfg.dropout,
+            attention_penalty=cfg.attention_penalty,
+            **sizes,
+        )
+        model.set_vocabulary(vocabulary)
+        model.build_for_inference()  # restoring a backup needs a built model
+
+    # -- features: every image through the frozen CNN once ---------------------------------
+    features_path = run_dir / "features.npz"
+    cached = cache_features(model, train + val + test, features_path) if chief else None
+    distribute.barrier(strategy)
+    if not chief:
+        cached = cache_features(model, [], features_path)
+    grid = {split: np.stack([cached[Path(p).name] for p, _ in items]) for split, items in
+            (("train", train), ("val", val), ("test", test))}
+    global_batch = cfg.batch_size * strategy.num_replicas_in_sync
+    train_rows, train_tokens = caption_pairs(train, grid["train"], vocabulary, cfg.max_length)
+    val_rows, val_tokens = caption_pairs(val, grid["val"], vocabulary, cfg.max_length)
+    steps_per_epoch = cfg.steps_per_epoch or (3 if cfg.smoke else None)
+
+    def train_stream(epochs):
+        return caption_dataset(grid["train"], train_rows, train_tokens, global_batch, True, cfg.seed, epochs,
+                               steps_per_epoch)
+
+    steps = min(len(train_rows) // global_batch, steps_per_epoch or len(train_rows))
+    val_ds = caption_dataset(grid["val"], val_rows, val_tokens, global_batch)
+
+    with strategy.scope():
+        model.compile(
+            optimizer=keras.optimizers.Adam(cfg.learning_rate, clipnorm=cfg.clipnorm),
+            loss=masked_cross_entropy(cfg.label_smoothing),
+            metrics=[MaskedAccuracy()],
+            jit_compile=cfg.jit_compile,
+        )
+        backup = StepBackup(run_dir / "backup", steps, cfg.backup_every, write_dir=out_dir / "backup")
+        start = backup.restore(model)  # batches already trained, 0 on a fresh run
+    training.check_jit_compile(model, cfg.jit_compile, cfg.model)
+    model.summary(print_fn=lambda line, **_: print(line))
+
+    # -- fit -----------------------------------------------------------------------------
+    epoch, done = divmod(start, steps)
+    if start:
+        print(f"resuming after {start} steps: epoch {epoch + 1}, {done} of its {steps} batches done")
+    validation = CaptionValidation(val, grid["val"], out_dir)
+    callbacks = [
+        backup,  # first: it ends a resumed epoch early, before the others see its end
+        keras.callbacks.ReduceLROnPlateau("val_loss", factor=0.5, patience=2, min_lr=1e-5),
+        validation,
+        keras.callbacks.EarlyStopping("val_bleu4", mode="max", patience=cfg.patience),
+        keras.callbacks.TensorBoard(str(out_dir)),
+    ]
+    if epoch < cfg.epochs and not backup.finished:
+        model.fit(
+            train_stream(range(epoch, cfg.epochs)).skip(done),
+            validation_data=val_ds,
+            epochs=cfg.epochs,
+            initial_epoch=epoch,
+            steps_per_epoch=steps,
+            callbacks=callbacks,
+            verbose=2 if cfg.smoke else "auto",
+        )
+    optimizer_steps = int(keras.ops.convert_to_numpy(model.optimizer.iterations))
+    digests = " ".join(distribute.replica_digests(model))  # equal on every replica, every worker
+    print(f"trained {optimizer_steps} optimizer steps; weights sha256 per replica: {digests}")
+    if not chief:
+        return None  # evaluating and shipping is the chief's
+
+    # -- evaluate the best epoch on the test split, beside retrieval, and ship it ----------
+    if (run_dir / "best.weights.h5").exists():
+        model.load_weights(run_dir / "best.weights.h5")
+    target = Path(cfg.save_dir) / cfg.model
+    card = {
+        "task": "captioning",
+        "data": {
+            "dataset": "flickr8k (the 850-image mirror subset)",
+            "split": "by sha256 of the image name (zoo.data.flickr8k): 82/9/9 % train/val/test",
+            "train_images": len(train),
+            "train_captions": len(train_rows),
+            "val_images": len(val),
+            "test_images": len(test),
+            "vocabulary": f"{len(vocabulary.words)} words seen >= {cfg.min_count} times in the training captions",
+            "selection": "val (best epoch by greedy val BLEU-4)",
+            "metric": "corpus BLEU-1..4, sacreBLEU 13a, lowercased, all 5 references",
+        },
+        "config": dataclasses.asdict(cfg),
+        "command": "python " + " ".join(shlex.quote(a) for a in sys.argv),
+        "best_epoch": validation.state["epoch"],
+        "optimizer_steps": optimizer_steps,
+        "train_seconds": round(validation.state["train_seconds"]),
+        "hardware": training.hardware(),
+        "replicas": strategy.num_replicas_in_sync,
+        "parameters": model.count_params(),
+    }
+    saving.save(model, target, cfg.model, card)  # float16 weights: evaluate what ships
+    shipped = zoo.load(cfg.model, weights=target)
+    results = evaluate_captioning(shipped, "test", beam_sizes=(1, cfg.beam_size), limit=8 if cfg.smoke else None)
+    references = [[normalize_caption(c) for c in captions] for _, captions in test]
+    retrieved = nearest_neighbour_captions(grid["train"], [[normalize_caption(c) for c in cs] for _, cs in train],
+                                           grid["test"])
+    results["nearest_neighbour"] = caption_scores(retrieved, references)
+    card["metrics"] = results
+    saving.save(model, target, cfg.model, card)
+    caption, (words, weights) = shipped.caption(test[0][0], beam_size=cfg.beam_size, return_attention=True)
+    figure = viz.caption_attention_figure(load_image(test[0][0], shipped.image_size), words, weights,
+                                          f"{Path(test[0][0]).name}: {caption}")
+    atomic_write(run_dir / "attention.png", viz.to_png(figure))
+    with tf.summary.create_file_writer(str(run_dir / "hparams")).as_default():
+        hp.hparams({k: v for k, v in dataclasses.asdict(cfg).items() if isinstance(v, (int, float, str, bool))})
+        tf.summary.scalar("test_bleu4", results[f"beam{cfg.beam_size}"]["bleu4"], step=0)
+        tf.summary.scalar("val_bleu4", validation.state["bleu4"], step=0)
+    print(json.dumps(results, indent=2))
+    return results
+
+
+if __name__ == "__main__":
+    main(parse_args())

@@ -1,0 +1,119 @@
+"""The captioner: attention penalty, the no-attention baseline, decoding on raw
+images, attention maps, retrieval baseline, vocabulary and BLEU-1..4."""
+
+import numpy as np
+import pytest
+import sacrebleu
+import tensorflow as tf
+from PIL import Image
+
+from zoo.data.tokenizers import WordVocabulary
+from zoo.metrics import caption_scores
+from zoo.models.captioner import nearest_neighbour_captions
+
+
+def batch(model, seed=0):
+    rng = np.random.default_rng(seed)
+    features = model.encode_images(rng.integers(0, 256, (2, 63, 63, 3)).astype("float32"))
+    tokens = np.array([[2, 4, 5, 6, 3], [2, 7, 3, 0, 0]], np.int32)
+    return features, tokens
+
+
+def test_attention_penalty_is_doubly_stochastic_regularization(tiny_captioner):
+    model = tiny_captioner("sat-lstm-squeezenet", dropout=0.0, attention_penalty=2.5)
+    features, tokens = batch(model)
+    _, attention = model._forward((features, tokens[:, :-1]))
+    alpha = np.asarray(attention)  # [batch, steps, locations]
+    np.testing.assert_allclose(alpha.sum(-1), 1.0, rtol=1e-5)
+    real = (tokens[:, :-1] != 0)[:, :, None]  # padded steps do not count
+    expected = 2.5 * np.mean((1.0 - (alpha * real).sum(1)) ** 2)
+    model((features, tokens[:, :-1]), training=True)
+    (penalty,) = model.losses
+    assert float(penalty) == pytest.approx(expected, rel=1e-5)
+    model((features, tokens[:, :-1]), training=False)
+    assert not model.losses  # only in training
+
+
+def test_baseline_looks_everywhere_alike(tiny_captioner):
+    model = tiny_captioner("lstm-squeezenet")
+    features, tokens = batch(model)
+    _, attention = model._forward((features, tokens[:, :-1]))
+    np.testing.assert_allclose(np.asarray(attention), 1.0 / 9.0, rtol=1e-6)  # 3 x 3 grid
+    model((features, tokens[:, :-1]), training=True)
+    assert not model.losses  # no penalty without attention
+    assert "attention" not in {w.path.split("/")[1] for w in model.trainable_weights if "/" in w.path}
+
+
+def test_caption_reads_paths_and_arrays_and_returns_maps(tiny_captioner, tmp_path):
+    model = tiny_captioner("sat-lstm-squeezenet")
+    pixels = np.random.default_rng(1).integers(0, 256, (40, 70, 3)).astype("uint8")
+    Image.fromarray(pixels).save(tmp_path / "rgb.png")
+    Image.fromarray(pixels).convert("L").save(tmp_path / "gray.png")
+    Image.fromarray(pixels).convert("CMYK").save(tmp_path / "cmyk.jpg")
+    from_file = model.caption(str(tmp_path / "rgb.png"), beam_size=1)
+    assert isinstance(from_file, str) and from_file == model.caption(pixels, beam_size=1)
+    assert len(model.caption([tmp_path / "gray.png", tmp_path / "cmyk.jpg"], beam_size=2)) == 2
+    text, (words, maps) = model.caption(pixels, beam_size=3, max_length=6, return_attention=True)
+    assert maps.shape == (len(words), 3, 3) and words[: len(text.split())] == text.split()
+    np.testing.assert_allclose(maps.sum((1, 2)), 1.0, rtol=1e-4)
+
+
+def test_caption_errors_name_the_problem(tiny_captioner, tmp_path):
+    model = tiny_captioner("sat-lstm-squeezenet")
+    (tmp_path / "notes.jpg").write_text("not an image")
+    with pytest.raises(ValueError, match="could not read the image .*notes.jpg"):
+        model.caption(tmp_path / "notes.jpg")
+    with pytest.raises(ValueError, match="beam_size"):
+        model.caption(np.zeros((8, 8, 3), np.uint8), beam_size=0)
+    with pytest.raises(ValueError, match="`vocabulary` has 5 ids"):
+        model.set_vocabulary(WordVocabulary(["a"]))
+
+
+def test_word_vocabulary_round_trip_and_unknown_words():
+    vocabulary = WordVocabulary.from_texts(["a dog", "a cat", "a dog runs"], min_count=2)
+    assert vocabulary.words == ["a", "dog"] and vocabulary.size == 6
+    assert vocabulary.decode([2, *vocabulary.encode("a dog flies"), 3, 4]) == "a dog <unk>"
+    assert WordVocabulary.from_json(vocabulary.to_json()) == vocabulary
+    with pytest.raises(ValueError, match="distinct"):
+        WordVocabulary(["a", "a"])
+    with pytest.raises(ValueError, match="Not a word vocabulary"):
+        WordVocabulary.from_json("{}")
+
+
+def test_caption_bleu_matches_hand_computation():
+    # BLEU-1: clipped unigram precision 3/4 ("a" twice, the references hold one);
+    # closest reference length 4 = hypothesis length, so no brevity penalty.
+    scores = caption_scores(["a a dog runs"], [["a dog runs fast", "the dog"]])
+    assert scores["bleu1"] == pytest.approx(75.0)
+    # BLEU-2: bigrams "a a" (0), "a dog" (1), "dog runs" (1): 2/3 -> sqrt(3/4 * 2/3).
+    assert scores["bleu2"] == pytest.approx(100 * np.sqrt(0.75 * 2 / 3), abs=0.01)
+    # Case does not matter; a repeated reference changes nothing.
+    hypotheses, refs = ["A dog runs on grass", "two men ride"], [["a dog runs on the grass", "dog"], ["men ride"]]
+    padded = [refs[0], ["men ride", "men ride"]]
+    assert caption_scores(hypotheses, refs) == caption_scores(hypotheses, padded)
+    streams = [[r[k] for r in padded] for k in range(2)]
+    assert caption_scores(hypotheses, refs)["bleu4"] == pytest.approx(
+        sacrebleu.corpus_bleu(hypotheses, streams, lowercase=True).score, abs=0.01
+    )
+    with pytest.raises(ValueError, match="non-empty list per hypothesis"):
+        caption_scores(["a"], [[]])
+
+
+def test_nearest_neighbour_takes_the_consensus_caption_of_the_closest_image():
+    train = np.array([[[1.0, 0.0]], [[0.0, 1.0]]])  # [images, locations, channels]
+    # "a dog runs on the grass" shares the most with the other captions of its image.
+    captions = [
+        ["a cat sleeps on a sofa", "a dog runs on the grass", "a brown dog runs on the grass",
+         "a dog runs on the green grass"],
+        ["a bike", "a man rides a bike down the hill", "a man rides a bike down a hill"],
+    ]
+    query = np.array([[[0.1, 0.9]], [[5.0, 0.2]]])
+    found = nearest_neighbour_captions(train, captions, query)
+    assert found == ["a man rides a bike down the hill", "a dog runs on the grass"]
+
+
+def test_features_are_the_frozen_encoder_grid(tiny_captioner):
+    model = tiny_captioner("sat-lstm-squeezenet")
+    images = np.random.default_rng(2).integers(0, 256, (2, 63, 63, 3)).astype("float32")
+    grid = model.encoder(tf.constant(images))
+    np.testing.assert_allclose(np.asarray(model.encode_images(images)), np.asarray(grid).reshape(2, 9, 512))

@@ -1,0 +1,89 @@
+"""The captioning recipe end to end, in its --smoke size (a few steps on 40 images)."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from tensorboard.backend.event_processing import event_accumulator
+
+import zoo
+from zoo.cli import main as cli
+
+ROOT = Path(__file__).resolve().parent.parent
+RECIPE = ROOT / "recipes" / "caption.py"
+
+
+def tags(directory):
+    found = set()
+    for events in Path(directory).glob("events.out.tfevents.*"):
+        acc = event_accumulator.EventAccumulator(str(events), size_guidance={"tensors": 0})
+        acc.Reload()
+        found.update(acc.Tags()["tensors"])
+    return found
+
+
+def run(tmp_path, *flags):
+    command = [sys.executable, str(RECIPE), "--smoke", "--run-dir", str(tmp_path / "run"),
+               "--save-dir", str(tmp_path / "models"), *flags]
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return result.stdout + result.stderr
+
+
+def test_smoke_run_caches_features_logs_ships_and_evaluates(mirror, tmp_path, monkeypatch, capsys):
+    first = run(tmp_path, "--epochs", "2")
+    assert "encoding images" in first and "trained 6 optimizer steps" in first
+    run_dir, shipped = tmp_path / "run", tmp_path / "models" / "sat-lstm-squeezenet"
+
+    card = json.loads((shipped / "card.json").read_text())
+    metrics = card["metrics"]
+    for key in ("greedy", "beam3", "nearest_neighbour"):
+        assert set(metrics[key]) >= {"bleu1", "bleu2", "bleu3", "bleu4"}
+        assert metrics[key]["bleu1"] >= metrics[key]["bleu4"] >= 0
+    assert card["task"] == "captioning" and card["data"]["train_images"] == 40 and metrics["images"] == 8
+    assert card["command"].startswith("python ") and card["weights_sha256"] and card["train_seconds"] > 0
+    assert (run_dir / "attention.png").read_bytes().startswith(b"\x89PNG")
+    assert {"epoch_loss", "epoch_accuracy"} <= tags(run_dir / "train")
+    assert {"epoch_loss", "epoch_bleu4", "captions", "attention"} <= tags(run_dir / "validation")
+    assert {"_hparams_/session_start_info", "test_bleu4", "val_bleu4"} <= tags(run_dir / "hparams")
+
+    # The shipped model carries its encoder: raw image files in, words out.
+    model = zoo.load("sat-lstm-squeezenet", weights=shipped)
+    image = sorted((Path(zoo.data.download.flickr8k_dir()) / "Images").glob("*.jpg"))[0]
+    assert isinstance(model.caption(str(image)), str)
+
+    # Re-running the finished command trains nothing more and encodes no image again.
+    again = run(tmp_path, "--epochs", "2")
+    assert "encoding images" not in again and "Epoch 1/2" not in again and "trained 6 optimizer steps" in again
+
+    monkeypatch.setenv("ZOO_MODELS_DIR", str(tmp_path / "models"))
+    assert cli(["evaluate", "sat-lstm-squeezenet", "--limit", "4", "--beam-size", "2"]) == 0
+    scored = json.loads(capsys.readouterr().out)
+    assert scored["images"] == 4 and set(scored) >= {"greedy", "beam2"}
+    png = tmp_path / "overlay.png"
+    assert cli(["caption", str(image), "--attention", str(png)]) == 0
+    assert str(image) in capsys.readouterr().out and png.read_bytes().startswith(b"\x89PNG")
+    assert cli(["caption", str(tmp_path / "missing.jpg")]) == 2
+    assert "no image file" in capsys.readouterr().err
+
+
+def test_bad_flags_are_named(tmp_path):
+    for flags, message in [
+        (["--model", "char-lstm"], "--model must be one of"),
+        (["--train-fraction", "0"], "--train-fraction must be in (0, 1]"),
+    ]:
+        result = subprocess.run([sys.executable, str(RECIPE), *flags], cwd=ROOT, capture_output=True, text=True)
+        assert result.returncode != 0 and message in result.stderr, result.stderr[-2000:]
+
+
+@pytest.mark.slow
+def test_quality_of_the_shipped_captioner(mirror):
+    """The shipped model on the test split: BLEU-4 (beam 3) >= 12 and above both baselines."""
+    card = zoo.info("sat-lstm-squeezenet")["card"]
+    from zoo.evaluate import evaluate_captioning
+
+    results = evaluate_captioning(zoo.load("sat-lstm-squeezenet"), "test", beam_sizes=(3,))
+    assert results["beam3"]["bleu4"] == pytest.approx(card["metrics"]["beam3"]["bleu4"], abs=0.5)
+    assert results["beam3"]["bleu4"] > card["metrics"]["nearest_neighbour"]["bleu4"]

@@ -1,0 +1,274 @@
+"""Image captioning: "show, attend and tell" (Xu et al. 2015) on a CNN feature grid."""
+
+from pathlib import Path
+
+import keras
+import numpy as np
+from keras import ops
+
+from zoo import decoding
+from zoo.data.tokenizers import BOS, EOS, PAD, WordVocabulary
+from zoo.layers import AttentionDecoder, BahdanauAttention, LSTMCell
+from zoo.layers._checks import positive_int, rate
+from zoo.registry import register
+
+
+@keras.saving.register_keras_serializable(package="zoo")
+class MeanAttention(keras.layers.Layer):
+    """No attention: every location weighs the same, the context is the mean
+    feature. Stands in for `BahdanauAttention` in the baseline, so the two
+    models differ in nothing else."""
+
+    def build(self, query_shape=None, values_shape=None):
+        self.built = True
+
+    def project_keys(self, values):
+        return values
+
+    def call(self, query, values, keys=None, source_mask=None):
+        locations = ops.shape(values)[1]
+        weights = ops.ones(ops.shape(values)[:2], self.compute_dtype) / ops.cast(locations, self.compute_dtype)
+        return ops.mean(values, axis=1), weights
+
+
+@keras.saving.register_keras_serializable(package="zoo")
+class Captioner(keras.Model):
+    """CNN encoder, LSTM decoder attending over the encoder's feature grid.
+
+    encoder: images -> `[batch, h, w, c]` (frozen, see `zoo.models.encoders`)
+             -> `[batch, h * w, c]` locations, layer-normalized
+    state:   h_0, c_0 = tanh(W [mean of the locations])   (Xu et al. 2015)
+    decoder: AttentionDecoder(LSTMCell, BahdanauAttention) with input feeding
+             (`MeanAttention` instead when `attention=False`: the baseline)
+    output:  logits = W_o dropout(tanh(W_p [h ; context ; word embedding]))
+
+    Training adds the doubly stochastic attention penalty of Xu et al.,
+    `attention_penalty * mean over locations of (1 - sum_t alpha_t)^2`, which
+    asks the model to look at every part of the image over the caption.
+
+    Training reads cached features (`encode_images` once per image, see the
+    recipe), not images: call inputs are `(features, tokens_in)`.
+
+    Args:
+        vocabulary_size: words, with 0 padding, 1 unknown, 2 start, 3 end.
+        encoder: a name of `zoo.models.encoders.ENCODERS`.
+        image_size: side of the square images the encoder reads.
+        encoder_weights: weights the encoder starts from ("imagenet", None or
+            a file); not part of the config: a trained model carries them.
+        attention: Bahdanau attention (True) or the mean feature (False).
+        embedding_dim, units: word embedding and LSTM / attention sizes.
+        dropout: on the features, embeddings and the output layer.
+        attention_penalty: weight of the doubly stochastic penalty.
+
+    Call arguments:
+        inputs: `(features, tokens_in)`: float `[batch, locations, channels]`
+            and int `[batch, length]` (start token first, padded with 0).
+
+    Returns:
+        logits `[batch, length, vocabulary_size]` (float32).
+    """
+
+    def __init__(self, vocabulary_size=2000, encoder="squeezenet1.1", image_size=224, encoder_weights=None,
+                 attention=True, embedding_dim=256, units=256, dropout=0.5, attention_penalty=1.0, **kwargs):
+        super().__init__(**kwargs)
+        from zoo.models.encoders import build_encoder
+
+        self.vocabulary_size = positive_int("vocabulary_size", vocabulary_size)
+        self.encoder_name, self.use_attention = encoder, attention
+        self.image_size = positive_int("image_size", image_size)
+        self.embedding_dim = positive_int("embedding_dim", embedding_dim)
+        self.units = positive_int("units", units)
+        self.dropout_rate = rate("dropout", dropout)
+        if not isinstance(attention_penalty, (int, float)) or attention_penalty < 0:
+            raise ValueError(f"`attention_penalty` must be a non-negative number, got {attention_penalty!r}.")
+        self.attention_penalty = float(attention_penalty)
+        self.encoder = build_encoder(encoder, weights=encoder_weights, image_size=image_size)
+        self.encoder.trainable = False
+        self.feature_shape = self.encoder.feature_shape  # (h, w, channels)
+        self.feature_norm = keras.layers.LayerNormalization(name="feature_norm")
+        self.init_state = [keras.layers.Dense(units, activation="tanh", name=f"init_{s}") for s in ("h", "c")]
+        self.embedding = keras.layers.Embedding(vocabulary_size, embedding_dim, name="embedding")
+        attend = BahdanauAttention(units) if attention else MeanAttention()
+        self.decoder = AttentionDecoder(LSTMCell(units), attend, name="decoder")
+        self.dropout = keras.layers.Dropout(dropout)
+        self.pre_output = keras.layers.Dense(embedding_dim, activation="tanh", name="pre_output")
+        self.output_layer = keras.layers.Dense(vocabulary_size, dtype="float32", name="logits")
+        self.vocabulary = None
+
+    # -- training graph ---------------------------------------------------------
+
+    def build(self, input_shape=None):
+        self.decoder.build((None, None, self.embedding_dim), (None, None, self.feature_shape[-1]))
+        self.built = True
+
+    def encode_images(self, images):
+        """Float RGB `[batch, s, s, 3]` in [0, 255] -> features `[batch, h * w, c]`."""
+        grid = self.encoder(ops.convert_to_tensor(images, "float32"), training=False)
+        return ops.reshape(grid, (-1, self.feature_shape[0] * self.feature_shape[1], self.feature_shape[2]))
+
+    def memory(self, features, training=False):
+        """`([values, keys, None], initial decoder state)` for a batch of features."""
+        values = self.feature_norm(ops.convert_to_tensor(features))
+        mean = ops.mean(values, axis=1)
+        values = self.dropout(values, training=training)
+        state = [layer(mean) for layer in self.init_state]
+        return [values, self.decoder.project_keys(values), None], self.decoder.get_initial_state(values, state)
+
+    def _logits(self, outputs, embedded, training=False):
+        hidden = self.pre_output(ops.concatenate([outputs, embedded], axis=-1))
+        return self.output_layer(self.dropout(hidden, training=training))
+
+    def call(self, inputs, training=False):
+        logits, attention = self._forward(inputs, training=training)
+        if training and self.use_attention and self.attention_penalty:
+            mask = ops.cast(ops.not_equal(inputs[1], PAD), attention.dtype)[:, :, None]  # real words only
+            coverage = ops.sum(attention * mask, axis=1)  # [batch, locations]
+            self.add_loss(self.attention_penalty * ops.mean(ops.cast((1.0 - coverage) ** 2, "float32")))
+        return logits
+
+    def _forward(self, inputs, training=False):
+        features, tokens_in = inputs
+        (values, _, _), state = self.memory(features, training=training)
+        embedded = self.dropout(self.embedding(tokens_in), training=training)
+        outputs, attention = self.decoder(embedded, values, initial_state=state[:-1], training=training)
+        return self._logits(outputs, embedded, training=training), attention
+
+    # -- inference ----------------------------------------------------------------
+
+    def decode_step(self, tokens, state, memory):
+        """One step for every row: `(log_probs, attention, new_state)`."""
+        values, keys, _ = memory
+        embedded = self.embedding(ops.convert_to_tensor(tokens))
+        output, attention, state = self.decoder.step(embedded, state, values, keys)
+        return ops.log_softmax(self._logits(output, embedded), axis=-1), attention, state
+
+    def set_vocabulary(self, vocabulary):
+        if vocabulary.size != self.vocabulary_size:
+            raise ValueError(
+                f"`vocabulary` has {vocabulary.size} ids but the model was built for {self.vocabulary_size}."
+            )
+        self.vocabulary = vocabulary
+
+    def caption(self, images, beam_size=3, max_length=20, alpha=0.0, batch_size=32, return_attention=False):
+        """Captions images.
+
+        Args:
+            images: a path, an array `[H, W, 3]` (or `[H, W]`), or a list of
+                them; any size and color mode (see `zoo.data.flickr8k.load_image`).
+            beam_size: 1 for greedy decoding, else the beam width.
+            max_length: most words per caption.
+            alpha: length penalty exponent of beam search (0: none).
+            batch_size: images decoded together.
+            return_attention: also return, per image, `(words, weights)` with
+                `weights` `[len(words), h, w]`: where the model looked for each
+                word (the end token last).
+
+        Returns:
+            A caption (str) for one image, else a list of them.
+        """
+        from zoo.data.flickr8k import load_image  # Pillow stays out of model import time
+
+        if self.vocabulary is None:
+            raise ValueError("This model has no vocabulary: call `set_vocabulary` or load a trained model.")
+        single = isinstance(images, (str, Path)) or isinstance(images, np.ndarray) and images.ndim in (2, 3)
+        images = [images] if single else list(images)
+        positive_int("beam_size", beam_size)
+        positive_int("max_length", max_length)
+        sequences, maps = [], []
+        for start in range(0, len(images), batch_size):
+            pixels = np.stack([load_image(i, self.image_size) for i in images[start : start + batch_size]])
+            found, attention = self.decode_features(self.encode_images(pixels), beam_size, max_length, alpha)
+            sequences += found
+            maps += attention
+        texts = [self.vocabulary.decode(s) for s in sequences]
+        if return_attention:
+            extra = [self.attention_maps(s, m) for s, m in zip(sequences, maps)]
+            return (texts[0], extra[0]) if single else (texts, extra)
+        return texts[0] if single else texts
+
+    def attention_maps(self, sequence, weights):
+        """`(words, maps [len(words), h, w])` of a decoded `sequence` and its
+        attention `[steps, locations]`; "<end>" is the last word if it was chosen."""
+        h, w, _ = self.feature_shape
+        weights = np.asarray(weights).reshape(-1, h, w)
+        words = self.vocabulary.decode(sequence).split()
+        words = (words + ["<end>"])[: len(weights)]
+        return words, weights[: len(words)]
+
+    def decode_features(self, features, beam_size=3, max_length=20, alpha=0.0):
+        """Cached features `[batch, locations, c]` -> `(word id arrays, attention)`."""
+        memory, state = self.memory(features)
+        n = int(ops.shape(features)[0])
+        if beam_size == 1:
+            step = lambda tokens, s: self.decode_step(tokens, s, memory)  # noqa: E731
+            return decoding.greedy(step, state, n, BOS, EOS, max_length)
+        memory = decoding.repeat_beams(memory[:2], beam_size) + [None]
+        state = decoding.repeat_beams(state, beam_size)
+        step = lambda tokens, s: self.decode_step(tokens, s, memory)  # noqa: E731
+        return decoding.beam_search(step, state, n, beam_size, BOS, EOS, max_length, alpha)
+
+    # -- saving -----------------------------------------------------------------
+
+    def build_for_inference(self):
+        locations = self.feature_shape[0] * self.feature_shape[1]
+        self((np.zeros((1, locations, self.feature_shape[2]), np.float32), np.ones((1, 2), np.int32)))
+
+    def save_assets(self, directory):
+        Path(directory, "vocabulary.json").write_text(self.vocabulary.to_json())
+
+    def load_assets(self, directory):
+        self.set_vocabulary(WordVocabulary.from_json(Path(directory, "vocabulary.json").read_text()))
+
+    def get_config(self):
+        return {
+            "vocabulary_size": self.vocabulary_size,
+            "encoder": self.encoder_name,
+            "image_size": self.image_size,
+            "attention": self.use_attention,
+            "embedding_dim": self.embedding_dim,
+            "units": self.units,
+            "dropout": self.dropout_rate,
+            "attention_penalty": self.attention_penalty,
+        }
+
+
+def nearest_neighbour_captions(train_features, train_captions, features):
+    """The retrieval baseline: for each image, the caption of its nearest
+    training image (cosine similarity of the mean features) that agrees most
+    with that image's other captions (highest mean BLEU against them, the
+    consensus re-ranking of Devlin et al. 2015).
+
+    Args:
+        train_features: `[n, locations, c]` (or `[n, c]`) of the training images.
+        train_captions: per training image, its list of captions.
+        features: `[m, locations, c]` (or `[m, c]`) of the images to caption.
+    """
+    import sacrebleu
+
+    def unit(x):
+        x = np.asarray(x, np.float32)
+        x = x.mean(axis=1) if x.ndim == 3 else x
+        return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-8)
+
+    nearest = np.argmax(unit(features) @ unit(train_features).T, axis=1)
+    consensus = {}
+    for i in set(nearest.tolist()):
+        options = train_captions[i]
+        scores = [
+            np.mean([sacrebleu.sentence_bleu(c, [o]).score for o in options if o is not c]) for c in options
+        ]
+        consensus[i] = options[int(np.argmax(scores))]
+    return [consensus[i] for i in nearest.tolist()]
+
+
+@register("sat-lstm-squeezenet", task="captioning",
+          description="Show, attend and tell: SqueezeNet v1.1 feature grid, LSTM decoder with Bahdanau attention")
+def sat_lstm_squeezenet(**kwargs):
+    return Captioner(**{"encoder": "squeezenet1.1", "attention": True, **kwargs})
+
+
+@register("lstm-squeezenet", task="captioning",
+          description="SqueezeNet v1.1 mean feature, LSTM decoder without attention (baseline)")
+def lstm_squeezenet(**kwargs):
+    return Captioner(**{"encoder": "squeezenet1.1", "attention": False, **kwargs})
+
