@@ -1,5 +1,6 @@
-"""Strategies, the local launcher, step backups, and the translation recipe under
-MirroredStrategy, MultiWorkerMirroredStrategy and kills (smoke sized)."""
+"""Strategies, the local launcher, step backups, and every recipe under
+MirroredStrategy, MultiWorkerMirroredStrategy, precision and XLA flags; the
+translation recipe under kills (smoke sized)."""
 
 import io
 import os
@@ -230,7 +231,7 @@ def test_step_backup_never_reads_a_partial_file(tmp_path):
 
 
 # recipe script -> the model it trains by default
-RECIPES = {"translate.py": "lstm-seq2seq-attn", "generate_text.py": "char-lstm"}
+RECIPES = {"translate.py": "lstm-seq2seq-attn", "generate_text.py": "char-lstm", "caption.py": "sat-lstm-squeezenet"}
 
 
 def recipe(tmp_path, *flags, script="translate.py"):
@@ -324,9 +325,10 @@ def test_jit_compile_trains_one_step(mirror, tmp_path, script, model):
     assert "trained 1 optimizer steps" in log
 
 
-def test_jit_compile_names_what_cannot_be_compiled(mirror, tmp_path):
+@pytest.mark.parametrize("script", ["translate.py", "caption.py"])
+def test_jit_compile_names_what_cannot_be_compiled(mirror, tmp_path, script):
     result = subprocess.run(
-        [sys.executable, *recipe(tmp_path, *ONE_STEP, "--jit-compile")],
+        [sys.executable, *recipe(tmp_path, *ONE_STEP, "--jit-compile", script=script)],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -334,9 +336,7 @@ def test_jit_compile_names_what_cannot_be_compiled(mirror, tmp_path):
         env={**os.environ, **ENV},
     )
     assert result.returncode != 0
-    assert (
-        "--jit-compile: lstm-seq2seq-attn cannot be compiled with XLA" in result.stderr
-    )
+    assert f"--jit-compile: {RECIPES[script]} cannot be compiled with XLA" in result.stderr
     assert "AttentionDecoder" in result.stderr
 
 

@@ -67,14 +67,14 @@ def masked_cross_entropy(label_smoothing=0.0, pad=0):
         nll = -ops.squeeze(ops.take_along_axis(logp, ops.expand_dims(ops.cast(y_true, "int32"), -1), -1), -1)
         if label_smoothing:
             nll = (1.0 - label_smoothing) * nll - label_smoothing * ops.mean(logp, axis=-1)
-        tokens = _sum_over_replicas(ops.sum(mask))  # of the global batch
+        tokens = sum_over_replicas(ops.sum(mask))  # of the global batch
         return ops.sum(nll * mask) / ops.maximum(tokens, 1.0)
 
     loss.__name__ = "masked_cross_entropy"
     return loss
 
 
-def _sum_over_replicas(value):
+def sum_over_replicas(value):
     """`value` summed over the replicas of the current `tf.distribute` step
     (itself outside one, or with one replica)."""
     if keras.backend.backend() != "tensorflow":

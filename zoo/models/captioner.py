@@ -10,6 +10,7 @@ from zoo import decoding
 from zoo.data.tokenizers import BOS, EOS, PAD, WordVocabulary
 from zoo.layers import AttentionDecoder, BahdanauAttention, LSTMCell
 from zoo.layers._checks import positive_int, rate
+from zoo.metrics import sum_over_replicas
 from zoo.registry import register
 
 
@@ -122,8 +123,11 @@ class Captioner(keras.Model):
         logits, attention = self._forward(inputs, training=training)
         if training and self.use_attention and self.attention_penalty:
             mask = ops.cast(ops.not_equal(inputs[1], PAD), attention.dtype)[:, :, None]  # real words only
-            coverage = ops.sum(attention * mask, axis=1)  # [batch, locations]
-            self.add_loss(self.attention_penalty * ops.mean(ops.cast((1.0 - coverage) ** 2, "float32")))
+            coverage = ops.cast(ops.sum(attention * mask, axis=1), "float32")  # [batch, locations]
+            per_image = ops.mean((1.0 - coverage) ** 2, axis=-1)
+            # The mean over the global batch, as for the cross-entropy: replicas' shares add up to it.
+            images = sum_over_replicas(ops.cast(ops.shape(per_image)[0], "float32"))
+            self.add_loss(self.attention_penalty * ops.sum(per_image) / images)
         return logits
 
     def _forward(self, inputs, training=False):
