@@ -310,6 +310,49 @@ def test_mirrored_on_two_cpu_devices_matches_one_device(one_device, tmp_path):
     assert first_loss(tmp_path / "run") == pytest.approx(one_device.loss, rel=1e-5)
 
 
+STEP_UNDER_MIRRORED = """
+import sys
+import keras, numpy as np, tensorflow as tf
+from zoo import distribute
+strategy = distribute.get_strategy("mirrored", 2)
+import zoo
+from zoo.data.tokenizers import WordVocabulary
+from zoo.metrics import masked_cross_entropy
+
+vocabulary = WordVocabulary.from_texts(["a dog runs on the grass", "a man rides a red bike"])
+rng = np.random.default_rng(0)
+features = rng.normal(size=(4, 9, 512)).astype("float32")
+tokens = np.array([[2, 4, 5, 6, 3, 0], [2, 7, 8, 3, 0, 0], [2, 4, 9, 10, 11, 3], [2, 5, 3, 0, 0, 0]], np.int32)
+data = tf.data.Dataset.from_tensor_slices(((features, tokens[:, :-1]), tokens[:, 1:])).batch(4)
+
+def one_step(scope_of, weights=None):
+    with scope_of.scope():
+        model = zoo.build(sys.argv[1], vocabulary_size=vocabulary.size, units=8, embedding_dim=8, image_size=63,
+                          dropout=0.0, attention_penalty=5.0)
+        model.build_for_inference()
+        if weights is not None:
+            model.set_weights(weights)
+        model.compile(optimizer=keras.optimizers.SGD(1.0), loss=masked_cross_entropy())
+    before = model.get_weights()
+    model.fit(data, epochs=1, verbose=0)
+    return before, [a - b for a, b in zip(model.get_weights(), before)]
+
+start, alone = one_step(tf.distribute.get_strategy())
+_, mirrored = one_step(strategy, start)
+print("max step", max(float(np.abs(d).max()) for d in alone))
+print("max difference", max(float(np.abs(a - b).max()) for a, b in zip(alone, mirrored)))
+"""
+
+
+def test_captioner_step_with_attention_penalty_matches_one_device():
+    """One SGD step on 4 captions under MirroredStrategy over 2 logical CPUs moves
+    every weight as on one device, the attention penalty included."""
+    out = run(["-c", STEP_UNDER_MIRRORED, "sat-lstm-squeezenet"])
+    step = float(re.search(r"max step ([\d.e-]+)", out).group(1))
+    difference = float(re.search(r"max difference ([\d.e-]+)", out).group(1))
+    assert step > 0.1 and difference < 1e-5, out[-2000:]
+
+
 # -- precision and XLA flags ---------------------------------------------------------
 
 

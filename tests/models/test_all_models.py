@@ -68,8 +68,8 @@ def check_captioning(name, request, tmp_path):
     tokens = np.array([[2, 4, 5, 6, 3], [2, 7, 3, 0, 0]], np.int32)
     loss_fn = masked_cross_entropy()
     with tf.GradientTape() as tape:
-        logits = model((features, tokens[:, :-1]), training=True)
-        loss = loss_fn(tokens[:, 1:], logits) + sum(model.losses)
+        logits, attention = model((features, tokens[:, :-1]), training=True)
+        loss = loss_fn(tokens[:, 1:], logits) + model.attention_penalty_loss(tokens[:, :-1], attention)
     assert logits.shape == (2, 4, model.vocabulary_size)
     grads = tape.gradient(loss, model.trainable_weights)
     assert all(finite(g) for g in grads)

@@ -8,7 +8,7 @@ import tensorflow as tf
 from PIL import Image
 
 from zoo.data.tokenizers import WordVocabulary
-from zoo.metrics import caption_scores
+from zoo.metrics import caption_scores, masked_cross_entropy
 from zoo.models.captioner import nearest_neighbour_captions
 
 
@@ -21,27 +21,30 @@ def batch(model, seed=0):
 
 def test_attention_penalty_is_doubly_stochastic_regularization(tiny_captioner):
     model = tiny_captioner("sat-lstm-squeezenet", dropout=0.0, attention_penalty=2.5)
+    model.compile(loss=masked_cross_entropy())
     features, tokens = batch(model)
-    _, attention = model._forward((features, tokens[:, :-1]))
+    x, y = (features, tokens[:, :-1]), tokens[:, 1:]
+    logits, attention = model(x, training=True)
     alpha = np.asarray(attention)  # [batch, steps, locations]
     np.testing.assert_allclose(alpha.sum(-1), 1.0, rtol=1e-5)
     real = (tokens[:, :-1] != 0)[:, :, None]  # padded steps do not count
     expected = 2.5 * np.mean((1.0 - (alpha * real).sum(1)) ** 2)
-    model((features, tokens[:, :-1]), training=True)
-    (penalty,) = model.losses
-    assert float(penalty) == pytest.approx(expected, rel=1e-5)
-    model((features, tokens[:, :-1]), training=False)
-    assert not model.losses  # only in training
+    cross_entropy = float(masked_cross_entropy()(y, logits))
+    assert float(model.compute_loss(x, y, (logits, attention))) == pytest.approx(cross_entropy + expected, rel=1e-5)
+    assert float(model.compute_loss(x, y, model(x))) == pytest.approx(cross_entropy, rel=1e-5)  # not in evaluation
 
 
 def test_baseline_looks_everywhere_alike(tiny_captioner):
     model = tiny_captioner("lstm-squeezenet")
+    model.compile(loss=masked_cross_entropy())
     features, tokens = batch(model)
-    _, attention = model._forward((features, tokens[:, :-1]))
+    x, y = (features, tokens[:, :-1]), tokens[:, 1:]
+    logits, attention = model(x, training=True)
     np.testing.assert_allclose(np.asarray(attention), 1.0 / 9.0, rtol=1e-6)  # 3 x 3 grid
-    model((features, tokens[:, :-1]), training=True)
-    assert not model.losses  # no penalty without attention
-    assert "attention" not in {w.path.split("/")[1] for w in model.trainable_weights if "/" in w.path}
+    assert float(model.compute_loss(x, y, (logits, attention))) == pytest.approx(
+        float(masked_cross_entropy()(y, logits)), rel=1e-6
+    )  # no penalty without attention
+    assert not any("attention" in w.path for w in model.trainable_weights)
 
 
 def test_caption_reads_paths_and_arrays_and_returns_maps(tiny_captioner, tmp_path):

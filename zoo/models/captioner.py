@@ -64,9 +64,12 @@ class Captioner(keras.Model):
     Call arguments:
         inputs: `(features, tokens_in)`: float `[batch, locations, channels]`
             and int `[batch, length]` (start token first, padded with 0).
+        training: with True, the attention `[batch, length, locations]` is
+            returned too, for the penalty (`compute_loss`).
 
     Returns:
-        logits `[batch, length, vocabulary_size]` (float32).
+        logits `[batch, length, vocabulary_size]` (float32); `(logits,
+        attention)` in training.
     """
 
     def __init__(self, vocabulary_size=2000, encoder="squeezenet1.1", image_size=224, encoder_weights=None,
@@ -121,14 +124,33 @@ class Captioner(keras.Model):
 
     def call(self, inputs, training=False):
         logits, attention = self._forward(inputs, training=training)
-        if training and self.use_attention and self.attention_penalty:
-            mask = ops.cast(ops.not_equal(inputs[1], PAD), attention.dtype)[:, :, None]  # real words only
-            coverage = ops.cast(ops.sum(attention * mask, axis=1), "float32")  # [batch, locations]
-            per_image = ops.mean((1.0 - coverage) ** 2, axis=-1)
-            # The mean over the global batch, as for the cross-entropy: replicas' shares add up to it.
-            images = sum_over_replicas(ops.cast(ops.shape(per_image)[0], "float32"))
-            self.add_loss(self.attention_penalty * ops.sum(per_image) / images)
-        return logits
+        return (logits, attention) if training else logits
+
+    def attention_penalty_loss(self, tokens_in, attention):
+        """The doubly stochastic penalty over the real words of the captions:
+        this replica's share of its mean over the global batch (so that, like
+        the cross-entropy, the gradients a strategy sums are one device's)."""
+        mask = ops.cast(ops.not_equal(tokens_in, PAD), attention.dtype)[:, :, None]
+        coverage = ops.cast(ops.sum(attention * mask, axis=1), "float32")  # [batch, locations]
+        per_image = ops.mean((1.0 - coverage) ** 2, axis=-1)
+        images = sum_over_replicas(ops.cast(ops.shape(per_image)[0], "float32"))
+        return self.attention_penalty * ops.sum(per_image) / images
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        # In training, `call` returns the attention too: the penalty is added
+        # here, not with `add_loss`, whose per-layer state is shared by the
+        # replicas MirroredStrategy traces side by side.
+        if isinstance(y_pred, (tuple, list)):
+            y_pred, attention = y_pred
+            loss = super().compute_loss(x, y, y_pred, sample_weight, training)
+            if self.use_attention and self.attention_penalty:
+                loss = loss + self.attention_penalty_loss(x[1], attention)
+            return loss
+        return super().compute_loss(x, y, y_pred, sample_weight, training)
+
+    def compute_metrics(self, x, y, y_pred, sample_weight=None):
+        y_pred = y_pred[0] if isinstance(y_pred, (tuple, list)) else y_pred
+        return super().compute_metrics(x, y, y_pred, sample_weight)
 
     def _forward(self, inputs, training=False):
         features, tokens_in = inputs
