@@ -35,3 +35,5 @@ benchmarks: $(VENV)/.installed
 	$(PY) benchmarks/cells.py
 	$(PY) benchmarks/pipeline.py
 	$(PY) benchmarks/generate.py
+	$(PY) benchmarks/char_models.py
+	$(PY) benchmarks/captioning.py
