@@ -270,9 +270,6 @@ def main(cfg):
     model.summary(print_fn=lambda line, **_: print(line))
 
     # -- fit -----------------------------------------------------------------------------
-    epoch, done = divmod(start, steps)
-    if start:
-        print(f"resuming after {start} steps: epoch {epoch + 1}, {done} of its {steps} batches done")
     validation = CaptionValidation(val, grid["val"], out_dir)
     callbacks = [
         backup,  # first: it ends a resumed epoch early, before the others see its end
@@ -281,19 +278,10 @@ def main(cfg):
         keras.callbacks.EarlyStopping("val_bleu4", mode="max", patience=cfg.patience),
         keras.callbacks.TensorBoard(str(out_dir)),
     ]
-    if epoch < cfg.epochs and not backup.finished:
-        model.fit(
-            train_stream(range(epoch, cfg.epochs)).skip(done),
-            validation_data=val_ds,
-            epochs=cfg.epochs,
-            initial_epoch=epoch,
-            steps_per_epoch=steps,
-            callbacks=callbacks,
-            verbose=2 if cfg.smoke else "auto",
-        )
-    optimizer_steps = int(keras.ops.convert_to_numpy(model.optimizer.iterations))
-    digests = " ".join(distribute.replica_digests(model))  # equal on every replica, every worker
-    print(f"trained {optimizer_steps} optimizer steps; weights sha256 per replica: {digests}")
+    optimizer_steps = training.fit_resumed(
+        model, train_stream, start, steps, cfg.epochs, callbacks, val_ds,
+        verbose=2 if cfg.smoke else "auto", skip=backup.finished,
+    )
     if not chief:
         return None  # evaluating and shipping is the chief's
 

@@ -249,28 +249,16 @@ def main(cfg):
             hp.hparams({k: v for k, v in dataclasses.asdict(cfg).items() if isinstance(v, (int, float, str, bool))})
 
     # -- fit -------------------------------------------------------------------
-    epoch, done = divmod(start, steps)
-    if start:
-        print(f"resuming after {start} steps: epoch {epoch + 1}, {done} of its {steps} batches done")
     best = SamplesAndBest(out_dir, prompt, val_text[:100], cfg)
     callbacks = [
         backup,  # first: it ends a resumed epoch early, before the others see its end
         best,
         keras.callbacks.TensorBoard(str(out_dir)),
     ]
-    if epoch < cfg.epochs and not best.budget_spent():
-        model.fit(
-            train_stream(range(epoch, cfg.epochs)).skip(done),
-            validation_data=val_ds,
-            epochs=cfg.epochs,
-            initial_epoch=epoch,
-            steps_per_epoch=steps,
-            callbacks=callbacks,
-            verbose=2 if cfg.smoke else "auto",
-        )
-    optimizer_steps = int(keras.ops.convert_to_numpy(model.optimizer.iterations))
-    digests = " ".join(distribute.replica_digests(model))  # equal on every replica, every worker
-    print(f"trained {optimizer_steps} optimizer steps; weights sha256 per replica: {digests}")
+    optimizer_steps = training.fit_resumed(
+        model, train_stream, start, steps, cfg.epochs, callbacks, val_ds,
+        verbose=2 if cfg.smoke else "auto", skip=best.budget_spent(),
+    )
     if not chief:
         return None  # scoring and shipping is the chief's
 

@@ -10,6 +10,7 @@ import dataclasses
 import os
 import platform
 
+import keras
 import tensorflow as tf
 
 PRECISIONS = ("", "mixed_float16", "mixed_bfloat16")
@@ -56,3 +57,35 @@ def check_jit_compile(model, requested, name):
             f"--jit-compile: {name} cannot be compiled with XLA here: "
             f"{', '.join(sorted(blockers)) or 'a layer'} does not support it (see its docstring)."
         )
+
+
+def fit_resumed(model, train_stream, start, steps, epochs, callbacks, validation_data, verbose="auto", skip=False):
+    """`model.fit` from `start` batches already trained (`StepBackup.restore`).
+
+    `train_stream(range(e, epochs))` must yield epochs e.. in the order an
+    unbroken run sees them; the first `start % steps` batches of the resumed
+    epoch are skipped, and `fit` starts at epoch `start // steps`. Nothing is
+    trained when every epoch is done or `skip` is true (a finished run).
+    Prints the resume point and, at the end, the optimizer steps and a digest
+    of the weights per replica (equal on every replica of every worker);
+    returns the optimizer steps.
+    """
+    from zoo import distribute  # tf.distribute set-up stays out of import time
+
+    epoch, done = divmod(start, steps)
+    if start:
+        print(f"resuming after {start} steps: epoch {epoch + 1}, {done} of its {steps} batches done")
+    if epoch < epochs and not skip:
+        model.fit(
+            train_stream(range(epoch, epochs)).skip(done),
+            validation_data=validation_data,
+            epochs=epochs,
+            initial_epoch=epoch,
+            steps_per_epoch=steps,
+            callbacks=callbacks,
+            verbose=verbose,
+        )
+    optimizer_steps = int(keras.ops.convert_to_numpy(model.optimizer.iterations))
+    digests = " ".join(distribute.replica_digests(model))
+    print(f"trained {optimizer_steps} optimizer steps; weights sha256 per replica: {digests}")
+    return optimizer_steps
