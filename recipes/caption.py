@@ -24,7 +24,6 @@ import json
 import os
 import shlex
 import sys
-import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -38,7 +37,7 @@ from tqdm import tqdm  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import zoo  # noqa: E402
 from zoo import distribute, saving, training, viz  # noqa: E402
-from zoo.callbacks import StepBackup  # noqa: E402
+from zoo.callbacks import BestCheckpoint, StepBackup  # noqa: E402
 from zoo.data.flickr8k import load_flickr8k, load_image, normalize_caption  # noqa: E402
 from zoo.data.tokenizers import BOS, EOS, WordVocabulary  # noqa: E402
 from zoo.distribute import STRATEGIES  # noqa: E402
@@ -141,51 +140,37 @@ def caption_dataset(features, rows, tokens, batch_size, shuffle=False, seed=0, e
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
-class CaptionValidation(keras.callbacks.Callback):
+class CaptionValidation(BestCheckpoint):
     """Each epoch: greedy val BLEU-4, sample captions and an attention overlay
     to TensorBoard; the best weights so far (by val BLEU-4) to `best.weights.h5`."""
 
     def __init__(self, items, features, run_dir, samples=3):
-        super().__init__()
+        super().__init__(run_dir, "bleu4", mode="max")
         self.items, self.features, self.samples = items, features, samples
         self.references = [[normalize_caption(c) for c in captions] for _, captions in items]
-        self.run_dir = Path(run_dir)
         self.writer = tf.summary.create_file_writer(str(self.run_dir / "validation"))
-        self.state_path = self.run_dir / "best.json"  # survives a kill, like the backup
-        self.state = (
-            json.loads(self.state_path.read_text())
-            if self.state_path.exists()
-            else {"bleu4": -1.0, "epoch": -1, "train_seconds": 0.0}
-        )
 
-    def on_epoch_begin(self, epoch, logs=None):
-        self.start = time.time()
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.state["train_seconds"] += time.time() - self.start
+    def score(self, epoch, logs):
         sequences, maps = self.model.decode_features(self.features, beam_size=1)
-        hypotheses = [self.model.vocabulary.decode(s) for s in sequences]
-        scores = caption_scores(hypotheses, self.references)
+        self.hypotheses = [self.model.vocabulary.decode(s) for s in sequences]
+        scores = caption_scores(self.hypotheses, self.references)
         logs["val_bleu4"] = scores["bleu4"]
         with self.writer.as_default(step=epoch):
             tf.summary.scalar("epoch_bleu4", scores["bleu4"])
             lines = [
                 f"**{Path(path).name}**  \n**references:** {' / '.join(refs[:2])}  \n**model:** {h}"
-                for (path, _), refs, h in zip(self.items[: self.samples], self.references, hypotheses)
+                for (path, _), refs, h in zip(self.items[: self.samples], self.references, self.hypotheses)
             ]
             tf.summary.text("captions", tf.constant(lines))
             png = overlay_png(self.model, self.items[0][0], sequences[0], maps[0], f"epoch {epoch + 1}")
             tf.summary.image("attention", tf.image.decode_png(png)[None])
         self.writer.flush()
-        if scores["bleu4"] > self.state["bleu4"]:
-            self.state.update(bleu4=scores["bleu4"], epoch=epoch + 1)
-            tmp = self.run_dir / "best.tmp.weights.h5"
-            self.model.save_weights(tmp)
-            os.replace(tmp, self.run_dir / "best.weights.h5")
-        atomic_write(self.state_path, json.dumps(self.state))
+        return scores["bleu4"]
+
+    def report(self, epoch, bleu4):
         print(
-            f"\nepoch {epoch + 1}: val BLEU-4 {scores['bleu4']:.2f} (best {self.state['bleu4']:.2f} at epoch "
-            f"{self.state['epoch']}); {Path(self.items[0][0]).name}: {hypotheses[0]}"
+            f"\nepoch {epoch + 1}: val BLEU-4 {bleu4:.2f} (best {self.state['bleu4']:.2f} at epoch "
+            f"{self.state['epoch']}); {Path(self.items[0][0]).name}: {self.hypotheses[0]}"
         )
 
 

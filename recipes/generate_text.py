@@ -47,7 +47,7 @@ from tensorboard.plugins.hparams import api as hp  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import zoo  # noqa: E402
 from zoo import distribute, saving, training, viz  # noqa: E402
-from zoo.callbacks import StepBackup  # noqa: E402
+from zoo.callbacks import BestCheckpoint, StepBackup  # noqa: E402
 from zoo.data.pipeline import count_batches  # noqa: E402
 from zoo.data.text import CORPORA, CharVocabulary, char_dataset, load_text  # noqa: E402
 from zoo.distribute import STRATEGIES  # noqa: E402
@@ -107,39 +107,19 @@ def bits_per_character(y_true, y_pred):
     return nats / math.log(2.0)
 
 
-class SamplesAndBest(keras.callbacks.Callback):
+class SamplesAndBest(BestCheckpoint):
     """Each epoch: generated samples (text) and a gate heatmap (image) to
     TensorBoard, the best weights so far (by val loss) to `best.weights.h5`,
     and the time budget."""
 
     def __init__(self, run_dir, prompt, gate_text, cfg):
-        super().__init__()
-        self.run_dir, self.prompt, self.gate_text, self.cfg = (
-            Path(run_dir),
-            prompt,
-            gate_text,
-            cfg,
-        )
+        super().__init__(run_dir, "val_loss", mode="min")
+        self.prompt, self.gate_text, self.cfg = prompt, gate_text, cfg
         self.writer = tf.summary.create_file_writer(str(self.run_dir / "validation"))
-        self.state_path = self.run_dir / "best.json"  # survives a kill, like the backup
-        self.state = (
-            json.loads(self.state_path.read_text())
-            if self.state_path.exists()
-            else {"val_loss": math.inf, "epoch": -1, "train_seconds": 0.0}
-        )
 
-    def on_epoch_begin(self, epoch, logs=None):
-        self.start = time.time()
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.state["train_seconds"] += time.time() - self.start
-        val_loss = float(logs["val_loss"])
-        samples = self.model.generate(
-            self.prompt,
-            self.cfg.sample_length,
-            temperature=self.cfg.temperature,
-            seed=self.cfg.seed,
-            num_samples=2,
+    def score(self, epoch, logs):
+        self.samples = self.model.generate(
+            self.prompt, self.cfg.sample_length, temperature=self.cfg.temperature, seed=self.cfg.seed, num_samples=2
         )
         figure = self.model.gate_figure(self.gate_text, layer=0, title=f"layer 0 gates, epoch {epoch + 1}")
         png = viz.to_png(figure)
@@ -148,23 +128,20 @@ class SamplesAndBest(keras.callbacks.Callback):
             lines = [
                 f"**temperature {self.cfg.temperature}, sample {i + 1}:**\n\n    "
                 + (self.prompt + s).replace("\n", "\n    ")
-                for i, s in enumerate(samples)
+                for i, s in enumerate(self.samples)
             ]
             tf.summary.text("samples", tf.constant(lines))
             tf.summary.image("gates", tf.image.decode_png(png)[None])
         self.writer.flush()
-        if val_loss < self.state["val_loss"]:
-            self.state.update(val_loss=val_loss, epoch=epoch + 1)
-            tmp = self.run_dir / "best.tmp.weights.h5"
-            self.model.save_weights(tmp)
-            os.replace(tmp, self.run_dir / "best.weights.h5")
-        atomic_write(self.state_path, json.dumps(self.state))
+        return float(logs["val_loss"])
+
+    def report(self, epoch, val_loss):
         bits = val_loss / math.log(2)
         best, minutes = self.state, self.state["train_seconds"] / 60
         print(
             f"\nepoch {epoch + 1}: val {val_loss:.4f} nats/char = {bits:.4f} bits/char "
             f"(best {best['val_loss']:.4f} at epoch {best['epoch']}), "
-            f"{minutes:.1f} min so far\n{self.prompt}{samples[0]}\n"
+            f"{minutes:.1f} min so far\n{self.prompt}{self.samples[0]}\n"
         )
         if self.budget_spent():
             print(f"time budget of {self.cfg.time_budget_minutes} min spent: stopping")

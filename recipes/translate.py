@@ -20,7 +20,6 @@ import json
 import os
 import shlex
 import sys
-import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -32,7 +31,7 @@ from tensorboard.plugins.hparams import api as hp  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import zoo  # noqa: E402
 from zoo import distribute, saving, training, viz
-from zoo.callbacks import StepBackup  # noqa: E402
+from zoo.callbacks import BestCheckpoint, StepBackup  # noqa: E402
 from zoo.data import tokenizers  # noqa: E402
 from zoo.data.pipeline import count_batches, encode, translation_dataset  # noqa: E402
 from zoo.data.translation import load_pairs  # noqa: E402
@@ -75,27 +74,16 @@ def parse_args(argv=None):
     return training.parse_config(Config, __doc__, argv, {"strategy": STRATEGIES})
 
 
-class ValidationBleu(keras.callbacks.Callback):
+class ValidationBleu(BestCheckpoint):
     """Each epoch: val BLEU (greedy), sample translations and an attention
     heatmap to TensorBoard; the best weights so far to `best.weights.h5`."""
 
     def __init__(self, sources, references, run_dir, samples=3):
-        super().__init__()
+        super().__init__(run_dir, "bleu", mode="max")
         self.sources, self.references, self.samples = sources, references, samples
-        self.run_dir = Path(run_dir)
         self.writer = tf.summary.create_file_writer(str(self.run_dir / "validation"))
-        self.state_path = self.run_dir / "best.json"  # survives a kill, like the backup
-        self.state = (
-            json.loads(self.state_path.read_text())
-            if self.state_path.exists()
-            else {"bleu": -1.0, "epoch": -1, "train_seconds": 0.0}
-        )
 
-    def on_epoch_begin(self, epoch, logs=None):
-        self.start = time.time()
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.state["train_seconds"] += time.time() - self.start
+    def score(self, epoch, logs):
         hypotheses = self.model.translate(self.sources, beam_size=1)
         bleu = translation_scores(hypotheses, self.references)["bleu"]
         logs["val_bleu"] = bleu
@@ -111,12 +99,9 @@ class ValidationBleu(keras.callbacks.Callback):
                 png = viz.to_png(viz.attention_figure(src, out, weights, title=f"epoch {epoch + 1}"))
                 tf.summary.image("attention", tf.image.decode_png(png)[None])
         self.writer.flush()
-        if bleu > self.state["bleu"]:
-            self.state.update(bleu=bleu, epoch=epoch + 1)
-            tmp = self.run_dir / "best.tmp.weights.h5"
-            self.model.save_weights(tmp)
-            os.replace(tmp, self.run_dir / "best.weights.h5")
-        atomic_write(self.state_path, json.dumps(self.state))
+        return bleu
+
+    def report(self, epoch, bleu):
         print(
             f"\nepoch {epoch + 1}: val BLEU {bleu:.2f} (best {self.state['bleu']:.2f} at epoch {self.state['epoch']})"
         )

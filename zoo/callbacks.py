@@ -1,6 +1,9 @@
 """Keras callbacks the recipes share."""
 
+import json
+import math
 import os
+import time
 from pathlib import Path
 
 import keras
@@ -138,3 +141,55 @@ class StepBackup(keras.callbacks.Callback):
         for _, old in self.backups(self.write_dir)[self.keep :]:
             old.unlink(missing_ok=True)
 
+
+
+class BestCheckpoint(keras.callbacks.Callback):
+    """Keeps the weights of the best epoch by a validation score.
+
+    Each epoch end calls `score(epoch, logs) -> float` (subclasses compute
+    it, and log what they like), then writes `<run_dir>/best.weights.h5`
+    when it beats the best so far, and `<run_dir>/best.json` every time:
+    `{monitor: best score, "epoch": its 1-based number, "train_seconds":
+    epoch time so far, scoring excluded}`. Both are written under a temporary
+    name and renamed, and `best.json` is read back on resume, so a kill
+    loses neither. `report(epoch, value)` runs last (printing, stopping).
+
+    Args:
+        run_dir: where both files go.
+        monitor: the name of the score in `best.json`.
+        mode: "max" (BLEU) or "min" (a loss).
+    """
+
+    def __init__(self, run_dir, monitor, mode="max"):
+        super().__init__()
+        if mode not in ("max", "min"):
+            raise ValueError(f"`mode` must be 'max' or 'min', got {mode!r}.")
+        self.run_dir, self.monitor, self.mode = Path(run_dir), monitor, mode
+        self.state_path = self.run_dir / "best.json"
+        worst = -math.inf if mode == "max" else math.inf
+        self.state = (
+            json.loads(self.state_path.read_text())
+            if self.state_path.exists()
+            else {monitor: worst, "epoch": -1, "train_seconds": 0.0}
+        )
+
+    def score(self, epoch, logs):
+        raise NotImplementedError
+
+    def report(self, epoch, value):
+        pass
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = time.time()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.state["train_seconds"] += time.time() - self._start
+        value = self.score(epoch, logs)
+        best = self.state[self.monitor]
+        if value > best if self.mode == "max" else value < best:
+            self.state.update({self.monitor: value, "epoch": epoch + 1})
+            tmp = self.run_dir / "best.tmp.weights.h5"
+            self.model.save_weights(tmp)
+            os.replace(tmp, self.run_dir / "best.weights.h5")
+        atomic_write(self.state_path, json.dumps(self.state))
+        self.report(epoch, value)
