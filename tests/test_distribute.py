@@ -168,22 +168,27 @@ class _Kill(keras.callbacks.Callback):
             raise KeyboardInterrupt
 
 
-def _train(directory, epochs=3, steps=5, kill_after=None):
+def _train(directory, epochs=3, steps=5, kill_after=None, dropout=0.0):
     """A tiny deterministic model on a data stream that is the same in every
-    process; returns the model (restored from `directory`, then trained)."""
+    process; returns the model (restored from `directory`, then trained).
+    With `dropout`, a dropout layer and a zoo LSTM cell with input and
+    recurrent dropout draw masks every step."""
+    from zoo.layers import LSTMCell
+
     keras.utils.set_random_seed(1)
     model = keras.Sequential(
         [
-            keras.Input((3,)),
-            keras.layers.Dense(4, activation="tanh"),
+            keras.Input((8, 3)),
+            keras.layers.RNN(LSTMCell(4, dropout=dropout, recurrent_dropout=dropout)),
+            keras.layers.Dropout(dropout),
             keras.layers.Dense(1),
         ]
     )
     model.compile(keras.optimizers.Adam(0.01), "mse")
     backup = StepBackup(directory, steps, every=2)
     start = backup.restore(model)
-    x = np.linspace(-1, 1, 3 * 8 * steps * epochs, dtype="float32").reshape(-1, 8, 3)
-    y = np.sin(x.sum(-1, keepdims=True))
+    x = np.linspace(-1, 1, 3 * 8 * 8 * steps * epochs, dtype="float32").reshape(-1, 8, 8, 3)
+    y = np.sin(x.sum((-2, -1), keepdims=True)[..., 0])
     stream = tf.data.Dataset.from_tensor_slices((x, y)).skip(start)
     callbacks = [backup] + ([_Kill(kill_after)] if kill_after else [])
     try:
@@ -200,19 +205,20 @@ def _train(directory, epochs=3, steps=5, kill_after=None):
     return model, backup
 
 
-def test_step_backup_resumes_mid_epoch_like_an_unbroken_run(tmp_path):
-    unbroken, _ = _train(tmp_path / "unbroken")
+@pytest.mark.parametrize("dropout", [0.0, 0.3])
+def test_step_backup_resumes_mid_epoch_like_an_unbroken_run(tmp_path, dropout):
+    unbroken, _ = _train(tmp_path / "unbroken", dropout=dropout)
     killed, backup = _train(
-        tmp_path / "killed", kill_after=8
+        tmp_path / "killed", kill_after=8, dropout=dropout
     )  # in epoch 2, after the backup of step 8
     assert [s for s, _ in backup.backups()] == [8, 6]
-    resumed, backup = _train(tmp_path / "killed")
+    resumed, backup = _train(tmp_path / "killed", dropout=dropout)
     assert int(resumed.optimizer.iterations) == int(unbroken.optimizer.iterations) == 15
     for a, b in zip(resumed.weights, unbroken.weights, strict=True):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
     assert backup.finished and [s for s, _ in backup.backups()] == [15, 14]
     again, backup = _train(
-        tmp_path / "killed"
+        tmp_path / "killed", dropout=dropout
     )  # a finished run is not trained again by the recipe
     assert backup.finished and backup.step == 15
 
@@ -394,9 +400,7 @@ FAULT = [
     "8",
     "--backup-every",
     "3",
-    "--dropout",
-    "0",
-]
+]  # the default dropout: masks are drawn from (seed, step), so a resumed run matches
 
 
 def start(command, log):

@@ -38,6 +38,12 @@ class StepBackup(keras.callbacks.Callback):
       shared filesystem) and every worker saves (saving can take part in
       collective ops), the others to their own `write_dir`.
 
+    - dropout masks are a function of (seed, step): before each batch every
+      `keras.random.SeedGenerator` of the model (dropout layers, cells) is
+      reset to its own seed mixed with the step number. A generator's state
+      is not part of the saved weights, so without this a resumed run would
+      draw the masks of step 0 again and end with other weights.
+
     Resume with the same command: a step count maps to an epoch and a batch
     only for the same data, batch size and `steps_per_epoch`.
 
@@ -67,6 +73,7 @@ class StepBackup(keras.callbacks.Callback):
         self._saved_step = 0  # nothing to save before the first step
         self._left_in_epoch = None
         self._ended_epoch = False
+        self._seeds = None  # [(state variable, its seed)], found at the first batch
 
     def backups(self, directory=None):
         """`[(step, path)]` of the backups in `directory`, newest first."""
@@ -100,6 +107,13 @@ class StepBackup(keras.callbacks.Callback):
                 f"No backup in {self.directory} can be read: {'; '.join(errors)}"
             )
         return 0
+
+    def on_train_batch_begin(self, batch, logs=None):
+        if self._seeds is None:
+            states = [v for v in self.model.variables if v.path.endswith("seed_generator_state")]
+            self._seeds = [(v, int(keras.ops.convert_to_numpy(v)[0])) for v in states]
+        for state, seed in self._seeds:  # a fresh stream per (seed, step), the same in a resumed run
+            state.assign(keras.ops.convert_to_tensor([(seed * 1_000_003 + self.step) % 2**31, 0], state.dtype))
 
     def on_train_begin(self, logs=None):
         done = self.step % self.steps_per_epoch

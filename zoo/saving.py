@@ -8,10 +8,13 @@
     *              the model's own assets (tokenizers, vocabularies)
 """
 
+import contextlib
+import fcntl
 import json
 import os
 import shutil
 import tempfile
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -22,18 +25,50 @@ WEIGHTS = "weights.npz"
 
 
 def atomic_write(path, data):
-    """Writes `data` (str or bytes) to `path` through a temporary file and a
-    rename, so a kill leaves the old file or the new one, never half of one."""
-    tmp = Path(f"{path}.tmp")
-    if isinstance(data, str):
-        tmp.write_text(data)
-    else:
-        tmp.write_bytes(data)
-    os.replace(tmp, path)
+    """Writes `data` (str or bytes) to `path` through a temporary file of its
+    own and a rename, so a kill leaves the old file or the new one, never half
+    of one, and two writers of the same path never share a temporary file."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data.encode() if isinstance(data, str) else data)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+@contextlib.contextmanager
+def _locked(directory, exclusive):
+    """Holds a lock on the parent of a model directory: exclusive while a save
+    swaps the directory, shared while a load reads it. `flock` locks are
+    released by the OS when a process dies, so none outlives its holder; where
+    the filesystem has none (some network mounts), this is a no-op."""
+    try:
+        fd = os.open(Path(directory).parent, os.O_RDONLY)
+    except OSError:
+        yield
+        return
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        except OSError:
+            pass
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def save(model, directory, name, card=None):
-    """Writes `model` to `directory`; a kill mid-way never leaves a partial one."""
+    """Writes `model` to `directory` (created, or replaced as a whole).
+
+    The files are written to a temporary directory beside it, which then takes
+    its place under a lock that `load` also takes: a kill mid-way leaves the
+    old model, a concurrent `load` sees the whole old or the whole new model,
+    and of two concurrent saves the last one wins.
+    """
     directory = Path(directory)
     directory.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=directory.parent, prefix=f".{directory.name}."))
@@ -45,38 +80,66 @@ def save(model, directory, name, card=None):
         model.save_assets(tmp)
         card = {**(card or {}), "name": name, "weights_sha256": sha256(tmp / WEIGHTS)}
         (tmp / "card.json").write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n")
-        old = directory.with_name(f".{directory.name}.old")
-        if directory.exists():
-            os.replace(directory, old)
-        os.replace(tmp, directory)
+        old = Path(tempfile.mkdtemp(dir=directory.parent, prefix=f".{directory.name}.old."))
+        with _locked(directory, exclusive=True):
+            if directory.exists():
+                os.replace(directory, old)  # onto the empty directory just made
+            os.replace(tmp, directory)
         shutil.rmtree(old, ignore_errors=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return directory
 
 
-def load(directory, expected_name=None):
-    """Loads a model written by `save`; any missing or corrupt file is an error."""
-    from zoo.registry import build
+def read_json(path, what="a JSON object"):
+    """The JSON object in `path`; a ValueError naming the file if it is not one."""
+    try:
+        value = json.loads(Path(path).read_text(encoding="utf-8"))
+    except UnicodeDecodeError as e:
+        raise ValueError(f"{path} is corrupt: not UTF-8 text ({e.reason} at byte {e.start}).") from e
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path} is corrupt: not valid JSON ({e.msg} at line {e.lineno}).") from e
+    if not isinstance(value, dict):
+        raise ValueError(f"{path} is corrupt: it should hold {what}, not {type(value).__name__} {value!r:.40}.")
+    return value
 
+
+def load(directory, expected_name=None):
+    """Loads a model written by `save`; any missing or corrupt file is an
+    error that names it. Holds a shared lock while reading, so a concurrent
+    `save` of the same directory cannot swap it mid-way."""
     directory = Path(directory)
+    with _locked(directory, exclusive=False):
+        if not directory.is_dir():
+            raise FileNotFoundError(f"Cannot load a model from {directory}: it is not a directory.")
+        return _load(directory, expected_name)
+
+
+def _load(directory, expected_name):
+    from zoo.registry import build  # the registry loads models through here
+
     config_path, weights_path = directory / "config.json", directory / WEIGHTS
     for path in (config_path, weights_path):
         if not path.is_file():
             raise FileNotFoundError(f"Cannot load the model in {directory}: {path} is missing.")
-    try:
-        meta = json.loads(config_path.read_text())
-        name, config = meta["name"], meta["config"]
-    except (ValueError, KeyError) as e:
-        raise ValueError(f"Cannot load the model: {config_path} is corrupt ({e}).") from e
+    meta = read_json(config_path, 'a JSON object {"name": ..., "config": {...}}')
+    name, config = meta.get("name"), meta.get("config")
+    if not isinstance(name, str) or not isinstance(config, dict):
+        raise ValueError(
+            f"{config_path} is corrupt: it should hold {{\"name\": a model name, \"config\": an object}}, "
+            f"got name={name!r:.40} and config of type {type(config).__name__}."
+        )
     if expected_name is not None and name != expected_name:
         raise ValueError(f"{directory} holds {name!r}, not {expected_name!r}.")
     card_path = directory / "card.json"
     if card_path.is_file():
-        expected = json.loads(card_path.read_text()).get("weights_sha256")
+        expected = read_json(card_path).get("weights_sha256")
         if expected and sha256(weights_path) != expected:
             raise ValueError(f"{weights_path} is corrupt: its sha256 does not match card.json.")
-    model = build(name, **config)
+    try:
+        model = build(name, **config)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"{config_path} is corrupt: {name!r} cannot be built from its config ({e}).") from e
     model.load_assets(directory)
     model.build_for_inference()
     try:
@@ -90,6 +153,6 @@ def load(directory, expected_name=None):
                 )
             for v, a in zip(model.weights, arrays):
                 v.assign(a.astype(v.dtype))
-    except (OSError, ValueError, EOFError, KeyError) as e:
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as e:
         raise ValueError(f"Cannot load weights from {weights_path}: {e}") from e
     return model

@@ -1,0 +1,119 @@
+"""The shipped-model format: atomic writes, concurrent saves and loads, and
+corrupt files named in the error."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import zoo
+from zoo import saving
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# Run as a script: `save DIR N TAG` saves N times a tiny char-lstm whose every
+# weight equals its version number (TAG * 1000 + i, also written in its card);
+# `load DIR N` loads N times and checks that the weights and the card of each
+# load are of one and the same version. Prints "ok <count>".
+WORKER = r'''
+import sys
+import numpy as np
+import zoo
+from zoo import saving
+from zoo.data.text import CharVocabulary
+
+mode, directory, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+if mode == "save":
+    tag = int(sys.argv[4])
+    vocabulary = CharVocabulary("ab")
+    model = zoo.build("char-lstm", vocabulary_size=vocabulary.size, embedding_dim=2, units=2, num_layers=1)
+    model.set_vocabulary(vocabulary)
+    model.build_for_inference()
+    for i in range(n):
+        version = tag * 1000 + i
+        for v in model.weights:
+            v.assign(np.full(v.shape, version % 2048, "float32"))
+        saving.save(model, directory, "char-lstm", {"version": version})
+else:
+    seen = set()
+    for _ in range(n):
+        model = saving.load(directory)
+        values = {float(x) for v in model.weights for x in np.unique(np.asarray(v))}
+        assert len(values) == 1, f"a mix of versions: {sorted(values)[:5]}"
+        seen |= values
+    print("versions seen", len(seen))
+print("ok", n)
+'''
+
+
+def _worker(*args):
+    return subprocess.Popen([sys.executable, "-c", WORKER, *map(str, args)], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def test_concurrent_saves_and_loads_see_whole_models(tmp_path):
+    directory = tmp_path / "models" / "char-lstm"
+    first = _worker("save", directory, 1, 9)
+    assert first.wait(timeout=300) == 0, first.stdout.read()[-2000:]
+    workers = [_worker("save", directory, 40, 1), _worker("save", directory, 40, 2), _worker("load", directory, 40)]
+    for w in workers:
+        out = w.communicate(timeout=600)[0]
+        assert w.returncode == 0 and "ok 40" in out, out[-3000:]
+    card = json.loads((directory / "card.json").read_text())
+    assert card["version"] in (1039, 2039)  # last one wins
+    assert sorted(p.name for p in directory.parent.iterdir()) == ["char-lstm"]  # nothing half-written left
+
+
+def test_atomic_write_leaves_no_temporary_file(tmp_path):
+    path = tmp_path / "best.json"
+    saving.atomic_write(path, '{"a": 1}')
+    saving.atomic_write(path, b'{"a": 2}')
+    assert json.loads(path.read_text()) == {"a": 2} and [p.name for p in tmp_path.iterdir()] == ["best.json"]
+
+
+@pytest.fixture
+def saved(tiny_char_model, tmp_path):
+    model = tiny_char_model("char-lstm")
+    return saving.save(model, tmp_path / "char-lstm", "char-lstm", {"metrics": {"val_log_loss": 1.0}})
+
+
+@pytest.mark.parametrize(
+    "file, content, message",
+    [
+        ("config.json", "[1, 2]", "config.json is corrupt: it should hold .*not list"),
+        ("config.json", "null", "config.json is corrupt: it should hold .*not NoneType"),
+        ("config.json", "{not json", "config.json is corrupt: not valid JSON"),
+        ("config.json", '{"name": "char-lstm", "config": {"units": -3}}', "cannot be built from its config"),
+        ("config.json", '{"name": 3, "config": {}}', "got name=3"),
+        ("card.json", "{", "card.json is corrupt: not valid JSON"),
+        ("card.json", b"\xff\xfe", "card.json is corrupt: not UTF-8"),
+    ],
+)
+def test_corrupt_files_are_named(saved, file, content, message):
+    path = saved / file
+    path.write_bytes(content if isinstance(content, bytes) else content.encode())
+    with pytest.raises(ValueError, match=message):
+        zoo.load("char-lstm", weights=saved)
+
+
+def test_truncated_weights_without_card_are_named(saved):
+    (saved / "card.json").unlink()
+    weights = saved / saving.WEIGHTS
+    weights.write_bytes(weights.read_bytes()[:300])
+    with pytest.raises(ValueError, match=f"Cannot load weights from {weights}"):
+        zoo.load("char-lstm", weights=saved)
+
+
+def test_a_file_is_not_a_model_directory(saved):
+    with pytest.raises(FileNotFoundError, match="not a directory"):
+        zoo.load("char-lstm", weights=saved / "card.json")
+
+
+def test_round_trip_is_exact_in_float16(saved, tiny_char_model):
+    loaded = zoo.load("char-lstm", weights=saved)
+    original = np.load(saved / saving.WEIGHTS)
+    for i, v in enumerate(loaded.weights):
+        np.testing.assert_array_equal(np.asarray(v).astype(np.float16), original[f"{i:04d}"])
