@@ -2,71 +2,112 @@ import itertools
 
 import numpy as np
 import pytest
+import tensorflow as tf
 from keras import ops
 
 from zoo import decoding
 
-BOS, EOS, VOCAB = 0, 1, 4
+BOS, EOS, UNK, VOCAB = 0, 1, 2, 6
 
 
-def second_order_model(seed=0):
-    """A toy step function whose distribution depends on the last two tokens,
-    so a beam search that reorders its state wrongly gets different answers."""
-    table = np.random.default_rng(seed).normal(size=(VOCAB, VOCAB, VOCAB)) * 2.0
-    table[:, :, EOS] -= 3.0  # long hypotheses, so the state's history matters
-    log_probs = table - np.log(np.exp(table).sum(-1, keepdims=True))
+def second_order_model(seed=0, problems=1, vocab=VOCAB, eos_bias=3.0):
+    """A toy model whose distribution depends on the last two tokens and on a
+    per-sentence "problem" (its input), so a beam search that reorders its
+    state or memory wrongly gets different answers. Its attention `[n, vocab]`
+    is a function of those two tokens too, so mixed-up attention rows show.
 
-    def step(tokens, state):
-        before = ops.convert_to_numpy(state[0])
-        lp = log_probs[before, np.asarray(tokens)]
-        return ops.convert_to_tensor(lp), None, [ops.convert_to_tensor(np.asarray(tokens, np.int32))]
+    Returns `(encode, step, score)`: `encode(inputs [batch, 1])` gives the
+    memory (problem ids) and state (the previous token), `step` is a
+    `decode_step`, `score(problem, sequence, ended)` the log-probability."""
+    table = np.random.default_rng(seed).normal(size=(problems, vocab, vocab, vocab)) * 2.0
+    table[..., EOS] -= eos_bias  # long hypotheses, so the state's history matters
+    log_probs = (table - np.log(np.exp(table).sum(-1, keepdims=True))).astype(np.float32)
+    constant = tf.constant(log_probs)
 
-    def score(sequence, ended):
+    def encode(inputs):
+        problem = tf.cast(inputs[:, 0], tf.int32)
+        return [problem], [tf.fill(tf.shape(problem), BOS)]
+
+    def step(tokens, state, memory):
+        tokens = tf.cast(tokens, tf.int32)
+        before, problem = tf.cast(state[0], tf.int32), tf.cast(memory[0], tf.int32)
+        lp = tf.gather_nd(constant, tf.stack([problem, before, tokens], -1))
+        attention = tf.nn.softmax(tf.one_hot(before, vocab) + 2.0 * tf.one_hot(tokens, vocab))
+        return lp, attention, [tokens]
+
+    def score(problem, sequence, ended):
         tokens, total = [BOS, BOS] + list(sequence) + ([EOS] if ended else []), 0.0
         for t in range(2, len(tokens)):
-            total += log_probs[tokens[t - 2], tokens[t - 1], tokens[t]]
+            total += float(log_probs[problem, tokens[t - 2], tokens[t - 1], tokens[t]])
         return total
 
-    return step, score
+    return encode, step, score
 
 
-def exhaustive(score, max_length, alpha):
+def make_decoder(encode, step, unk=None):
+    return decoding.Decoder(encode, step, tf.TensorSpec([None, 1], tf.int32), BOS, EOS, unk=unk)
+
+
+def reference(encode, step, inputs, beam_size, max_length, alpha=0.6, mask=None):
+    """Runs the eager reference; `mask(log_probs, step_number)` edits each step's output."""
+    memory, state = encode(tf.constant(inputs))
+    batch = len(inputs)
+    if beam_size > 1:
+        memory, state = decoding.repeat_beams(memory, beam_size), decoding.repeat_beams(state, beam_size)
+    calls = []
+
+    def step_fn(tokens, s):
+        lp, attention, s = step(tokens, s, memory)
+        calls.append(1)
+        return (lp if mask is None else mask(ops.convert_to_numpy(lp), len(calls))), attention, s
+
+    if beam_size == 1:
+        return decoding.greedy_reference(step_fn, state, batch, BOS, EOS, max_length)
+    return decoding.beam_search_reference(step_fn, state, batch, beam_size, BOS, EOS, max_length, alpha)
+
+
+def assert_same(found, expected):
+    (seqs, maps), (ref_seqs, ref_maps) = found, expected
+    assert [list(s) for s in seqs] == [list(s) for s in ref_seqs]
+    for m, r in zip(maps, ref_maps):
+        np.testing.assert_allclose(m, r, rtol=1e-6)
+
+
+def exhaustive(score, max_length, alpha, vocab=VOCAB):
     """Best hypothesis by brute force: ended by EOS, or cut at max_length."""
     best, best_seq = -np.inf, None
-    words = [w for w in range(VOCAB) if w != EOS]
+    words = [w for w in range(vocab) if w != EOS]
     for n in range(max_length + 1):
         for seq in itertools.product(words, repeat=n):
-            candidates = []
-            if n < max_length:
-                candidates.append((score(seq, True), n + 1))
-            if n == max_length:
-                candidates.append((score(seq, False), n))
-            for s, steps in candidates:
-                value = s / decoding.length_penalty(steps, alpha)
-                if value > best:
-                    best, best_seq = value, list(seq)
+            ended = n < max_length
+            value = score(0, seq, ended) / decoding.length_penalty(n + 1 if ended else n, alpha)
+            if value > best:
+                best, best_seq = value, list(seq)
     return best_seq
 
 
+@pytest.mark.parametrize("compiled", [False, True])
 @pytest.mark.parametrize("alpha", [0.0, 0.6, 1.0])
-@pytest.mark.parametrize("seed", [0, 1, 2])
-def test_wide_beam_finds_the_exhaustive_optimum(alpha, seed):
-    step, score = second_order_model(seed)
-    max_length = 4
-    state = decoding.repeat_beams([np.full((2,), BOS, np.int32)], 64)
-    sequences, _ = decoding.beam_search(step, state, 2, 64, BOS, EOS, max_length, alpha)
-    expected = exhaustive(score, max_length, alpha)
+@pytest.mark.parametrize("seed", [0, 1])
+def test_wide_beam_finds_the_exhaustive_optimum(alpha, seed, compiled):
+    encode, step, score = second_order_model(seed, vocab=4)
+    inputs, max_length = np.zeros((2, 1), np.int32), 4  # both batch rows are the same problem
+    if compiled:
+        sequences, _ = make_decoder(encode, step).beam_search(inputs, 64, max_length, alpha)
+    else:
+        sequences, _ = reference(encode, step, inputs, 64, max_length, alpha)
+    expected = exhaustive(score, max_length, alpha, vocab=4)
     assert len(expected) >= 2
-    for sequence in sequences:  # both batch rows are the same problem
+    for sequence in sequences:
         assert list(sequence) == expected
 
 
-def test_greedy_equals_stepwise_argmax():
-    step, score = second_order_model(3)
-    sequences, _ = decoding.greedy(step, [np.full((1,), BOS, np.int32)], 1, BOS, EOS, 6)
+def test_reference_greedy_equals_stepwise_argmax():
+    encode, step, _ = second_order_model(3)
+    sequences, _ = reference(encode, step, np.zeros((1, 1), np.int32), 1, 6)
     tokens, before, expected = BOS, BOS, []
     for _ in range(6):
-        lp, _, _ = step(np.array([tokens]), [np.array([before])])
+        lp, _, _ = step(np.array([tokens]), [np.array([before])], [np.array([0])])
         before, tokens = tokens, int(np.argmax(ops.convert_to_numpy(lp)[0]))
         if tokens == EOS:
             break
@@ -74,13 +115,151 @@ def test_greedy_equals_stepwise_argmax():
     assert list(sequences[0]) == expected
 
 
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_compiled_greedy_equals_the_reference(seed):
+    encode, step, _ = second_order_model(seed, problems=5, eos_bias=0.0)
+    inputs = np.arange(5, dtype=np.int32)[:, None]
+    found = make_decoder(encode, step).greedy(inputs, 7)
+    expected = reference(encode, step, inputs, 1, 7)
+    assert len({len(s) for s in expected[0]}) > 1  # rows end at different steps
+    assert_same(found, expected)
+
+
+@pytest.mark.parametrize("beam_size", [2, 3, 5])
+@pytest.mark.parametrize("alpha", [0.0, 0.6, 1.2])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_compiled_beam_search_equals_the_reference(seed, alpha, beam_size):
+    encode, step, _ = second_order_model(seed, problems=4, eos_bias=1.5)
+    inputs = np.array([[0], [1], [2], [3], [1]], np.int32)
+    found = make_decoder(encode, step).beam_search(inputs, beam_size, 8, alpha)
+    expected = reference(encode, step, inputs, beam_size, 8, alpha)
+    assert_same(found, expected)
+
+
 def test_beam_never_exceeds_max_length():
-    step, _ = second_order_model(4)
-    state = decoding.repeat_beams([np.full((3,), BOS, np.int32)], 3)
-    sequences, _ = decoding.beam_search(step, state, 3, 3, BOS, EOS, 2, 0.6)
-    assert all(len(s) <= 2 for s in sequences)
+    encode, step, _ = second_order_model(4)
+    inputs = np.zeros((3, 1), np.int32)
+    for sequences in (reference(encode, step, inputs, 3, 2)[0],
+                      make_decoder(encode, step).beam_search(inputs, 3, 2)[0]):
+        assert all(len(s) <= 2 for s in sequences)
 
 
 def test_length_penalty_is_gnmt():
     assert decoding.length_penalty(1, 0.6) == 1.0
     assert decoding.length_penalty(7, 1.0) == pytest.approx(2.0)
+
+
+def test_unknown_token_is_masked_unless_allowed():
+    encode, step, _ = second_order_model(5, problems=3)
+    inputs = np.arange(3, dtype=np.int32)[:, None]
+
+    def no_unk(lp, _):
+        lp = lp.copy()
+        lp[:, UNK] = -np.inf
+        return lp
+
+    allowed = make_decoder(encode, step, unk=UNK).greedy(inputs, 8, allow_unk=True)
+    assert any(UNK in s for s in allowed[0])  # the toy model likes UNK: the mask matters
+    assert_same(allowed, reference(encode, step, inputs, 1, 8))
+    decoder = make_decoder(encode, step, unk=UNK)
+    for beam_size, found in ((1, decoder.greedy(inputs, 8)), (3, decoder.beam_search(inputs, 3, 8))):
+        assert not any(UNK in s for s in found[0])
+        assert_same(found, reference(encode, step, inputs, beam_size, 8, mask=no_unk))
+
+
+@pytest.mark.parametrize("beam_size", [1, 3])
+def test_min_length_holds_back_the_end_token(beam_size):
+    encode, step, _ = second_order_model(6, problems=3, eos_bias=-3.0)  # short outputs
+    inputs = np.arange(3, dtype=np.int32)[:, None]
+
+    def late_eos(lp, step_number):
+        lp = lp.copy()
+        if step_number <= 3:
+            lp[:, EOS] = -np.inf
+        return lp
+
+    decoder = make_decoder(encode, step)
+    search = decoder.greedy if beam_size == 1 else lambda *a, **k: decoder.beam_search(a[0], beam_size, *a[1:], **k)
+    assert min(len(s) for s in search(inputs, 8)[0]) < 3
+    found = search(inputs, 8, min_length=3)
+    assert min(len(s) for s in found[0]) >= 3
+    assert_same(found, reference(encode, step, inputs, beam_size, 8, mask=late_eos))
+
+
+def has_repeated_ngram(sequence, n):
+    grams = [tuple(sequence[i : i + n]) for i in range(len(sequence) - n + 1)]
+    return len(grams) != len(set(grams))
+
+
+@pytest.mark.parametrize("n", [1, 2, 3])
+def test_no_repeat_ngram_size(n):
+    encode, step, _ = second_order_model(7, problems=4, vocab=8, eos_bias=4.0)
+    inputs = np.arange(4, dtype=np.int32)[:, None]
+    decoder = make_decoder(encode, step)
+    plain = decoder.greedy(inputs, 12)[0]
+    assert any(has_repeated_ngram(list(s), n) for s in plain)
+    blocked = decoder.greedy(inputs, 12, no_repeat_ngram_size=n)[0]
+    beams = decoder.beam_search(inputs, 3, 12, no_repeat_ngram_size=n, num_return_sequences=3)[0]
+    for sequence in blocked + [s for nbest in beams for s in nbest]:
+        assert not has_repeated_ngram(list(sequence), n)
+    # greedy by hand: the best token that does not close a repeated n-gram
+    for row, sequence in enumerate(blocked):
+        history = []
+        for _ in range(12):
+            before, last = ([BOS, BOS] + history)[-2:]
+            lp = ops.convert_to_numpy(step(np.array([last]), [np.array([before])], [np.array([row])])[0])[0]
+            for token in np.argsort(-lp, kind="stable"):
+                if token == EOS or not has_repeated_ngram(history + [int(token)], n):
+                    break
+            if token == EOS:
+                break
+            history.append(int(token))
+        assert list(sequence) == history
+
+
+def test_n_best_lists_are_ranked_with_their_scores():
+    encode, step, score = second_order_model(8, problems=3, eos_bias=1.0)
+    inputs = np.arange(3, dtype=np.int32)[:, None]
+    decoder = make_decoder(encode, step)
+    best, _ = decoder.beam_search(inputs, 4, 6, alpha=0.6)
+    nbest, maps, scores = decoder.beam_search(inputs, 4, 6, alpha=0.6, num_return_sequences=4, return_scores=True)
+    for problem in range(3):
+        assert len(nbest[problem]) == 4
+        assert list(nbest[problem][0]) == list(best[problem])
+        assert scores[problem] == sorted(scores[problem], reverse=True)
+        assert len({tuple(s) for s in nbest[problem]}) == 4
+        for sequence, value, weights in zip(nbest[problem], scores[problem], maps[problem]):
+            ended = len(sequence) < 6  # else cut at max_length (an end token at step 6 leaves 5 tokens)
+            steps = len(sequence) + 1 if ended else len(sequence)
+            assert value == pytest.approx(score(problem, sequence, ended) / decoding.length_penalty(steps, 0.6))
+            assert weights.shape == (steps, VOCAB)
+    _, _, greedy_scores = decoder.greedy(inputs, 6, return_scores=True)
+    greedy, _ = decoder.greedy(inputs, 6)
+    for problem in range(3):
+        ended = len(greedy[problem]) < 6
+        assert greedy_scores[problem] == pytest.approx(score(problem, greedy[problem], ended), rel=1e-5)
+
+
+def test_new_batch_sizes_and_lengths_reuse_the_graph():
+    encode, step, _ = second_order_model(9, problems=4)
+    decoder = make_decoder(encode, step)
+    for batch, max_length in ((1, 5), (3, 9), (4, 2)):
+        inputs = np.arange(batch, dtype=np.int32)[:, None] % 4
+        decoder.greedy(inputs, max_length)
+        decoder.beam_search(inputs, 3, max_length, alpha=0.3 * batch)
+    assert len(decoder._functions) == 2
+    assert all(f.experimental_get_tracing_count() == 1 for f in decoder._functions.values())
+
+
+def test_bad_arguments_are_named():
+    encode, step, _ = second_order_model(0)
+    decoder = make_decoder(encode, step)
+    inputs = np.zeros((1, 1), np.int32)
+    with pytest.raises(ValueError, match=r"`num_return_sequences` must be at most `beam_size` \(2\), got 3"):
+        decoder.beam_search(inputs, 2, 5, num_return_sequences=3)
+    with pytest.raises(ValueError, match="`max_length` must be an integer >= 1, got 0"):
+        decoder.greedy(inputs, 0)
+    with pytest.raises(ValueError, match=r"`min_length` must be below `max_length` \(5\), got 5"):
+        decoder.greedy(inputs, 5, min_length=5)
+    with pytest.raises(ValueError, match="`beam_size` must be an integer >= 1, got 2.5"):
+        decoder.beam_search(inputs, 2.5, 5)
