@@ -219,8 +219,8 @@ def test_bad_arguments_are_named(tiny_char_model):
     for kwargs, message in [
         ({"prompt": ""}, "`prompt` must be a non-empty string"),
         ({"length": -1}, "`length` must be a non-negative integer"),
-        ({"temperature": -0.5}, "`temperature` must be a number >= 0"),
-        ({"top_p": 1.5}, r"`top_p` must be a float in \(0, 1\]"),
+        ({"temperature": -0.5}, "`temperature` must be a finite number >= 0"),
+        ({"top_p": 1.5}, r"`top_p` must be a finite number in \(0, 1\]"),
         ({"top_k": 0}, "`top_k` must be a positive integer"),
         ({"num_samples": 0}, "`num_samples` must be a positive integer"),
     ]:

@@ -66,7 +66,36 @@ def sha256(path):
 
 
 def cache_dir():
-    return Path(os.environ.get(CACHE_ENV, Path.home() / ".cache" / "zoo"))
+    """`$ZOO_CACHE_DIR` (`~` expanded; unset or empty: `~/.cache/zoo`)."""
+    value = os.environ.get(CACHE_ENV)
+    return Path(value).expanduser() if value else Path.home() / ".cache" / "zoo"
+
+
+def writable_cache_dir(directory):
+    """Creates `directory` (inside the cache) if needed and checks that files can
+    be written there; else raises an OSError of the same kind naming the
+    directory, the `ZOO_CACHE_DIR` variable and what is wrong."""
+    directory = Path(directory)
+    value = os.environ.get(CACHE_ENV)
+    setting = f"{CACHE_ENV}={value}" if value else f"the default cache (set {CACHE_ENV} to choose another)"
+    hint = f"Point {CACHE_ENV} at a writable directory, or {DATA_ENV} at a local mirror of the files."
+    for parent in [directory, *directory.parents]:
+        if parent.exists():
+            if not parent.is_dir():
+                raise NotADirectoryError(
+                    f"cannot use {directory} as the download cache ({setting}): {parent} is a file, "
+                    f"not a directory. {hint}"
+                )
+            break
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=directory):
+            pass
+    except OSError as e:
+        raise type(e)(
+            e.errno, f"cannot write in the download cache {directory} ({setting}): {e.strerror or e}. {hint}"
+        ) from None
+    return directory
 
 
 def fetch(name):
@@ -89,7 +118,7 @@ def fetch(name):
     if path.is_file():
         _check(path, expected, url, f"the cache {path.parent} (delete it to refetch)")
         return path
-    path.parent.mkdir(parents=True, exist_ok=True)
+    writable_cache_dir(path.parent)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".part")
     os.close(fd)
     try:
@@ -135,7 +164,7 @@ def flickr8k_dir():
     directory = cache_dir() / "flickr8k"  # also where fetch keeps the two zips
     if not (directory / "Images").is_dir():
         text, images = fetch("flickr8k/Flickr8k_text.zip"), fetch("flickr8k/Flickr8k_Dataset.zip")
-        tmp = Path(tempfile.mkdtemp(dir=directory, prefix=".extract."))
+        tmp = Path(tempfile.mkdtemp(dir=writable_cache_dir(directory), prefix=".extract."))
         try:  # Images/ is renamed into place last, so its presence means a complete extraction
             (tmp / "Images").mkdir()
             _extract(text, lambda name: name == "Flickr8k.token.txt", tmp)

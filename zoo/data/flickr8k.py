@@ -17,6 +17,7 @@ mirror lacks.
 import csv
 import hashlib
 import io
+import os
 import re
 from pathlib import Path
 
@@ -123,31 +124,89 @@ def load_image(image, size=224):
     usual captioning pipelines (neuraltalk2, the Keras captioning example).
 
     Args:
-        image: a path to an image file Pillow reads, or an array `[H, W, 3]` or
-            `[H, W]` (grayscale), uint8 or float in [0, 255]. A file's EXIF
-            orientation is applied; grayscale, palette, CMYK and other modes are
-            converted to RGB; transparent pixels are laid on white.
+        image: one of
+            - a path (str, `os.PathLike`) to an image file Pillow reads;
+            - the encoded bytes of such a file (`bytes`, e.g. `f.read()` or
+              an HTTP body; a `bytes` path to an existing file is read as a
+              path);
+            - a `PIL.Image.Image`;
+            - an array `[H, W, 3]`, `[H, W, 1]` or `[H, W]` (grayscale): uint8
+              as is; uint16 is 16-bit and is scaled to [0, 255] (divided by
+              257, as 16-bit files are); other integers and floats must
+              already be in [0, 255]. A float array whose values all lie in
+              (0, 1] is refused with a ValueError that says to multiply it
+              by 255: it is almost surely scaled to [0, 1], which read as
+              [0, 255] would be a black image (an all-zero array is black
+              in both scales and is accepted).
+            A file's EXIF orientation is applied; grayscale, palette, CMYK and
+            other modes are converted to RGB; transparent pixels are laid on
+            white. 16-bit images (Pillow modes "I;16*", and "I", 32-bit
+            integers, which is how Pillow reads some 16-bit files) are scaled
+            from [0, 65535] to [0, 255]; an "I" image with values outside
+            [0, 65535] is scaled from its own minimum and maximum. 32-bit
+            float images ("F") follow the rule of float arrays.
         size: the side of the square output, in pixels.
 
     Raises:
         FileNotFoundError: no file at `image`.
-        ValueError: an unreadable, truncated or non-image file, or a bad array;
-            the message names the path (or shape) and the reason.
+        TypeError: `image` is none of the above.
+        ValueError: an unreadable, truncated or non-image file or bytes, or a
+            bad array; the message names the path (or shape) and the reason.
     """
     if not isinstance(size, int) or isinstance(size, bool) or size < 1:
         raise ValueError(f"`size` must be a positive integer, got {size!r}.")
     if isinstance(image, np.ndarray):
         return _load_array(image, size)
+    if isinstance(image, Image.Image):
+        return _load_pil(image, size, "the PIL image")
+    if isinstance(image, (bytes, bytearray, memoryview)):
+        data = bytes(image)
+        if len(data) < 4096 and os.path.isfile(os.fsdecode(data) if b"\0" not in data else ""):
+            image = os.fsdecode(data)  # a bytes path, as `open` accepts
+        else:
+            return _load_encoded(io.BytesIO(data), size, f"given as {len(data)} bytes")
+    if not isinstance(image, (str, os.PathLike)):
+        raise TypeError(
+            f"`image` must be a path, the bytes of an image file, a PIL image or an array "
+            f"[H, W, 3] / [H, W], got {type(image).__name__}."
+        )
     path = Path(image)
     if not path.is_file():
         raise FileNotFoundError(f"no image file at {path}.")
+    return _load_encoded(path, size, str(path))
+
+
+def _load_encoded(source, size, name):
+    """Reads a file or file-like object with Pillow; errors name `name`."""
     try:
-        with Image.open(path) as opened:
+        with Image.open(source) as opened:
             opened.load()
-            rgb = _to_rgb(ImageOps.exif_transpose(opened))
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
-        raise ValueError(f"could not read the image {path}: {e}") from e
-    return np.asarray(rgb.resize((size, size), Image.Resampling.BILINEAR), np.float32)
+            return _load_pil(ImageOps.exif_transpose(opened), size, name)
+    except (OSError, SyntaxError, Image.DecompressionBombError) as e:
+        raise ValueError(f"could not read the image {name}: {e}") from e
+    except ValueError as e:
+        if str(e).startswith(("an image array", "a float image")):
+            raise ValueError(f"{name}: {e}") from e
+        raise ValueError(f"could not read the image {name}: {e}") from e
+
+
+def _load_pil(image, size, name):
+    if image.mode in ("I", "F") or image.mode.startswith("I;16"):
+        # Pillow's convert("RGB") clips these to 255: scale them instead.
+        array = np.asarray(image)
+        if image.mode != "F":
+            array = _scale_wide_integers(array.astype(np.float64), image.mode)
+        return _load_array(np.asarray(array, np.float32), size)
+    return np.asarray(_to_rgb(image).resize((size, size), Image.Resampling.BILINEAR), np.float32)
+
+
+def _scale_wide_integers(array, mode):
+    """16-bit values (or 32-bit ones that fit in 16 bits) -> [0, 255]; other
+    32-bit ones from their own range."""
+    low, high = (float(array.min()), float(array.max())) if array.size else (0.0, 0.0)
+    if mode.startswith("I;16") or (low >= 0 and high <= 65535):
+        return array / 257.0
+    return (array - low) * (255.0 / (high - low)) if high > low else np.zeros_like(array)
 
 
 def _to_rgb(image):
@@ -166,11 +225,22 @@ def _load_array(array, size):
     if array.dtype == np.uint8:  # exactly as a file's pixels
         image = Image.fromarray(array).convert("RGB")
         return np.asarray(image.resize((size, size), Image.Resampling.BILINEAR), np.float32)
-    if not (np.issubdtype(array.dtype, np.floating) or np.issubdtype(array.dtype, np.integer)):
+    if array.dtype == np.bool_ or not (
+        np.issubdtype(array.dtype, np.floating) or np.issubdtype(array.dtype, np.integer)
+    ):
         raise ValueError(f"an image array must hold numbers, got dtype {array.dtype}.")
+    floating = np.issubdtype(array.dtype, np.floating)
+    if array.dtype == np.uint16:  # 16-bit, like a 16-bit file
+        array = array / 257.0
     array = array.astype(np.float32)
-    if not np.isfinite(array).all() or array.min() < 0 or array.max() > 255:
-        raise ValueError(f"an image array must hold values in [0, 255], got [{array.min()}, {array.max()}].")
+    low, high = float(array.min()), float(array.max())
+    if not np.isfinite(array).all() or low < 0 or high > 255:
+        raise ValueError(f"an image array must hold values in [0, 255], got [{low}, {high}].")
+    if floating and 0 < high <= 1.0:
+        raise ValueError(
+            f"a float image array must hold values in [0, 255], and this one's all lie in [{low:g}, {high:g}], "
+            f"which looks like [0, 1] scaling: multiply it by 255."
+        )
     if array.ndim == 2:
         array = np.repeat(array[..., None], 3, axis=-1)
     # Pillow resizes float images ("F" mode) one channel at a time, keeping their precision.

@@ -121,10 +121,27 @@ class CharVocabulary:
 
     @classmethod
     def from_json(cls, text):
+        """The vocabulary of a `to_json` text: `{"chars": [...]}`; anything else raises ValueError."""
         try:
-            return cls(json.loads(text)["chars"])
-        except (ValueError, KeyError, TypeError) as e:
-            raise ValueError(f"Not a character vocabulary: {e}.") from e
+            data = json.loads(text)
+        except ValueError as e:
+            raise ValueError(f"Not a character vocabulary: invalid JSON ({e}).") from e
+        if not isinstance(data, dict) or not isinstance(data.get("chars"), list):
+            preview = json.dumps(data, ensure_ascii=False)
+            preview = preview if len(preview) <= 60 else preview[:57] + "..."
+            raise ValueError(f'Not a character vocabulary: expected {{"chars": [...]}}, got {preview}.')
+        try:
+            return cls(data["chars"])
+        except (ValueError, TypeError) as e:
+            raise ValueError(f"Not a character vocabulary: {e}") from e
+
+    @classmethod
+    def from_file(cls, path):
+        """The vocabulary saved in the file `path`; a missing file raises
+        FileNotFoundError, a corrupt one ValueError, both naming the file."""
+        from zoo.data.tokenizers import read_json_vocabulary
+
+        return read_json_vocabulary(cls, path)
 
     def __eq__(self, other):
         return isinstance(other, CharVocabulary) and self.chars == other.chars

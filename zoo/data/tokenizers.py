@@ -3,6 +3,7 @@ subwords (translation) and a word vocabulary (captions)."""
 
 import io
 import json
+from pathlib import Path
 
 import keras_hub
 import numpy as np
@@ -40,6 +41,53 @@ def train_sentencepiece(texts, vocabulary_size, model_type="unigram"):
 def tokenizer(proto):
     """A `keras_hub` SentencePiece tokenizer (strings <-> int ids)."""
     return keras_hub.tokenizers.SentencePieceTokenizer(proto=proto, dtype="int32")
+
+
+def check_sentencepiece(proto, where="`proto`"):
+    """Returns `proto` if it is a serialized SentencePiece model with the zoo's
+    special ids (0 padding, 1 unknown, 2 start, 3 end); else raises ValueError
+    naming `where` (a file, or the argument) and what is wrong.
+
+    SentencePiece itself parses an empty or garbage proto into a C++ error that
+    names nothing, and keras_hub into a TensorFlow one; this says which file.
+    """
+    if not isinstance(proto, (bytes, bytearray)):
+        raise TypeError(f"{where} must be the bytes of a SentencePiece model, got {type(proto).__name__}.")
+    if not proto:
+        raise ValueError(f"{where} is not a SentencePiece model: it is empty.")
+    processor = spm.SentencePieceProcessor()
+    try:
+        processor.LoadFromSerializedProto(bytes(proto))
+    except (RuntimeError, OSError) as e:
+        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ValueError(f"{where} is not a SentencePiece model ({len(proto)} bytes; {reason}).") from None
+    special = (processor.pad_id(), processor.unk_id(), processor.bos_id(), processor.eos_id())
+    if special != (PAD, UNK, BOS, EOS):
+        raise ValueError(
+            f"{where} is a SentencePiece model with padding, unknown, start and end ids {special}, "
+            f"but the zoo's models need {(PAD, UNK, BOS, EOS)} (see `train_sentencepiece`)."
+        )
+    return bytes(proto)
+
+
+def read_sentencepiece(path):
+    """The bytes of the SentencePiece model file `path`, checked (see `check_sentencepiece`)."""
+    path = Path(path)
+    return check_sentencepiece(path.read_bytes(), where=str(path))
+
+
+def read_json_vocabulary(cls, path):
+    """`cls.from_json` of the file `path`; a missing file raises FileNotFoundError,
+    an unreadable or corrupt one ValueError, both naming the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found: the model's vocabulary file is missing.")
+    try:
+        return cls.from_json(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as e:
+        raise ValueError(f"{path} is not a {cls.__name__} file: it is not UTF-8 text ({e.reason}).") from None
+    except ValueError as e:
+        raise ValueError(f"{path} is not a {cls.__name__} file: {e}") from None
 
 
 class WordVocabulary:
@@ -93,10 +141,27 @@ class WordVocabulary:
 
     @classmethod
     def from_json(cls, text):
+        """The vocabulary of a `to_json` text: `{"words": [...]}`; anything else raises ValueError."""
         try:
-            return cls(json.loads(text)["words"])
-        except (ValueError, KeyError, TypeError) as e:
-            raise ValueError(f"Not a word vocabulary: {e}.") from e
+            data = json.loads(text)
+        except ValueError as e:
+            raise ValueError(f"Not a word vocabulary: invalid JSON ({e}).") from e
+        if not isinstance(data, dict) or not isinstance(data.get("words"), list):
+            raise ValueError(f'Not a word vocabulary: expected {{"words": [...]}}, got {_preview(data)}.')
+        try:
+            return cls(data["words"])
+        except (ValueError, TypeError) as e:
+            raise ValueError(f"Not a word vocabulary: {e}") from e
+
+    @classmethod
+    def from_file(cls, path):
+        """The vocabulary saved in the file `path` (see `read_json_vocabulary`)."""
+        return read_json_vocabulary(cls, path)
 
     def __eq__(self, other):
         return isinstance(other, WordVocabulary) and self.words == other.words
+
+
+def _preview(data):
+    text = json.dumps(data, ensure_ascii=False)
+    return text if len(text) <= 60 else text[:57] + "..."

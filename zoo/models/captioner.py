@@ -1,5 +1,6 @@
 """Image captioning: "show, attend and tell" (Xu et al. 2015) on a CNN feature grid."""
 
+import os
 from pathlib import Path
 
 import keras
@@ -7,9 +8,9 @@ import numpy as np
 from keras import ops
 
 from zoo import decoding
-from zoo.data.tokenizers import BOS, EOS, PAD, WordVocabulary
+from zoo.data.tokenizers import BOS, EOS, PAD, UNK, WordVocabulary
 from zoo.layers import AttentionDecoder, BahdanauAttention, LSTMCell
-from zoo.layers._checks import positive_int, rate
+from zoo.layers._checks import boolean, finite_number, integer, positive_int, rate
 from zoo.metrics import sum_over_replicas
 from zoo.registry import register
 
@@ -179,8 +180,12 @@ class Captioner(keras.Model):
         """Captions images.
 
         Args:
-            images: a path, an array `[H, W, 3]` (or `[H, W]`), or a list of
-                them; any size and color mode (see `zoo.data.flickr8k.load_image`).
+            images: one image or a list of them (an array `[N, H, W, 3]` is N
+                images). An image is a path, the encoded bytes of an image
+                file, a `PIL.Image.Image` or an array `[H, W, 3]` (or `[H, W]`),
+                of any size and color mode; uint8 arrays as they are, float
+                arrays in [0, 255], never [0, 1] (see
+                `zoo.data.flickr8k.load_image`).
             beam_size: 1 for greedy decoding, else the beam width.
             max_length: most words per caption.
             alpha: length penalty exponent of beam search (0: none).
@@ -191,18 +196,49 @@ class Captioner(keras.Model):
 
         Returns:
             A caption (str) for one image, else a list of them.
+
+        Raises:
+            TypeError: an argument of the wrong type (an image neither a path,
+                bytes, a PIL image nor an array), naming it.
+            ValueError: a value out of range, or an image that cannot be read,
+                naming the argument (or the image's index) and the value.
         """
         from zoo.data.flickr8k import load_image  # Pillow stays out of model import time
 
         if self.vocabulary is None:
             raise ValueError("This model has no vocabulary: call `set_vocabulary` or load a trained model.")
-        single = isinstance(images, (str, Path)) or isinstance(images, np.ndarray) and images.ndim in (2, 3)
+        if isinstance(images, np.ndarray) and images.ndim not in (2, 3, 4):
+            raise ValueError(
+                f"`images` must be an array [H, W, 3], [H, W] or [N, H, W, 3], got shape {images.shape}."
+            )
+        single = _is_one_image(images)
+        if not single and (isinstance(images, (dict, set, frozenset, str)) or not hasattr(images, "__iter__")):
+            raise TypeError(
+                f"`images` must be an image (a path, bytes, a PIL image or an array) or a list of images, "
+                f"got {type(images).__name__}."
+            )
         images = [images] if single else list(images)
-        positive_int("beam_size", beam_size)
-        positive_int("max_length", max_length)
+        for i, image in enumerate(images):
+            if not (isinstance(image, np.ndarray) or _is_one_image(image)):  # load_image checks shapes
+                raise TypeError(
+                    f"`images[{i}]` must be a path, the bytes of an image file, a PIL image or an array "
+                    f"[H, W, 3] / [H, W], got {type(image).__name__}."
+                )
+        beam_size = integer("beam_size", beam_size, minimum=1)
+        max_length = integer("max_length", max_length, minimum=1)
+        alpha = finite_number("alpha", alpha, minimum=0)
+        batch_size = integer("batch_size", batch_size, minimum=1)
+        return_attention = boolean("return_attention", return_attention)
+
+        def load(i, image):
+            try:
+                return load_image(image, self.image_size)
+            except ValueError as e:
+                raise ValueError(f"`images[{i}]`: {e}" if not single else str(e)) from e
+
         sequences, maps = [], []
         for start in range(0, len(images), batch_size):
-            pixels = np.stack([load_image(i, self.image_size) for i in images[start : start + batch_size]])
+            pixels = np.stack([load(start + i, x) for i, x in enumerate(images[start : start + batch_size])])
             found, attention = self.decode_features(self.encode_images(pixels), beam_size, max_length, alpha)
             sequences += found
             maps += attention
@@ -221,17 +257,26 @@ class Captioner(keras.Model):
         words = (words + ["<end>"])[: len(weights)]
         return words, weights[: len(words)]
 
-    def decode_features(self, features, beam_size=3, max_length=20, alpha=0.0):
-        """Cached features `[batch, locations, c]` -> `(word id arrays, attention)`."""
-        memory, state = self.memory(features)
-        n = int(ops.shape(features)[0])
+    def decode_features(self, features, beam_size=3, max_length=20, alpha=0.0, **options):
+        """Cached features `[batch, locations, c]` -> `(word id arrays, attention)`,
+        by the compiled search of `zoo.decoding.Decoder` (`options`: its masks
+        and n-best arguments; the unknown word is never chosen by default)."""
         if beam_size == 1:
-            step = lambda tokens, s: self.decode_step(tokens, s, memory)  # noqa: E731
-            return decoding.greedy(step, state, n, BOS, EOS, max_length)
-        memory = decoding.repeat_beams(memory[:2], beam_size) + [None]
-        state = decoding.repeat_beams(state, beam_size)
-        step = lambda tokens, s: self.decode_step(tokens, s, memory)  # noqa: E731
-        return decoding.beam_search(step, state, n, beam_size, BOS, EOS, max_length, alpha)
+            return self.search.greedy(features, max_length, **options)
+        return self.search.beam_search(features, beam_size, max_length, alpha, **options)
+
+    @property
+    def search(self):
+        """The compiled greedy and beam search of this model (`zoo.decoding.Decoder`)."""
+        if getattr(self, "_compiled_decoder", None) is None:
+            import tensorflow as tf
+
+            locations = self.feature_shape[0] * self.feature_shape[1]
+            self._compiled_decoder = decoding.Decoder(
+                lambda features: self.memory(features), self.decode_step,
+                tf.TensorSpec([None, locations, self.feature_shape[2]], tf.float32), BOS, EOS, unk=UNK,
+            )
+        return self._compiled_decoder
 
     # -- saving -----------------------------------------------------------------
 
@@ -240,10 +285,11 @@ class Captioner(keras.Model):
         self((np.zeros((1, locations, self.feature_shape[2]), np.float32), np.ones((1, 2), np.int32)))
 
     def save_assets(self, directory):
-        Path(directory, "vocabulary.json").write_text(self.vocabulary.to_json())
+        Path(directory, "vocabulary.json").write_text(self.vocabulary.to_json(), encoding="utf-8")
 
     def load_assets(self, directory):
-        self.set_vocabulary(WordVocabulary.from_json(Path(directory, "vocabulary.json").read_text()))
+        # A missing or corrupt file is an error naming it.
+        self.set_vocabulary(WordVocabulary.from_file(Path(directory, "vocabulary.json")))
 
     def get_config(self):
         return {
@@ -256,6 +302,15 @@ class Captioner(keras.Model):
             "dropout": self.dropout_rate,
             "attention_penalty": self.attention_penalty,
         }
+
+
+def _is_one_image(image):
+    """A path, encoded bytes, a PIL image or one `[H, W(, C)]` array (not a list of them)."""
+    if isinstance(image, np.ndarray):
+        return image.ndim in (2, 3)
+    if isinstance(image, (str, bytes, bytearray, memoryview, os.PathLike)):
+        return True
+    return type(image).__module__.startswith("PIL.")
 
 
 def nearest_neighbour_captions(train_features, train_captions, features):

@@ -9,7 +9,7 @@ from keras import ops
 
 from zoo.data.text import UNKNOWN_ID, CharVocabulary
 from zoo.layers import GRUCell, LSTMCell, gate_activations
-from zoo.layers._checks import positive_int, rate
+from zoo.layers._checks import finite_number, integer, positive_int, rate
 from zoo.registry import register
 
 CELLS = {"lstm": LSTMCell, "gru": GRUCell}
@@ -18,6 +18,21 @@ PICTURED_GATES = {"lstm": ("forget", "input", "output"), "gru": ("update", "rese
 VOCABULARY_FILE = "vocabulary.json"
 # GRU units giving the parameters of the default 2 x 512 LSTM (3 gates, not 4).
 GRU_UNITS = 592
+# Characters sampled per run of the compiled loop: between runs Ctrl-C is seen.
+SAMPLING_CHUNK = 256
+
+
+class _StepSeed(keras.random.SeedGenerator):
+    """Stands in for a sampler's `SeedGenerator` inside the compiled sampling
+    loop: `next()` returns the seed the loop set for the current step instead
+    of reading and advancing a variable, so no state is shared between calls
+    (or threads). Holds no variable, so `__init__` skips the parent's."""
+
+    def __init__(self):
+        self.value = None
+
+    def next(self, ordered=True):
+        return self.value
 
 
 def _compile(fn, input_signature):
@@ -205,67 +220,80 @@ class CharRNN(keras.Model):
 
         The prompt is read once (all but its last character in one pass over
         the sequence); then each new character is one step of each layer from
-        the carried state, inside one compiled loop run by a
-        `keras_hub.samplers` sampler. The unknown id is never sampled.
+        the carried state, inside a compiled loop that samples with a
+        `keras_hub.samplers` sampler. The loop runs `SAMPLING_CHUNK` steps at a
+        time and carries the state between runs, so Ctrl-C (KeyboardInterrupt)
+        stops a long generation within one chunk; chunking changes nothing in
+        the output. The unknown id is never sampled.
+
+        Sampling is stateless: step `t` (from 0) draws with the seed
+        `[seed, t]`, exactly what the sampler's own `SeedGenerator(seed)` would
+        use, but nothing is stored between calls, so with a given seed the
+        output depends only on the arguments and the weights, also when
+        several threads generate at once.
 
         Args:
             prompt: a non-empty string; characters outside the vocabulary are
                 read as the unknown id (with a warning).
-            length: number of characters to generate.
+            length: number of characters to generate (an integer >= 0).
             temperature: logits are divided by it before sampling; 0 means
-                greedy (the most likely character every step).
-            top_k: sample only among the `k` most likely characters.
+                greedy (the most likely character every step). Any finite
+                real number >= 0 (NumPy scalars included).
+            top_k: sample only among the `k` most likely characters (an
+                integer >= 1).
             top_p: sample only from the smallest set of most likely characters
-                whose probabilities add up to `p` (nucleus sampling).
-            seed: an int makes the output reproducible; None draws the seed
-                from NumPy's global generator (`keras.utils.set_random_seed`).
+                whose probabilities add up to `p` (nucleus sampling), a number
+                in (0, 1].
+            seed: an integer in [0, 2**63) makes the output reproducible;
+                None draws the seed from NumPy's global generator
+                (`keras.utils.set_random_seed`).
             num_samples: independent continuations of the same prompt,
                 generated as one batch.
 
         Returns:
             The `length` new characters (without the prompt): a string, or a
             list of `num_samples` strings when `num_samples > 1`.
+
+        Raises:
+            TypeError: an argument of the wrong type (a bool or a string for a
+                number, ...), naming it.
+            ValueError: a value out of range, NaN or infinite, naming it.
         """
-        if not isinstance(prompt, str) or not prompt:
+        if not isinstance(prompt, str):
+            raise TypeError(f"`prompt` must be a non-empty string, got {type(prompt).__name__}.")
+        if not prompt:
             raise ValueError(f"`prompt` must be a non-empty string, got {prompt!r}.")
-        if isinstance(length, bool) or not isinstance(length, int) or length < 0:
-            raise ValueError(
-                f"`length` must be a non-negative integer, got {length!r}."
-            )
-        if not isinstance(temperature, (int, float)) or temperature < 0:
-            raise ValueError(
-                f"`temperature` must be a number >= 0, got {temperature!r}."
-            )
-        if top_k is not None:
-            positive_int("top_k", top_k)
-        if top_p is not None and not (
-            isinstance(top_p, (int, float)) and 0 < top_p <= 1
-        ):
-            raise ValueError(f"`top_p` must be a float in (0, 1], got {top_p!r}.")
-        positive_int("num_samples", num_samples)
+        length = integer("length", length, minimum=0)
+        temperature = finite_number("temperature", temperature, minimum=0)
+        top_k = integer("top_k", top_k, minimum=1, allow_none=True)
+        top_p = finite_number("top_p", top_p, minimum=0, maximum=1, minimum_open=True, allow_none=True)
+        seed = integer("seed", seed, minimum=0, maximum=2**63 - 1, allow_none=True)
+        num_samples = integer("num_samples", num_samples, minimum=1)
         ids = self._encode(prompt, "prompt")
         if length == 0:
             return "" if num_samples == 1 else [""] * num_samples
 
-        tokens = np.zeros((num_samples, len(ids) + length), np.int32)
-        tokens[:, : len(ids)] = ids
         state = (
-            self.read(tokens[:, : len(ids) - 1])
+            self.read(np.repeat(ids[None, :-1], num_samples, axis=0))
             if len(ids) > 1
             else self.initial_state(num_samples)
         )
         sample = self._sampling_loop(temperature == 0, top_k, top_p)
-        if hasattr(sample.sampler, "seed_generator"):
-            seed = int(np.random.randint(1, 2**31 - 1)) if seed is None else int(seed)
-            state_var = sample.sampler.seed_generator.state
-            state_var.assign(np.array([seed, 0], state_var.dtype))
-        inverse_temperature = (
-            1.0 if temperature == 0 else 1.0 / max(float(temperature), 1e-6)
+        seed = int(np.random.randint(1, 2**31 - 1)) if seed is None else seed
+        inverse_temperature = np.float32(
+            1.0 if temperature == 0 else 1.0 / max(temperature, 1e-6)
         )
-        out = sample(tokens, state, np.int32(len(ids)), np.float32(inverse_temperature))
-        texts = [
-            self.vocabulary.decode(row[len(ids) :]) for row in ops.convert_to_numpy(out)
-        ]
+        last = np.full(num_samples, ids[-1], np.int32)
+        chunks = []
+        for done in range(0, length, SAMPLING_CHUNK):
+            steps = min(SAMPLING_CHUNK, length - done)
+            # Between chunks Python runs, so a pending KeyboardInterrupt is raised here.
+            tokens, last, state = sample(
+                last, state, np.int32(steps), inverse_temperature, np.array([seed, done], np.int64)
+            )
+            chunks.append(ops.convert_to_numpy(tokens))
+        out = np.concatenate(chunks, axis=1)
+        texts = [self.vocabulary.decode(row) for row in out]
         return texts[0] if num_samples == 1 else texts
 
     def read(self, ids):
@@ -280,8 +308,11 @@ class CharRNN(keras.Model):
         return self._compiled["read"](ops.convert_to_tensor(ids, "int32"))
 
     def _sampling_loop(self, greedy, top_k, top_p):
-        """A compiled `(tokens, states, index, inverse_temperature) -> tokens` that
-        fills `tokens[:, index:]`, one cached trace per kind of sampler."""
+        """A compiled `(last, states, steps, inverse_temperature, seed) ->
+        (tokens [batch, steps], last, states)`: from the carried `states` and
+        the last characters `last` `[batch]`, samples `steps` characters with
+        a `keras_hub` sampler; step `j` draws with the seed `seed + [0, j]`
+        (int64 `[2]`). One cached trace per kind of sampler."""
         import keras_hub
         import tensorflow as tf
 
@@ -301,23 +332,35 @@ class CharRNN(keras.Model):
             sampler = keras_hub.samplers.TopKSampler(k=k)
         else:
             sampler = keras_hub.samplers.RandomSampler()
+        step_seed = _StepSeed()
+        if hasattr(sampler, "seed_generator"):
+            sampler.seed_generator = step_seed
         # Adding -1e9 to the unknown id's logit gives it probability 0 exactly.
         never_unknown = np.zeros(self.vocabulary_size, np.float32)
         never_unknown[UNKNOWN_ID] = -1e9
 
-        def loop(tokens, states, index, inverse_temperature):
-            def next_logits(prompt, cache, i):
-                # Row b of `prompt` holds the characters so far; read the last one.
-                logits, cache = self.step(ops.take(prompt, i - 1, axis=1), cache)
-                return logits * inverse_temperature + never_unknown, None, cache
+        def loop(last, states, steps, inverse_temperature, seed):
+            def body(j, last, states, tokens):
+                logits, states = self.step(last, states)
+                logits = logits * inverse_temperature + never_unknown
+                # What a SeedGenerator(seed[0]) returns at its (seed[1] + j)-th draw.
+                step_seed.value = seed + tf.stack([tf.constant(0, tf.int64), tf.cast(j, tf.int64)])
+                probabilities = sampler.compute_probabilities(logits)
+                token = ops.cast(sampler.get_next_token(probabilities), "int32")
+                return j + 1, token, states, tokens.write(j, token)
 
-            return sampler(next_logits, tokens, cache=states, index=index)
+            tokens = tf.TensorArray(tf.int32, size=steps)
+            _, last, states, tokens = tf.while_loop(
+                lambda j, *_: j < steps, body, (tf.constant(0), last, states, tokens)
+            )
+            return tf.transpose(tokens.stack()), last, states
 
         signature = [
-            tf.TensorSpec([None, None], tf.int32),
+            tf.TensorSpec([None], tf.int32),
             self._state_spec(),
             tf.TensorSpec([], tf.int32),
             tf.TensorSpec([], tf.float32),
+            tf.TensorSpec([2], tf.int64),
         ]
         compiled = _compile(loop, signature)
         compiled.sampler = sampler
@@ -438,11 +481,8 @@ class CharRNN(keras.Model):
         )
 
     def load_assets(self, directory):
-        self.set_vocabulary(
-            CharVocabulary.from_json(
-                Path(directory, VOCABULARY_FILE).read_text(encoding="utf-8")
-            )
-        )
+        # A missing or corrupt file is an error naming it.
+        self.set_vocabulary(CharVocabulary.from_file(Path(directory, VOCABULARY_FILE)))
 
     def get_config(self):
         return {

@@ -1,5 +1,7 @@
 """Sequence-to-sequence translation models: RNN encoder-decoder with attention."""
 
+import re
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import keras
@@ -7,12 +9,17 @@ import numpy as np
 from keras import ops
 
 from zoo import decoding
-from zoo.data.tokenizers import BOS, EOS, PAD, tokenizer
+from zoo.data.tokenizers import BOS, EOS, PAD, UNK, check_sentencepiece, read_sentencepiece, tokenizer
 from zoo.layers import AttentionDecoder, BahdanauAttention, GRUCell, LSTMCell
-from zoo.layers._checks import positive_int, rate
+from zoo.layers._checks import boolean, finite_number, integer, positive_int, rate
 from zoo.registry import register
 
 CELLS = {"lstm": LSTMCell, "gru": GRUCell}
+# The most source tokens (the end token included) the encoder reads at once;
+# `translate` splits longer texts (see there).
+MAX_SOURCE_TOKENS = 256
+# A sentence ends at a run of these, closing quotes or brackets after them, then a space.
+_SENTENCE_END = re.compile(r"[.!?\u2026\u3002\uff01\uff1f]+[\"'\u201d\u2019\u00bb)\]]*(?=\s)")
 
 
 @keras.saving.register_keras_serializable(package="zoo")
@@ -70,6 +77,7 @@ class Seq2Seq(keras.Model):
         self.pre_output = keras.layers.Dense(embedding_dim, activation="tanh", name="pre_output")
         self.output_layer = keras.layers.Dense(target_vocabulary_size, dtype="float32", name="logits")
         self.source_proto = self.target_proto = None
+        self._word_starts = None  # per source piece: does it start a word (see `_cut`)
 
     # -- training graph ---------------------------------------------------------
 
@@ -133,31 +141,75 @@ class Seq2Seq(keras.Model):
 
     def set_tokenizers(self, source_proto, target_proto):
         """Attaches the SentencePiece models that map raw text to ids."""
+        source_proto = check_sentencepiece(source_proto, "`source_proto`")
+        target_proto = check_sentencepiece(target_proto, "`target_proto`")
         self.source_proto, self.target_proto = source_proto, target_proto
+        self._word_starts = None
         self._source_tokenizer, self._target_tokenizer = tokenizer(source_proto), tokenizer(target_proto)
 
     def translate(self, sentences, beam_size=5, max_length=None, alpha=0.6,
                   batch_size=64, return_attention=False):
         """Translates raw sentences into raw, detokenized sentences.
 
+        An empty or whitespace-only string translates to "" without running
+        the model. A text longer than the encoder's limit (`MAX_SOURCE_TOKENS`,
+        256 subword tokens with the end token) is translated in full, never
+        cut: it is split into sentences (after `.`, `!`, `?`, `…` and their
+        CJK forms followed by a space, and at line breaks), a sentence still
+        too long into chunks of at most the limit (cut before a word where
+        possible), each part is translated on its own and the translations
+        are joined with single spaces. Shorter texts are translated whole.
+
         Args:
-            sentences: a string or a list of strings.
+            sentences: a string, or a list (any iterable but a dict, set or
+                bytes) of strings.
             beam_size: 1 for greedy decoding, else the beam width.
-            max_length: most subword tokens per output; by default twice the
-                source length plus 10.
-            alpha: length penalty exponent of beam search.
-            batch_size: sentences decoded together.
+            max_length: most subword tokens per output (per part of a split
+                text); by default twice the source length plus 10.
+            alpha: length penalty exponent of beam search (>= 0).
+            batch_size: sentences (parts) decoded together.
             return_attention: also return, per sentence, `(source_pieces,
-                output_pieces, weights [out_len, src_len])` for plotting.
+                output_pieces, weights [out_len, src_len])` for plotting; for
+                a split text the parts' pieces are concatenated and `weights`
+                is block-diagonal (each output part attends only to its
+                source part); for an empty one `([], [], zeros (0, 0))`.
+
+        Returns:
+            A string for a string, else a list of strings (and the attention
+            as above with `return_attention`).
+
+        Raises:
+            TypeError: `sentences` (or one of its items, named by index) is not
+                a string, or an argument has the wrong type.
+            ValueError: an argument out of range, naming it, its value and
+                what is allowed.
         """
         if self.source_proto is None:
             raise ValueError("This model has no tokenizers: call `set_tokenizers` or load a trained model.")
-        single = isinstance(sentences, str)
-        sentences = [sentences] if single else list(sentences)
-        positive_int("beam_size", beam_size)
-        from zoo.data.pipeline import encode  # tf.data code stays out of model import time
+        single, sentences = _as_sentences(sentences)
+        beam_size = integer("beam_size", beam_size, minimum=1)
+        max_length = integer("max_length", max_length, minimum=1, allow_none=True)
+        alpha = finite_number("alpha", alpha, minimum=0)
+        batch_size = integer("batch_size", batch_size, minimum=1)
+        return_attention = boolean("return_attention", return_attention)
 
-        ids = encode(self._source_tokenizer, sentences, max_length=256)
+        parts = self._source_parts(sentences)  # per sentence: its id arrays, each EOS-terminated
+        ids = [p for sentence_parts in parts for p in sentence_parts]
+        results, maps = self._translate_ids(ids, beam_size, max_length, alpha, batch_size)
+        part_texts = [_to_str(self._target_tokenizer.detokenize(s)) if len(s) else "" for s in results]
+        texts, extra, first = [], [], 0
+        for sentence_parts in parts:
+            n = len(sentence_parts)
+            texts.append(" ".join(t for t in part_texts[first : first + n] if t))
+            if return_attention:
+                extra.append(self._attention_rows(sentence_parts, results[first : first + n], maps[first : first + n]))
+            first += n
+        if return_attention:
+            return (texts[0], extra[0]) if single else (texts, extra)
+        return texts[0] if single else texts
+
+    def _translate_ids(self, ids, beam_size, max_length, alpha, batch_size):
+        """EOS-terminated source id arrays -> `(token arrays, attention)` per array."""
         results, maps = [], []
         for start in range(0, len(ids), batch_size):
             chunk = ids[start : start + batch_size]
@@ -168,25 +220,83 @@ class Seq2Seq(keras.Model):
             sequences, attention = self._decode(source, beam_size, limit, alpha)
             results += sequences
             maps += attention
-        texts = [_to_str(self._target_tokenizer.detokenize(s)) if len(s) else "" for s in results]
-        if return_attention:
-            pieces = lambda tok, seq: [tok.id_to_token(int(i)) for i in seq]  # noqa: E731
-            extra = [
-                (pieces(self._source_tokenizer, s), pieces(self._target_tokenizer, list(r) + [EOS]), m)
-                for s, r, m in zip(ids, results, maps)
-            ]
-            return (texts[0], extra[0]) if single else (texts, extra)
-        return texts[0] if single else texts
+        return results, maps
 
-    def _decode(self, source, beam_size, max_length, alpha):
-        memory, state = self.encode(ops.convert_to_tensor(source))
+    def _source_parts(self, sentences):
+        """Per sentence, the EOS-terminated id arrays the encoder reads: none for
+        a blank one, one for a text within `MAX_SOURCE_TOKENS`, else its parts."""
+        limit = MAX_SOURCE_TOKENS - 1  # pieces, leaving room for the end token
+        todo = [i for i, text in enumerate(sentences) if text.strip()]
+        parts = [[] for _ in sentences]
+        for i, pieces in zip(todo, self._tokenize([sentences[i] for i in todo])):
+            if len(pieces) <= limit:
+                parts[i] = [pieces]
+                continue
+            pieces_of = self._tokenize(split_sentences(sentences[i]))
+            for pieces in pieces_of:
+                while len(pieces) > limit:
+                    cut = self._cut(pieces, limit)
+                    parts[i].append(pieces[:cut])
+                    pieces = pieces[cut:]
+                if pieces:
+                    parts[i].append(pieces)
+        return [[np.array(p + [EOS], np.int32) for p in sentence_parts] for sentence_parts in parts]
+
+    def _tokenize(self, texts):
+        if not texts:
+            return []
+        ids = self._source_tokenizer(list(texts))  # eager keras_hub tokenizers return lists
+        ids = ids.to_list() if hasattr(ids, "to_list") else ids
+        return [list(map(int, t)) for t in ids]
+
+    def _cut(self, pieces, limit):
+        """Where to cut `pieces` (longer than `limit`): before the last piece
+        within the limit that starts a word, else at the limit."""
+        if self._word_starts is None:  # SentencePiece marks a word start with U+2581
+            vocabulary = self._source_tokenizer.get_vocabulary()
+            self._word_starts = np.array([p.startswith("\u2581") for p in vocabulary])
+        for j in range(limit, 0, -1):
+            if 0 <= pieces[j] < len(self._word_starts) and self._word_starts[pieces[j]]:
+                return j
+        return limit
+
+    def _attention_rows(self, source_parts, results, maps):
+        """`(source_pieces, output_pieces, weights)` of one sentence (see `translate`)."""
+        pieces = lambda tok, seq: [tok.id_to_token(int(i)) for i in seq]  # noqa: E731
+        if len(source_parts) == 1:
+            return pieces(self._source_tokenizer, source_parts[0]), pieces(
+                self._target_tokenizer, list(results[0]) + [EOS]), maps[0]
+        source = [p for s in source_parts for p in pieces(self._source_tokenizer, s)]
+        output = [p for r in results for p in pieces(self._target_tokenizer, list(r) + [EOS])]
+        if any(m is None for m in maps) or not source_parts:
+            return source, output, None if source_parts else np.zeros((0, 0), np.float32)
+        blocks = [np.asarray(m)[:, : len(s)] for m, s in zip(maps, source_parts)]
+        weights = np.zeros((sum(b.shape[0] for b in blocks), sum(b.shape[1] for b in blocks)), np.float32)
+        row = column = 0
+        for b in blocks:
+            weights[row : row + b.shape[0], column : column + b.shape[1]] = b
+            row, column = row + b.shape[0], column + b.shape[1]
+        return source, output, weights
+
+    def _decode(self, source, beam_size, max_length, alpha, **options):
+        """Source ids `[batch, src_len]` -> `(token arrays, attention)`, by the
+        compiled search of `zoo.decoding.Decoder` (`options`: its masks and
+        n-best arguments; the unknown token is never chosen by default)."""
         if beam_size == 1:
-            step = lambda tokens, s: self.decode_step(tokens, s, memory)  # noqa: E731
-            return decoding.greedy(step, state, len(source), BOS, EOS, max_length)
-        memory = decoding.repeat_beams(memory, beam_size)
-        state = decoding.repeat_beams(state, beam_size)
-        step = lambda tokens, s: self.decode_step(tokens, s, memory)  # noqa: E731
-        return decoding.beam_search(step, state, len(source), beam_size, BOS, EOS, max_length, alpha)
+            return self.search.greedy(source, max_length, **options)
+        return self.search.beam_search(source, beam_size, max_length, alpha, **options)
+
+    @property
+    def search(self):
+        """The compiled greedy and beam search of this model (`zoo.decoding.Decoder`)."""
+        if getattr(self, "_compiled_decoder", None) is None:
+            import tensorflow as tf
+
+            self._compiled_decoder = decoding.Decoder(
+                lambda source: self.encode(source), self.decode_step, tf.TensorSpec([None, None], tf.int32),
+                BOS, EOS, unk=UNK, attention=self.use_attention,
+            )
+        return self._compiled_decoder
 
     # -- saving -----------------------------------------------------------------
 
@@ -198,7 +308,8 @@ class Seq2Seq(keras.Model):
         Path(directory, "target.spm").write_bytes(self.target_proto)
 
     def load_assets(self, directory):
-        self.set_tokenizers(*(Path(directory, f).read_bytes() for f in ("source.spm", "target.spm")))
+        # A missing file is a FileNotFoundError, a corrupt one a ValueError, each naming the file.
+        self.set_tokenizers(*(read_sentencepiece(Path(directory, f)) for f in ("source.spm", "target.spm")))
 
     def get_config(self):
         return {
@@ -210,6 +321,43 @@ class Seq2Seq(keras.Model):
             "units": self.units,
             "dropout": self.dropout_rate,
         }
+
+
+def split_sentences(text):
+    """`text` cut into sentences and lines, stripped, blank ones dropped.
+
+    >>> split_sentences('Ein Hund. "Er rennt!" Dann\\nzwei Katzen')
+    ['Ein Hund.', '"Er rennt!"', 'Dann', 'zwei Katzen']
+    """
+    sentences = []
+    for line in text.splitlines():
+        start = 0
+        for match in _SENTENCE_END.finditer(line):
+            sentences.append(line[start : match.end()].strip())
+            start = match.end()
+        sentences.append(line[start:].strip())
+    return [s for s in sentences if s]
+
+
+def _as_sentences(sentences):
+    """`(single, list of str)` of `translate`'s `sentences`; TypeError for anything else."""
+    if isinstance(sentences, str):
+        return True, [sentences]
+    expected = "`sentences` must be a string or a list of strings"
+    if isinstance(sentences, (bytes, bytearray, memoryview)):
+        raise TypeError(f"{expected}, got {type(sentences).__name__}: decode it first, e.g. `text.decode('utf-8')`.")
+    if isinstance(sentences, Mapping):
+        raise TypeError(f"{expected}, got {type(sentences).__name__}: pass a list of its keys or of its values.")
+    if isinstance(sentences, (set, frozenset)):
+        raise TypeError(f"{expected}, got {type(sentences).__name__}, which has no order: pass a list.")
+    if not isinstance(sentences, Iterable):
+        raise TypeError(f"{expected}, got {type(sentences).__name__}.")
+    sentences = list(sentences)
+    for i, sentence in enumerate(sentences):
+        if not isinstance(sentence, str):
+            shown = repr(sentence) if len(repr(sentence)) <= 40 else repr(sentence)[:37] + "..."
+            raise TypeError(f"`sentences[{i}]` must be a string, got {type(sentence).__name__} ({shown}).")
+    return False, sentences
 
 
 def _to_str(text):
