@@ -263,3 +263,80 @@ def test_bad_arguments_are_named():
         decoder.greedy(inputs, 5, min_length=5)
     with pytest.raises(ValueError, match="`beam_size` must be an integer >= 1, got 2.5"):
         decoder.beam_search(inputs, 2.5, 5)
+
+
+# -- the models' decoding -----------------------------------------------------------
+
+
+def model_reference(model, inputs, beam_size, max_length, alpha, encode, mask_unk):
+    """Today's eager search over the model's own hooks (the oracle)."""
+    from zoo.data.tokenizers import BOS as MODEL_BOS
+    from zoo.data.tokenizers import EOS as MODEL_EOS
+    from zoo.data.tokenizers import UNK as MODEL_UNK
+
+    memory, state = encode(ops.convert_to_tensor(inputs))
+    if beam_size > 1:
+        memory = [None if m is None else ops.repeat(m, beam_size, axis=0) for m in memory]
+        state = decoding.repeat_beams(state, beam_size)
+
+    def step(tokens, s):
+        lp, attention, s = model.decode_step(tokens, s, memory)
+        if mask_unk:
+            lp = ops.convert_to_numpy(lp).copy()
+            lp[:, MODEL_UNK] = -np.inf
+        return lp, attention, s
+
+    if beam_size == 1:
+        return decoding.greedy_reference(step, state, len(inputs), MODEL_BOS, MODEL_EOS, max_length)
+    return decoding.beam_search_reference(step, state, len(inputs), beam_size, MODEL_BOS, MODEL_EOS, max_length,
+                                          alpha)
+
+
+@pytest.mark.parametrize("name", ["lstm-seq2seq-attn", "gru-seq2seq-attn", "lstm-seq2seq"])
+def test_translation_models_decode_like_the_reference(tiny_translator, name):
+    import keras
+
+    keras.utils.set_random_seed(1)
+    model = tiny_translator(name)
+    source = np.random.default_rng(0).integers(4, model.source_vocabulary_size, (4, 7)).astype(np.int32)
+    source[1, 4:], source[2, 2:] = 0, 0  # padding
+    for beam_size in (1, 3):
+        for allow_unk in (True, False):
+            found = model._decode(source, beam_size, 12, 0.6, allow_unk=allow_unk)
+            expected = model_reference(model, source, beam_size, 12, 0.6, model.encode, not allow_unk)
+            if not model.use_attention:
+                assert found[1] == [None] * 4
+                found, expected = (found[0], found[0]), (expected[0], expected[0])
+            assert_same(found, expected)
+
+
+@pytest.mark.parametrize("name", ["sat-lstm-squeezenet", "lstm-squeezenet"])
+def test_captioners_decode_like_the_reference(tiny_captioner, name):
+    import keras
+
+    keras.utils.set_random_seed(2)
+    model = tiny_captioner(name)
+    features = model.encode_images(np.random.default_rng(1).integers(0, 256, (3, 63, 63, 3)).astype("float32"))
+    for beam_size in (1, 3):
+        for allow_unk in (True, False):
+            found = model.decode_features(features, beam_size, 10, 0.0, allow_unk=allow_unk)
+            expected = model_reference(model, features, beam_size, 10, 0.0, model.memory, not allow_unk)
+            assert_same(found, expected)
+
+
+def test_exported_translator_decodes_like_translate_and_takes_an_empty_batch(tiny_translator, tmp_path):
+    import keras
+    import tensorflow_text  # noqa: F401  (registers the SentencePiece ops)
+
+    from zoo.export import export_translator
+
+    keras.utils.set_random_seed(3)
+    model = tiny_translator("lstm-seq2seq-attn")
+    sentences = ["Der Hund ist rot.", "Das Auto ist gelb.", "Der Ball"]
+    export_translator(model, tmp_path / "serving")
+    loaded = tf.saved_model.load(str(tmp_path / "serving"))
+    for name, beam_size in (("serving_default", 1), ("beam_search", 5)):
+        served = loaded.signatures[name]
+        out = served(sentences=tf.constant(sentences))["translations"].numpy()
+        assert [s.decode("utf-8") for s in out] == model.translate(sentences, beam_size=beam_size)
+        assert served(sentences=tf.constant([], tf.string))["translations"].shape == (0,)

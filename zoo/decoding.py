@@ -289,6 +289,28 @@ class Decoder:
             sequences, attentions, values = ([x[0] for x in v] for v in (sequences, attentions, values))
         return (sequences, attentions, values) if return_scores else (sequences, attentions)
 
+    def padded_tokens(self, inputs, max_length, beam_size=1, alpha=0.6, min_length=0, allow_unk=False,
+                      no_repeat_ngram_size=0, pad=0):
+        """The best output per input as one int32 tensor `[batch, steps]`,
+        `pad` after its end (the end token dropped), for use inside another
+        `tf.function` (the exports); `max_length`, `alpha` and `min_length`
+        may be tensors."""
+        max_length = tf.cast(max_length, tf.int32)
+        alpha, min_length = tf.cast(alpha, tf.float64), tf.cast(min_length, tf.int32)
+        ngram = _check_int("no_repeat_ngram_size", no_repeat_ngram_size, 0)
+        if _check_int("beam_size", beam_size, 1) == 1:
+            steps, _, _ = self._greedy_graph(inputs, max_length, alpha, min_length, allow_unk=bool(allow_unk),
+                                             ngram=ngram, attend=False)
+            before_end = tf.equal(tf.cumsum(tf.cast(tf.equal(steps, self.eos), tf.int32), axis=1), 0)
+            lengths = tf.reduce_sum(tf.cast(before_end, tf.int32), axis=1)
+        else:
+            seqs, lengths, *_ = self._beam_graph(inputs, max_length, alpha, min_length, k=beam_size, keep=1,
+                                                 allow_unk=bool(allow_unk), ngram=ngram, attend=False)
+            steps, lengths = seqs[:, 0], lengths[:, 0]
+            steps = steps[:, : tf.reduce_max(tf.concat([lengths, [0]], 0))]
+        inside = tf.range(tf.shape(steps)[1])[None, :] < lengths[:, None]
+        return tf.where(inside, steps, pad)
+
     # -- graphs ---------------------------------------------------------------------
 
     def _check(self, max_length, min_length, no_repeat_ngram_size):
