@@ -36,7 +36,7 @@ def _got(value):
     text = repr(value)
     if len(text) > 80:
         text = text[:77] + "..."
-    if type(value) in (int, float, str):
+    if type(value) in (int, float):
         return text
     return f"{text} of type {type(value).__name__}"
 

@@ -267,7 +267,11 @@ class Seq2Seq(keras.Model):
             return pieces(self._source_tokenizer, source_parts[0]), pieces(
                 self._target_tokenizer, list(results[0]) + [EOS]), maps[0]
         source = [p for s in source_parts for p in pieces(self._source_tokenizer, s)]
-        output = [p for r in results for p in pieces(self._target_tokenizer, list(r) + [EOS])]
+        # A part's attention has a row per output piece, its end token included if it was chosen.
+        output = [
+            p for r, m in zip(results, maps)
+            for p in pieces(self._target_tokenizer, list(r) + [EOS])[: None if m is None else len(m)]
+        ]
         if any(m is None for m in maps) or not source_parts:
             return source, output, None if source_parts else np.zeros((0, 0), np.float32)
         blocks = [np.asarray(m)[:, : len(s)] for m, s in zip(maps, source_parts)]

@@ -1,0 +1,432 @@
+"""Every bad input to the model API gets a clear answer: the argument, the value
+and what is allowed, as a TypeError or ValueError raised before Keras (no ANSI
+colour codes); and the inputs that used to go wrong silently (blank or long
+text, 16-bit images, [0, 1] floats, bytes) now do what the docstrings say."""
+
+import _thread
+import errno
+import io
+import math
+import pathlib
+import threading
+import time
+
+import keras
+import numpy as np
+import pytest
+from keras import ops
+from PIL import Image
+
+import zoo
+from zoo.data import download, flickr8k, tokenizers
+from zoo.data.text import UNKNOWN_ID, CharVocabulary
+from zoo.models import char_rnn
+
+ANSI = "\x1b["
+# The sizes of tests/conftest.py's tiny models (built here once per module, not once per case).
+TINY = {"embedding_dim": 8, "units": 8, "dropout": 0.1}
+TINY_CHARS = "abcdefgh \n"
+TINY_CAPTIONS = ["a dog runs on the grass", "a man rides a red bike", "two dogs play in the snow"]
+SENTENCES = ["Der Hund ist rot.", "Der Ball ist blau.", "Der Hut ist grün.", "Das Auto ist gelb."]
+
+
+def raises(kind, match, call):
+    """`call()` raises exactly `kind`, its message matches and has no colour codes."""
+    with pytest.raises(kind, match=match) as info:
+        call()
+    assert type(info.value) is kind, f"{type(info.value).__name__}: {info.value}"
+    assert ANSI not in str(info.value)
+    return str(info.value)
+
+
+# -- models, built once per module -------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def translator(tiny_corpus_module):
+    sources, targets = tiny_corpus_module
+    protos = tokenizers.train_sentencepiece(sources, 40), tokenizers.train_sentencepiece(targets, 40)
+    sizes = [tokenizers.tokenizer(p).vocabulary_size() for p in protos]
+    keras.utils.set_random_seed(0)
+    model = zoo.build("lstm-seq2seq-attn", source_vocabulary_size=sizes[0], target_vocabulary_size=sizes[1],
+                      **TINY)
+    model.set_tokenizers(*protos)
+    model.build_for_inference()
+    return model
+
+
+@pytest.fixture(scope="module")
+def tiny_corpus_module():
+    colors = {"rot": "red", "blau": "blue", "grün": "green", "gelb": "yellow"}
+    things = {"Hund": "dog", "Ball": "ball", "Hut": "hat", "Auto": "car"}
+    pairs = [(f"Der {t} ist {c}.", f"The {et} is {ec}.") for t, et in things.items() for c, ec in colors.items()]
+    return [s for s, _ in pairs], [t for _, t in pairs]
+
+
+@pytest.fixture(scope="module")
+def char_model():
+    keras.utils.set_random_seed(0)
+    vocabulary = CharVocabulary(TINY_CHARS)
+    model = zoo.build("char-lstm", vocabulary_size=vocabulary.size,
+                      **{**TINY, "units": 16, "dropout": 0.0})
+    model.set_vocabulary(vocabulary)
+    model.build_for_inference()
+    rng = np.random.default_rng(1)  # far from uniform, so samplers differ visibly
+    for w in model.weights:
+        w.assign(rng.normal(scale=0.6, size=w.shape).astype("float32"))
+    return model
+
+
+@pytest.fixture(scope="module")
+def captioner():
+    from zoo.data.tokenizers import WordVocabulary
+
+    keras.utils.set_random_seed(0)
+    vocabulary = WordVocabulary.from_texts(TINY_CAPTIONS)
+    model = zoo.build("sat-lstm-squeezenet", vocabulary_size=vocabulary.size, **TINY, image_size=63)
+    model.set_vocabulary(vocabulary)
+    model.build_for_inference()
+    return model
+
+
+# -- translate ----------------------------------------------------------------------------------------
+
+
+def spy_decode(model, monkeypatch):
+    """Records the source batches `translate` hands to the decoder."""
+    batches, decode = [], model._decode
+
+    def recording(source, *args, **kwargs):
+        batches.append(np.array(source))
+        return decode(source, *args, **kwargs)
+
+    monkeypatch.setattr(model, "_decode", recording)
+    return batches
+
+
+def test_blank_text_translates_to_blank_without_running_the_model(translator, monkeypatch):
+    batches = spy_decode(translator, monkeypatch)
+    assert translator.translate("") == ""
+    assert translator.translate(["", "   ", "\t\n", "\u3000"]) == ["", "", "", ""]
+    assert batches == []
+    expected = translator.translate("Der Hund ist rot.", beam_size=1)
+    batches.clear()
+    assert translator.translate(["  ", "Der Hund ist rot.", ""], beam_size=1) == ["", expected, ""]
+    assert [len(b) for b in batches] == [1]  # only the non-blank sentence reached the decoder
+    texts, extra = translator.translate(["", "Der Hund ist rot."], return_attention=True)
+    assert texts[0] == "" and extra[0][0] == [] and extra[0][1] == [] and extra[0][2].shape == (0, 0)
+
+
+def test_text_beyond_the_encoder_limit_is_translated_in_full(translator, monkeypatch):
+    from zoo.models.seq2seq import MAX_SOURCE_TOKENS
+
+    sentences = SENTENCES * 25
+    text = " ".join(sentences)
+    pieces = tokenizers.tokenizer(translator.source_proto)([text])
+    pieces = pieces.to_list() if hasattr(pieces, "to_list") else pieces
+    assert len(pieces[0]) > 2 * MAX_SOURCE_TOKENS  # would have been cut to 255 pieces
+    per_sentence = translator.translate(sentences, beam_size=1)
+    assert translator.translate(text, beam_size=1) == " ".join(per_sentence)
+    # A "sentence" with no end mark is cut into chunks within the limit; nothing is dropped.
+    run_on = " ".join(s.rstrip(".") for s in sentences)
+    full = tokenizers.tokenizer(translator.source_proto)([run_on])
+    full = list(map(int, (full.to_list() if hasattr(full, "to_list") else full)[0]))
+    batches = spy_decode(translator, monkeypatch)
+    output, (source_pieces, output_pieces, weights) = translator.translate(
+        run_on, beam_size=1, return_attention=True
+    )
+    rows = [row[row != 0] for batch in batches for row in batch]
+    assert len(rows) >= 2 and all(len(r) <= MAX_SOURCE_TOKENS and r[-1] == tokenizers.EOS for r in rows)
+    assert [int(i) for r in rows for i in r[:-1]] == full
+    assert len(source_pieces) == len(full) + len(rows)  # every piece, and an end token per part
+    assert weights.shape == (len(output_pieces), len(source_pieces))
+    assert isinstance(output, str) and output
+
+
+@pytest.mark.parametrize("sentences, kind, message", [
+    ([None], TypeError, r"`sentences\[0\]` must be a string, got NoneType"),
+    (["Der Hund ist rot.", 3], TypeError, r"`sentences\[1\]` must be a string, got int \(3\)"),
+    ({"Der Hund ist rot.": 1}, TypeError, r"`sentences` must be a string or a list of strings, got dict"),
+    ({"Der Hund ist rot."}, TypeError, r"got set, which has no order"),
+    (b"Der Hund ist rot.", TypeError, r"got bytes: decode it first"),
+    (3, TypeError, r"`sentences` must be a string or a list of strings, got int"),
+])
+def test_translate_rejects_what_is_not_text(translator, sentences, kind, message):
+    raises(kind, message, lambda: translator.translate(sentences))
+
+
+@pytest.mark.parametrize("kwargs, kind, message", [
+    ({"max_length": -1}, ValueError, r"`max_length` must be a positive integer or None, got -1"),
+    ({"max_length": 0}, ValueError, r"`max_length` must be a positive integer or None, got 0"),
+    ({"max_length": "5"}, TypeError, r"`max_length` must be a positive integer or None, got '5' of type str"),
+    ({"batch_size": 0}, ValueError, r"`batch_size` must be a positive integer, got 0"),
+    ({"beam_size": 0}, ValueError, r"`beam_size` must be a positive integer, got 0"),
+    ({"beam_size": True}, TypeError, r"`beam_size` must be a positive integer, got True of type bool"),
+    ({"beam_size": 2.0}, TypeError, r"`beam_size` must be a positive integer, got 2.0"),
+    ({"alpha": -0.5}, ValueError, r"`alpha` must be a finite number >= 0, got -0.5"),
+    ({"alpha": math.nan}, ValueError, r"`alpha` must be a finite number >= 0, got nan"),
+    ({"alpha": math.inf}, ValueError, r"`alpha` must be a finite number >= 0, got inf"),
+    ({"return_attention": "yes"}, TypeError, r"`return_attention` must be True or False, got 'yes'"),
+])
+def test_translate_arguments_out_of_range_are_named(translator, kwargs, kind, message):
+    raises(kind, message, lambda: translator.translate(["Der Hund ist rot."], **kwargs))
+
+
+def test_translate_accepts_numpy_numbers(translator):
+    expected = translator.translate(SENTENCES, beam_size=2, alpha=0.5, batch_size=3, max_length=7)
+    assert translator.translate(
+        np.array(SENTENCES), beam_size=np.int64(2), alpha=np.float32(0.5), batch_size=np.int32(3),
+        max_length=np.int16(7),
+    ) == expected
+
+
+# -- generate -----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kwargs, kind, message", [
+    ({"temperature": math.nan}, ValueError, r"`temperature` must be a finite number >= 0, got nan"),
+    ({"temperature": math.inf}, ValueError, r"`temperature` must be a finite number >= 0, got inf"),
+    ({"temperature": np.float64(-1)}, ValueError, r"`temperature` must be a finite number >= 0"),
+    ({"temperature": True}, TypeError, r"`temperature` must be a finite number >= 0, got True of type bool"),
+    ({"temperature": "0.8"}, TypeError, r"`temperature` must be .*got '0.8' of type str"),
+    ({"temperature": None}, TypeError, r"`temperature` must be .*got None"),
+    ({"top_k": 0}, ValueError, r"`top_k` must be a positive integer or None, got 0"),
+    ({"top_k": 2.5}, TypeError, r"`top_k` must be a positive integer or None, got 2.5"),
+    ({"top_k": True}, TypeError, r"`top_k` must be a positive integer or None, got True"),
+    ({"top_p": 0}, ValueError, r"`top_p` must be a finite number in \(0, 1\] or None, got 0"),
+    ({"top_p": 1.5}, ValueError, r"`top_p` must be a finite number in \(0, 1\] or None, got 1.5"),
+    ({"top_p": math.nan}, ValueError, r"`top_p` must be .*got nan"),
+    ({"top_p": False}, TypeError, r"`top_p` must be .*got False of type bool"),
+    ({"length": -1}, ValueError, r"`length` must be a non-negative integer, got -1"),
+    ({"length": 2.0}, TypeError, r"`length` must be a non-negative integer, got 2.0"),
+    ({"length": True}, TypeError, r"`length` must be a non-negative integer, got True"),
+    ({"seed": -1}, ValueError, r"`seed` must be an integer in \[0, 9223372036854775807\] or None, got -1"),
+    ({"seed": 2**63}, ValueError, r"`seed` must be an integer in \[0, "),
+    ({"seed": 1.5}, TypeError, r"`seed` must be .*got 1.5"),
+    ({"seed": "1"}, TypeError, r"`seed` must be .*got '1' of type str"),
+    ({"num_samples": 0}, ValueError, r"`num_samples` must be a positive integer, got 0"),
+    ({"num_samples": np.float64(2)}, TypeError, r"`num_samples` must be a positive integer"),
+    ({"prompt": 3}, TypeError, r"`prompt` must be a non-empty string, got int"),
+    ({"prompt": ""}, ValueError, r"`prompt` must be a non-empty string, got ''"),
+])
+def test_generate_arguments_are_checked_before_the_graph(char_model, kwargs, kind, message):
+    raises(kind, message, lambda: char_model.generate(**{"prompt": "ab", "length": 5, **kwargs}))
+
+
+def test_generate_accepts_numpy_scalars(char_model):
+    assert char_model.generate("ab", np.int64(30), temperature=np.float32(0.8), seed=np.int32(3)) == (
+        char_model.generate("ab", 30, temperature=float(np.float32(0.8)), seed=3)
+    )
+    assert char_model.generate("ab", 30, top_k=np.int64(3), top_p=np.float64(0.9), seed=4,
+                               num_samples=np.int8(2)) == char_model.generate("ab", 30, top_k=3, top_p=0.9, seed=4,
+                                                                              num_samples=2)
+
+
+def keras_hub_in_one_piece(model, prompt, length, seed, sampler):
+    """The reference: a keras_hub sampler seeded `seed` run over the whole length
+    in one loop, as `generate` did before it ran in chunks."""
+    ids = model.vocabulary.encode(prompt)
+    tokens = np.zeros((1, len(ids) + length), np.int32)
+    tokens[:, : len(ids)] = ids
+    state = model.read(tokens[:, : len(ids) - 1])
+    never_unknown = np.zeros(model.vocabulary_size, np.float32)
+    never_unknown[UNKNOWN_ID] = -1e9
+
+    def next_logits(prompt, cache, i):
+        logits, cache = model.step(ops.take(prompt, i - 1, axis=1), cache)
+        return logits + never_unknown, None, cache
+
+    out = sampler(next_logits, ops.convert_to_tensor(tokens), cache=state, index=len(ids))
+    return model.vocabulary.decode(ops.convert_to_numpy(out)[0, len(ids):])
+
+
+@pytest.mark.parametrize("kind", ["random", "top_k", "top_p"])
+def test_generation_in_chunks_equals_the_sampler_in_one_piece(char_model, monkeypatch, kind):
+    import keras_hub
+
+    seed, length = 12, 45
+    sampler = {"random": keras_hub.samplers.RandomSampler(seed=seed),
+               "top_k": keras_hub.samplers.TopKSampler(k=3, seed=seed),
+               "top_p": keras_hub.samplers.TopPSampler(p=0.8, seed=seed)}[kind]
+    kwargs = {"random": {}, "top_k": {"top_k": 3}, "top_p": {"top_p": 0.8}}[kind]
+    expected = keras_hub_in_one_piece(char_model, "ab c", length, seed, sampler)
+    monkeypatch.setattr(char_rnn, "SAMPLING_CHUNK", 7)  # 7 runs of the compiled loop
+    assert char_model.generate("ab c", length, seed=seed, **kwargs) == expected
+
+
+def test_same_seed_from_two_threads_gives_the_serial_output(char_model):
+    serial = {seed: char_model.generate("ab", 400, seed=seed, top_p=0.9) for seed in (1, 2)}
+    results, errors = [], []
+
+    def work(seed):
+        try:
+            for _ in range(3):
+                results.append((seed, char_model.generate("ab", 400, seed=seed, top_p=0.9)))
+        except Exception as e:  # noqa: BLE001 (reported below)
+            errors.append(e)
+
+    threads = [threading.Thread(target=work, args=(seed,)) for seed in (1, 1, 2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors and len(results) == 9
+    assert all(text == serial[seed] for seed, text in results)
+
+
+def test_long_generation_stops_promptly_on_ctrl_c(char_model):
+    char_model.generate("ab", 10, seed=0)  # traced: the interrupt must land in sampling, not tracing
+    timer = threading.Timer(0.5, _thread.interrupt_main)
+    interrupted_at = []
+    timer.start()
+    start = time.monotonic()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            char_model.generate("ab", 5_000_000, seed=0)  # minutes of sampling in one piece
+        interrupted_at.append(time.monotonic())
+    finally:
+        timer.cancel()
+    assert interrupted_at[0] - start < 0.5 + 5.0
+
+
+# -- images -------------------------------------------------------------------------------------------
+
+
+GRADIENT = np.tile(np.arange(0, 256, 4, dtype=np.uint8), (48, 1))  # [48, 64], 0..252
+
+
+def test_16_bit_grayscale_png_is_scaled_not_saturated(tmp_path):
+    path = tmp_path / "gray16.png"
+    Image.fromarray(GRADIENT.astype(np.uint16) * 257).save(path)  # the same picture in 16 bits
+    assert Image.open(path).mode.startswith("I")
+    loaded = flickr8k.load_image(path, size=32)
+    expected = flickr8k.load_image(GRADIENT, size=32)
+    assert (loaded >= 254.5).mean() < 0.05  # was 99.8 % white
+    np.testing.assert_allclose(loaded, expected, atol=1.0)
+    np.testing.assert_allclose(flickr8k.load_image(GRADIENT.astype(np.uint16) * 257, size=32), expected, atol=1.0)
+
+
+def test_32_bit_integer_image_is_read_as_16_bit(tmp_path):
+    path = tmp_path / "gray32.tif"
+    Image.fromarray(GRADIENT.astype(np.int32) * 257).save(path)
+    assert Image.open(path).mode == "I"
+    np.testing.assert_allclose(flickr8k.load_image(path, size=32), flickr8k.load_image(GRADIENT, size=32), atol=1.0)
+
+
+def test_float_arrays_in_0_1_are_refused_with_the_fix():
+    scaled = GRADIENT / 255.0
+    message = raises(ValueError, r"\[0, 255\].*multiply it by 255", lambda: flickr8k.load_image(scaled))
+    assert "lie in [0, 0.988" in message
+    np.testing.assert_allclose(flickr8k.load_image(scaled * 255, size=16), flickr8k.load_image(GRADIENT, size=16),
+                               atol=1.0)
+    assert flickr8k.load_image(np.zeros((8, 8)), size=4).max() == 0  # black in either scale: accepted
+
+
+def test_bytes_are_image_data_or_a_path(tmp_path):
+    path = tmp_path / "image.png"
+    Image.fromarray(np.stack([GRADIENT] * 3, -1)).save(path)
+    expected = flickr8k.load_image(path, size=16)
+    np.testing.assert_array_equal(flickr8k.load_image(path.read_bytes(), size=16), expected)
+    np.testing.assert_array_equal(flickr8k.load_image(bytes(path), size=16), expected)
+    np.testing.assert_array_equal(flickr8k.load_image(Image.open(path), size=16), expected)
+    raises(ValueError, r"could not read the image given as 12 bytes", lambda: flickr8k.load_image(b"not an image"))
+    raises(TypeError, r"`image` must be a path, the bytes .* got NoneType", lambda: flickr8k.load_image(None))
+
+
+def test_caption_reads_bytes_and_names_bad_images_and_arguments(captioner, tmp_path):
+    path = tmp_path / "image.jpg"
+    Image.fromarray(np.stack([GRADIENT] * 3, -1)).save(path)
+    assert captioner.caption(path.read_bytes(), beam_size=1) == captioner.caption(str(path), beam_size=1)
+    raises(TypeError, r"`images\[1\]` must be a path, .* got int", lambda: captioner.caption([str(path), 3]))
+    raises(TypeError, r"`images` must be an image .* got dict", lambda: captioner.caption({"a": path}))
+    raises(ValueError, r"`images\[1\]`: .*multiply it by 255",
+           lambda: captioner.caption([str(path), GRADIENT / 255.0], beam_size=1))
+    for kwargs, kind, message in [
+        ({"beam_size": 0}, ValueError, r"`beam_size` must be a positive integer, got 0"),
+        ({"max_length": True}, TypeError, r"`max_length` must be a positive integer, got True"),
+        ({"alpha": math.nan}, ValueError, r"`alpha` must be a finite number >= 0, got nan"),
+        ({"batch_size": 0}, ValueError, r"`batch_size` must be a positive integer, got 0"),
+    ]:
+        raises(kind, message, lambda kwargs=kwargs: captioner.caption(str(path), **kwargs))
+
+
+# -- saved assets and the cache -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("content, reason", [
+    (b"", "it is empty"),
+    (b"\x00garbage\xff" * 10, r"\(90 bytes; "),
+])
+def test_corrupt_sentencepiece_file_is_named(translator, tmp_path, content, reason):
+    (tmp_path / "source.spm").write_bytes(translator.source_proto)
+    (tmp_path / "target.spm").write_bytes(content)
+    message = raises(ValueError, r"target\.spm is not a SentencePiece model", lambda: translator.load_assets(tmp_path))
+    assert str(tmp_path / "target.spm") in message
+    raises(ValueError, reason, lambda: translator.load_assets(tmp_path))
+    (tmp_path / "source.spm").unlink()
+    raises(FileNotFoundError, r"source\.spm", lambda: translator.load_assets(tmp_path))
+
+
+@pytest.mark.parametrize("content", [b"", b"{not json", b"[1, 2]", b'{"chars": null}', b'{"chars": ["ab"]}',
+                                     b"\xff\xfe\x00"])
+def test_corrupt_character_vocabulary_file_is_named(char_model, tmp_path, content):
+    (tmp_path / "vocabulary.json").write_bytes(content)
+    message = raises(ValueError, "vocabulary.json is not a CharVocabulary file",
+                     lambda: char_model.load_assets(tmp_path))
+    assert str(tmp_path / "vocabulary.json") in message
+
+
+@pytest.mark.parametrize("content", [b"{not json", b'{"chars": []}', b'{"words": [1, 2]}', b'{"words": "a b"}'])
+def test_corrupt_word_vocabulary_file_is_named(captioner, tmp_path, content):
+    (tmp_path / "vocabulary.json").write_bytes(content)
+    message = raises(ValueError, "vocabulary.json is not a WordVocabulary file",
+                     lambda: captioner.load_assets(tmp_path))
+    assert str(tmp_path / "vocabulary.json") in message
+
+
+@pytest.fixture
+def no_download(monkeypatch):
+    monkeypatch.delenv(download.DATA_ENV, raising=False)
+
+    def fail(*args, **kwargs):
+        raise AssertionError("nothing may be downloaded when the cache cannot be written")
+
+    monkeypatch.setattr(download.urllib.request, "urlretrieve", fail)
+
+
+def test_cache_dir_that_is_a_file_is_named_with_its_variable(tmp_path, monkeypatch, no_download):
+    cache = tmp_path / "cache"
+    cache.write_text("not a directory")
+    monkeypatch.setenv(download.CACHE_ENV, str(cache))
+    message = raises(NotADirectoryError, r"ZOO_CACHE_DIR=.*is a file, not a directory",
+                     lambda: download.fetch("nietzsche/nietzsche.txt"))
+    assert str(cache) in message
+
+
+def test_unwritable_cache_dir_is_named_with_its_variable(tmp_path, monkeypatch, no_download):
+    cache = tmp_path / "cache"
+    monkeypatch.setenv(download.CACHE_ENV, str(cache))
+    mkdir = pathlib.Path.mkdir
+
+    def refuse(self, *args, **kwargs):  # what a read-only directory does (root would not see it)
+        if str(self).startswith(str(cache)):
+            raise PermissionError(errno.EACCES, "Permission denied", str(self))
+        return mkdir(self, *args, **kwargs)
+
+    monkeypatch.setattr(pathlib.Path, "mkdir", refuse)
+    message = raises(PermissionError, r"cannot write in the download cache .*ZOO_CACHE_DIR=.*Permission denied",
+                     lambda: download.fetch("nietzsche/nietzsche.txt"))
+    assert str(cache) in message and download.DATA_ENV in message
+
+
+def test_empty_cache_variable_means_the_default(monkeypatch):
+    monkeypatch.setenv(download.CACHE_ENV, "")
+    assert download.cache_dir() == pathlib.Path.home() / ".cache" / "zoo"
+    monkeypatch.setenv(download.CACHE_ENV, "~/zoo-cache")
+    assert download.cache_dir() == pathlib.Path.home() / "zoo-cache"
+
+
+def test_png_bytes_from_memory_equal_the_array():
+    buffer = io.BytesIO()
+    Image.fromarray(GRADIENT).save(buffer, "PNG")
+    np.testing.assert_array_equal(flickr8k.load_image(buffer.getvalue(), size=8), flickr8k.load_image(GRADIENT, size=8))
