@@ -78,3 +78,86 @@ def test_weights_of_another_model_are_refused(saved, tmp_path):
     directory, _ = saved
     with pytest.raises(ValueError, match="holds 'lstm-seq2seq-attn', not 'lstm-seq2seq'"):
         zoo.load("lstm-seq2seq", weights=directory)
+
+
+def test_the_catalogue_and_the_registrations_agree():
+    """Importing every module of zoo.models.CATALOGUE registers exactly its names,
+    with the declared task and description, from the declared module."""
+    import importlib
+
+    from zoo.models import CATALOGUE
+
+    for module in {m for m, _, _ in CATALOGUE.values()}:
+        importlib.import_module(module)
+    from_models = {n: e for n, e in registry._REGISTRY.items() if e["builder"].__module__.startswith("zoo.models.")}
+    assert sorted(from_models) == sorted(CATALOGUE)
+    for name, (module, task, description) in CATALOGUE.items():
+        entry = registry._REGISTRY[name]
+        assert (entry["builder"].__module__, entry["task"], entry["description"]) == (module, task, description)
+        assert zoo.info(name)["task"] == task and zoo.info(name)["description"] == description
+
+
+def test_a_registration_that_disagrees_with_the_catalogue_is_refused(monkeypatch):
+    monkeypatch.setattr(registry, "_REGISTRY", {})
+    with pytest.raises(ValueError, match="disagrees with zoo.models.CATALOGUE, which declares task='translation'"):
+        zoo.register("lstm-seq2seq", task="captioning", description="d")
+
+
+def test_a_model_registered_outside_the_catalogue_is_listed_and_built(monkeypatch):
+    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))
+    zoo.register("my-model", task="test", description="mine")(lambda **kw: ("built", kw))
+    assert "my-model" in zoo.list_models() and zoo.info("my-model")["task"] == "test"
+    assert zoo.build("my-model", units=3) == ("built", {"units": 3})
+
+
+def test_import_zoo_list_and_info_do_not_import_tensorflow():
+    import subprocess
+    import sys
+
+    code = ("import zoo, sys; zoo.list_models(); zoo.info('char-lstm'); "
+            "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, 'imported'; "
+            "assert zoo.layers.LSTMCell.__name__ == 'LSTMCell'")  # still reachable, imported on first use
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+
+
+@pytest.mark.parametrize("call, error, words", [
+    (lambda: zoo.load(["char-lstm"]), TypeError, "name must be a str.*got list \\['char-lstm'\\]"),
+    (lambda: zoo.info(None), TypeError, "name must be a str.*got NoneType None"),
+    (lambda: zoo.build(3), TypeError, "name must be a str.*got int 3"),
+    (lambda: zoo.list_models(["*"]), TypeError, "pattern must be a str.*got list"),
+    (lambda: zoo.load("char-lstm", weights=3), TypeError, "weights must be 'pretrained', None, or a directory.*int"),
+    (lambda: zoo.load("char-lstm", weights=b"dir"), TypeError, "weights must be .*got bytes b'dir'"),
+    (lambda: zoo.load("char-lstm", weights=""), FileNotFoundError, "weights='' is not a directory"),
+    (lambda: zoo.load("char-lstm", weights="pretrianed"), FileNotFoundError, "weights='pretrianed' is not a directory"),
+])
+def test_bad_arguments_name_the_argument_and_the_value(call, error, words):
+    with pytest.raises(error, match=words):
+        call()
+
+
+def test_weights_may_be_any_path_like(saved):
+    directory, model = saved
+
+    class Where:  # an os.PathLike that is not a pathlib.Path
+        def __fspath__(self):
+            return str(directory)
+
+    loaded = zoo.load("lstm-seq2seq-attn", weights=Where())
+    assert loaded.get_config() == model.get_config()
+
+
+@pytest.mark.parametrize("content, words", [
+    ('{"task": "translation", ', "is not valid JSON"),
+    ("[1, 2]", "holds a list, not a JSON object"),
+    (b"\xff\xfe", "is not valid JSON"),
+])
+def test_a_corrupt_card_is_a_value_error_naming_the_file(content, words, tmp_path, monkeypatch):
+    monkeypatch.setenv(registry.MODELS_ENV, str(tmp_path))
+    card = tmp_path / "char-lstm" / "card.json"
+    card.parent.mkdir()
+    card.write_bytes(content if isinstance(content, bytes) else content.encode())
+    with pytest.raises(ValueError, match=words) as raised:
+        zoo.info("char-lstm")
+    assert str(card) in str(raised.value)
+    assert zoo.info("char-gru")["card"] is None  # the others still answer

@@ -1,16 +1,32 @@
 """A Keras 3 model zoo of recurrent sequence models with attention.
 
+`import zoo` is light: listing models and reading their cards never imports
+TensorFlow or Keras. Building or loading a model imports the module that
+defines it; submodules such as `zoo.layers` are imported on first use.
+
 >>> import zoo
 >>> "lstm-seq2seq-attn" in zoo.list_models("*seq2seq*")
 True
 """
 
-from zoo import layers
+import importlib
+
 from zoo.registry import build, info, list_models, load, register
 
-# Importing a model module registers its builders.
-from zoo.models import seq2seq  # noqa: E402, F401  isort: skip
-from zoo.models import char_rnn  # noqa: E402, F401  isort: skip
-from zoo.models import captioner  # noqa: E402, F401  isort: skip
-
 __all__ = ["build", "info", "layers", "list_models", "load", "register"]
+
+# Submodules reachable as attributes of `zoo` (imported on first access).
+_SUBMODULES = {
+    "callbacks", "data", "decoding", "distribute", "evaluate", "export", "layers", "metrics", "models",
+    "quiet", "registry", "saving", "training", "viz",
+}
+
+
+def __getattr__(name):
+    if name in _SUBMODULES:
+        return importlib.import_module(f"zoo.{name}")
+    raise AttributeError(f"module 'zoo' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | _SUBMODULES)

@@ -1,122 +1,315 @@
-"""The `zoo` command: list, info, translate, generate, caption, evaluate."""
+"""The `zoo` command: list, info, translate, generate, caption, evaluate.
+
+`zoo --help`, `zoo list` and `zoo info` read the registry's catalogue and the
+model cards only: they never import TensorFlow, and answer at once. The other
+commands import TensorFlow without its start-up noise (`zoo.quiet`).
+
+Every user error (a bad flag value, a model of the wrong task, an unknown name,
+a missing or corrupt file) is one line on stderr, `zoo <command>: error: ...`,
+and exit status 2; anything unexpected is one line and exit status 1. `--debug`
+shows the traceback instead and keeps TensorFlow's start-up lines.
+"""
 
 import argparse
+import contextlib
 import json
 import math
 import os
+import re
 import sys
 
+# The command that fits each task, for error messages.
+USAGE = {
+    "translation": "zoo translate SENTENCE --model {name}",
+    "text-generation": "zoo generate {name}",
+    "captioning": "zoo caption IMAGE --model {name}",
+}
 
-def main(argv=None):
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    parser = argparse.ArgumentParser(prog="zoo", description="Recurrent sequence models with attention.")
-    commands = parser.add_subparsers(dest="command", required=True)
-    p = commands.add_parser("list", help="registered models (and whether a trained one ships)")
+
+class UserError(ValueError):
+    """A bad command line: reported as one line, never with a traceback."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        """One line instead of argparse's usage block."""
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
+def _number(kind, text, check, allowed):
+    try:
+        value = kind(text)
+    except ValueError:
+        value = None
+    if value is None or not check(value):
+        raise argparse.ArgumentTypeError(f"expected {allowed}, got {text!r}")
+    return value
+
+
+def positive_int(text):
+    return _number(int, text, lambda v: v >= 1, "a positive integer")
+
+
+def non_negative_int(text):
+    return _number(int, text, lambda v: v >= 0, "a non-negative integer")
+
+
+def temperature(text):
+    return _number(float, text, lambda v: math.isfinite(v) and v >= 0, "a finite number >= 0 (0 for greedy)")
+
+
+def probability(text):
+    return _number(float, text, lambda v: 0 < v <= 1, "a number in (0, 1]")
+
+
+def build_parser():
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--debug", action="store_true",
+                        help="show the traceback of an error and TensorFlow's start-up lines")
+    parser = _Parser(prog="zoo", description="Recurrent sequence models with attention.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    p = commands.add_parser("list", parents=[common], help="registered models: task, trained weights, metric")
     p.add_argument("pattern", nargs="?", default=None, help="fnmatch pattern, e.g. '*lstm*'")
-    p = commands.add_parser("info", help="task, description and card of a model")
+    p = commands.add_parser("info", parents=[common], help="task, description and card of a model")
     p.add_argument("name")
-    p = commands.add_parser("translate", help="translate sentences with a shipped model")
+    p = commands.add_parser("translate", parents=[common], help="translate sentences with a shipped model")
     p.add_argument("sentences", nargs="+")
-    p.add_argument("--model", default="lstm-seq2seq-attn")
-    p.add_argument("--beam-size", type=int, default=5)
-    p = commands.add_parser("generate", help="continue a prompt with a character model")
-    p.add_argument("name", nargs="?", default="char-lstm")
+    p.add_argument("--model", default="lstm-seq2seq-attn", help="a translation model (default: %(default)s)")
+    p.add_argument("--beam-size", type=positive_int, default=5, help="1 for greedy decoding (default: %(default)s)")
+    p = commands.add_parser("generate", parents=[common], help="continue a prompt with a character model")
+    p.add_argument("name", nargs="?", default="char-lstm", help="a text-generation model (default: %(default)s)")
     p.add_argument("--prompt", default="\n", help="text to continue (printed first)")
-    p.add_argument("--length", type=int, default=300, help="characters to generate")
-    p.add_argument("--temperature", type=float, default=0.8, help="0 for greedy")
-    p.add_argument("--top-k", type=int, default=None)
-    p.add_argument("--top-p", type=float, default=None)
-    p.add_argument("--seed", type=int, default=None)
-    p.add_argument("--num-samples", type=int, default=1)
+    p.add_argument("--length", type=positive_int, default=300, help="characters to generate (default: %(default)s)")
+    p.add_argument("--temperature", type=temperature, default=0.8, help="0 for greedy (default: %(default)s)")
+    p.add_argument("--top-k", type=positive_int, default=None, help="sample among the k likeliest characters")
+    p.add_argument("--top-p", type=probability, default=None, help="sample within this probability mass, in (0, 1]")
+    p.add_argument("--seed", type=non_negative_int, default=None, help="for a reproducible sample")
+    p.add_argument("--num-samples", type=positive_int, default=1, help="independent samples (default: %(default)s)")
     p.add_argument("--weights", default="pretrained",
                    help="a directory written by zoo.saving.save instead of the shipped model")
-    p = commands.add_parser("caption", help="caption image files with a shipped model")
+    p = commands.add_parser("caption", parents=[common], help="caption image files with a shipped model")
     p.add_argument("images", nargs="+", help="image files (any size; RGB, grayscale or CMYK)")
-    p.add_argument("--model", default="sat-lstm-squeezenet")
-    p.add_argument("--beam-size", type=int, default=3)
+    p.add_argument("--model", default="sat-lstm-squeezenet", help="a captioning model (default: %(default)s)")
+    p.add_argument("--beam-size", type=positive_int, default=3, help="1 for greedy decoding (default: %(default)s)")
     p.add_argument("--attention", metavar="PNG", default=None,
                    help="also save the first image with each word's attention over it")
-    p = commands.add_parser("evaluate", help="score a shipped model on its test split")
+    p = commands.add_parser("evaluate", parents=[common], help="score a shipped model on its test split")
     p.add_argument("name")
     p.add_argument("--split", default=None, choices=["val", "test"],
                    help="default: test; val for text generation (no test split)")
-    p.add_argument("--beam-size", type=int, default=None, help="default: 5 for translation, 3 for captions")
-    p.add_argument("--limit", type=int, default=None, help="only the first N sentences (or images)")
-    args = parser.parse_args(argv)
+    p.add_argument("--beam-size", type=positive_int, default=None,
+                   help="default: 5 for translation, 3 for captions")
+    p.add_argument("--limit", type=positive_int, default=None, help="only the first N sentences (or images)")
+    return parser
 
+
+def main(argv=None):
+    """Runs the `zoo` command; returns its exit status."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:  # --help (0) or a flag error, already reported in one line (2)
+        return e.code
+    try:
+        _check_text(args)
+        return _run(args) or 0
+    except KeyboardInterrupt:
+        if args.debug:
+            raise
+        print(f"zoo {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # `zoo list | head`
+        with contextlib.suppress(OSError):
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115  no second error at exit
+        return 0
+    except Exception as e:
+        if args.debug:
+            raise
+        user_error = isinstance(e, (ValueError, TypeError, OSError))
+        prefix = "" if user_error else f"{type(e).__name__}: "
+        hint = "" if user_error else " (run again with --debug for the traceback)"
+        print(f"zoo {args.command}: error: {prefix}{_one_line(e)}{hint}", file=sys.stderr)
+        return 2 if user_error else 1
+
+
+def _one_line(error):
+    return " ".join(str(error).split()) or type(error).__name__
+
+
+def _check_text(args):
+    """Arguments that are text (not file names) must be valid UTF-8: the shell
+    passes raw bytes, which Python keeps as lone surrogates."""
+    for flag, dest in [("pattern", "pattern"), ("name", "name"), ("--model", "model"),
+                       ("sentences", "sentences"), ("--prompt", "prompt")]:
+        values = getattr(args, dest, None)
+        for value in [values] if isinstance(values, str) else values or []:
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                raw = os.fsencode(value)
+                raise UserError(f"argument {flag}: {raw!r} is not valid UTF-8 text; pass UTF-8.") from None
+
+
+def _check_model(name, task, command, weights="pretrained"):
+    """Refuses a model of another task, naming the command that fits it, and a
+    model that does not ship, before TensorFlow is imported."""
     import zoo
 
-    try:
-        if args.command == "list":
-            for name in zoo.list_models(args.pattern):
-                entry = zoo.info(name)
-                shipped = "trained" if entry["card"] else "-"
-                print(f"{name:24s} {entry['task']:16s} {shipped:8s} {entry['description']}")
-        elif args.command == "info":
-            print(json.dumps(zoo.info(args.name), indent=2, ensure_ascii=False))
-        elif args.command == "translate":
+    actual = zoo.registry.describe(name)["task"]
+    if actual == task:
+        if weights == "pretrained":
+            zoo.registry.shipped_dir(name)
+        return
+    if actual in USAGE:
+        raise UserError(f"{name} is a {actual} model; use `{USAGE[actual].format(name=name)}`.")
+    names = [n for n in zoo.list_models() if zoo.registry.describe(n)["task"] == task]
+    raise UserError(f"{name} is a {actual} model; `zoo {command}` needs a {task} model: {', '.join(names)}.")
+
+
+def _quiet(args):
+    """Imports TensorFlow without its start-up noise and returns the context
+    that keeps the model's first calls quiet (`zoo.quiet`); nothing with --debug."""
+    if args.debug:
+        return contextlib.nullcontext()
+    from zoo import quiet
+
+    quiet.quiet_tensorflow()
+    return quiet.filtered_stderr()
+
+
+def _run(args):
+    import zoo
+
+    if args.command == "list":
+        _print_list(zoo.list_models(args.pattern))
+    elif args.command == "info":
+        print(json.dumps(zoo.info(args.name), indent=2, ensure_ascii=False))
+    elif args.command == "translate":
+        _check_model(args.model, "translation", "translate")
+        with _quiet(args):
             model = zoo.load(args.model)
-            for line in model.translate(args.sentences, beam_size=args.beam_size):
-                print(line)
-        elif args.command == "generate":
-            task = zoo.info(args.name)["task"]
-            if task != "text-generation":
-                names = [n for n in zoo.list_models() if zoo.info(n)["task"] == "text-generation"]
-                raise ValueError(f"{args.name!r} is a {task} model; `zoo generate` needs one of {names}.")
+            lines = model.translate(args.sentences, beam_size=args.beam_size)
+        for line in lines:
+            print(line)
+    elif args.command == "generate":
+        _check_model(args.name, "text-generation", "generate", args.weights)
+        with _quiet(args):
             model = zoo.load(args.name, weights=args.weights)
             texts = model.generate(args.prompt, args.length, temperature=args.temperature,
                                    top_k=args.top_k, top_p=args.top_p, seed=args.seed,
                                    num_samples=args.num_samples)
-            for i, text in enumerate([texts] if isinstance(texts, str) else texts):
-                print(("" if i == 0 else "\n" + "-" * 40 + "\n") + args.prompt + text)
-        elif args.command == "caption":
+        for i, text in enumerate([texts] if isinstance(texts, str) else texts):
+            print(("" if i == 0 else "\n" + "-" * 40 + "\n") + args.prompt + text)
+    elif args.command == "caption":
+        _check_model(args.model, "captioning", "caption")
+        with _quiet(args):
             model = zoo.load(args.model)
             captions, maps = model.caption(args.images, beam_size=args.beam_size, return_attention=True)
-            for path, caption in zip(args.images, captions):
-                print(f"{path}\t{caption}")
-            if args.attention:
-                from zoo import viz
-                from zoo.data.flickr8k import load_image
-                from zoo.saving import atomic_write
+        for path, caption in zip(args.images, captions):
+            print(f"{_printable(path)}\t{caption}")
+        if args.attention:
+            from zoo import viz
+            from zoo.data.flickr8k import load_image
+            from zoo.saving import atomic_write
 
-                words, weights = maps[0]
-                figure = viz.caption_attention_figure(load_image(args.images[0], model.image_size), words, weights,
-                                                      captions[0])
-                atomic_write(args.attention, viz.to_png(figure))
-        elif args.command == "evaluate":
-            model = zoo.load(args.name)
-            card = zoo.info(args.name)["card"]
-            if card["task"] == "text-generation":
-                if args.split == "test":
-                    raise ValueError("the text corpora have no test split (first 90% train, "
-                                     "last 10% val): use --split val.")
-                from zoo.data.text import load_text
-
-                nats = model.log_loss(load_text(card["data"]["corpus"], "val"))
-                bits = nats / math.log(2)
-                print(json.dumps({"split": "val", "log_loss": round(nats, 4),
-                                  "bits_per_character": round(bits, 4)}, indent=2))
-                return 0
-            if card["task"] == "captioning":
-                from zoo.evaluate import evaluate_captioning
-
-                beam = args.beam_size or 3
-                beams = (1, beam) if beam > 1 else (1,)
-                results = evaluate_captioning(model, args.split or "test", beam_sizes=beams, limit=args.limit)
-                print(json.dumps(results, indent=2))
-                return 0
-            if card["task"] != "translation":
-                raise ValueError(f"`zoo evaluate` knows no task {card['task']!r} yet.")
-            from zoo.evaluate import evaluate_translation
-
-            results = evaluate_translation(model, card["data"]["pair"], args.split or "test",
-                                           beam_sizes=(1, args.beam_size or 5), limit=args.limit)
-            print(json.dumps(results, indent=2))
-    except (ValueError, OSError) as e:  # bad names, missing or corrupt files, no network
-        print(f"zoo {args.command}: error: {e}", file=sys.stderr)
-        return 2
+            words, weights = maps[0]
+            figure = viz.caption_attention_figure(load_image(args.images[0], model.image_size), words, weights,
+                                                  captions[0])
+            atomic_write(args.attention, viz.to_png(figure))
+    elif args.command == "evaluate":
+        _evaluate(args)
     return 0
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+def _evaluate(args):
+    import zoo
+
+    entry = zoo.info(args.name)
+    card, task = entry["card"], entry["task"]
+    if card is None:
+        raise UserError(f"no trained model ships for {args.name}: `zoo evaluate` scores shipped models.")
+    if task == "text-generation" and args.split == "test":
+        raise UserError("the text corpora have no test split (first 90% train, last 10% val): use --split val.")
+    if task not in ("translation", "captioning", "text-generation"):
+        raise UserError(f"`zoo evaluate` knows no task {task!r} yet.")
+    progress = sys.stderr.isatty()
+    with _quiet(args):
+        model = zoo.load(args.name)
+        if task == "text-generation":
+            from zoo.data.text import load_text
+
+            if progress:
+                print(f"scoring the val split of {card['data']['corpus']} ...", file=sys.stderr)
+            nats = model.log_loss(load_text(card["data"]["corpus"], "val"))
+            results = {"split": "val", "log_loss": round(nats, 4), "bits_per_character": round(nats / math.log(2), 4)}
+        elif task == "captioning":
+            from zoo.evaluate import evaluate_captioning
+
+            beam = args.beam_size or 3
+            results = evaluate_captioning(model, args.split or "test", beam_sizes=(1, beam) if beam > 1 else (1,),
+                                          limit=args.limit, progress=progress)
+        else:
+            from zoo.evaluate import evaluate_translation
+
+            beam = args.beam_size or 5
+            results = evaluate_translation(model, card["data"]["pair"], args.split or "test",
+                                           beam_sizes=(1, beam) if beam > 1 else (1,), limit=args.limit,
+                                           progress=progress)
+    print(json.dumps(results, indent=2))
+
+
+def _printable(path):
+    """A file name as text, with undecodable bytes replaced (stdout is UTF-8)."""
+    return os.fsencode(path).decode("utf-8", "replace")
+
+
+# -- zoo list --------------------------------------------------------------------
+
+
+def headline(card):
+    """The metric a model is known by, from its card: "test BLEU 40.40 (beam 5)"."""
+    metrics = card.get("metrics") if isinstance(card.get("metrics"), dict) else {}
+    task = card.get("task")
+    if task == "text-generation" and isinstance(metrics.get("val_log_loss"), (int, float)):
+        return f"val {metrics['val_log_loss']:.4f} nats/char"
+    key, label = {"translation": ("bleu", "BLEU"), "captioning": ("bleu4", "BLEU-4")}.get(task, (None, None))
+    decodings = {
+        name: scores[key] for name, scores in metrics.items()
+        if re.fullmatch(r"greedy|beam\d+", name) and isinstance(scores, dict)
+        and isinstance(scores.get(key), (int, float))
+    }
+    if not decodings:
+        return "-"
+    best = max(decodings, key=decodings.get)
+    decoding = "greedy" if best == "greedy" else f"beam {best[4:]}"
+    return f"{metrics.get('split', 'test')} {label} {decodings[best]:.2f} ({decoding})"
+
+
+def _parameters(card):
+    count = card.get("parameters")
+    return f"{count / 1e6:.2f}M" if isinstance(count, int) and not isinstance(count, bool) else "-"
+
+
+def _print_list(names):
+    import zoo
+
+    rows, unreadable = [], []
+    for name in names:
+        task = zoo.registry.describe(name)["task"]
+        try:
+            card = zoo.registry.read_card(name)
+        except ValueError as e:
+            rows.append((name, task, "card unreadable", "-", "-"))
+            unreadable.append(_one_line(e))
+            continue
+        if card is None:
+            rows.append((name, task, "no", "-", "-"))
+        else:
+            rows.append((name, task, "yes", _parameters(card), headline(card)))
+    header = ("name", "task", "trained", "params", "metric")
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    for row in [header, *rows]:
+        cells = [cell.rjust(w) if i == 3 else cell.ljust(w) for i, (cell, w) in enumerate(zip(row, widths))]
+        print("  ".join(cells).rstrip())
+    for message in unreadable:
+        print(f"zoo list: warning: {message}", file=sys.stderr)

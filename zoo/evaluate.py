@@ -1,22 +1,60 @@
-"""Evaluation of trained models with the field's metrics."""
+"""Evaluation of trained models with the field's metrics.
 
+With `progress=True` a tqdm bar on stderr counts the sentences (or images)
+decoded for each beam size; the inputs go to the model in the same batches as
+one call would use, so the scores do not change.
+"""
+
+import sys
 import time
+
+from tqdm import tqdm
 
 from zoo.data.translation import load_pairs
 from zoo.metrics import caption_scores, translation_scores
 
+TRANSLATION_BATCH = 64  # Seq2Seq.translate's default batch_size
+CAPTION_BATCH = 32  # Captioner.caption's default batch_size
 
-def evaluate_translation(model, pair, split="test", beam_sizes=(1, 5), limit=None):
-    """sacreBLEU, chrF, lowercased BLEU and sentences/s per beam size.
+
+def _check(limit, beam_sizes):
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        raise ValueError(f"limit must be None (everything) or a positive integer, got {limit!r}.")
+    beam_sizes = tuple(beam_sizes)
+    if not beam_sizes or any(isinstance(b, bool) or not isinstance(b, int) or b < 1 for b in beam_sizes):
+        raise ValueError(f"beam_sizes must be positive integers (1 for greedy), got {beam_sizes!r}.")
+    return beam_sizes
+
+
+def _decode(decode, inputs, batch, beam, progress, unit):
+    """`decode(chunk)` over `inputs` in chunks of `batch`, with a progress bar."""
+    label = "greedy" if beam == 1 else f"beam {beam}"
+    outputs = []
+    with tqdm(total=len(inputs), desc=label, unit=unit, file=sys.stderr, disable=not progress) as bar:
+        for start in range(0, len(inputs), batch):
+            chunk = inputs[start : start + batch]
+            outputs += decode(chunk)
+            bar.update(len(chunk))
+    return outputs
+
+
+def evaluate_translation(model, pair, split="test", beam_sizes=(1, 5), limit=None, progress=False):
+    """sacreBLEU, chrF, lowercased BLEU and sentences/s per beam size, on
+    `split` of the built-in `pair` ("de-en") or on `pair = (sources, references)`.
 
     Returns `{"greedy" or "beam<k>": {"bleu", "chrf", "bleu_lowercase",
-    "sentences_per_second"}, "sentences": n}`.
+    "sentences_per_second"}, "split", "sentences": n}`.
     """
-    sources, references = load_pairs(pair, split, limit=limit)
+    beam_sizes = _check(limit, beam_sizes)
+    if isinstance(pair, str):
+        sources, references = load_pairs(pair, split, limit=limit)
+    else:  # your own (sources, references)
+        sources, references = (list(side)[:limit] for side in pair)
     results = {"split": split, "sentences": len(sources)}
     for beam in beam_sizes:
         start = time.perf_counter()
-        hypotheses = model.translate(sources, beam_size=beam)
+        hypotheses = _decode(lambda chunk: model.translate(chunk, beam_size=beam),  # noqa: B023  called at once
+                             sources, TRANSLATION_BATCH, beam, progress, "sentence")
         seconds = time.perf_counter() - start
         scores = translation_scores(hypotheses, references)
         scores["sentences_per_second"] = round(len(sources) / seconds, 1)
@@ -24,7 +62,7 @@ def evaluate_translation(model, pair, split="test", beam_sizes=(1, 5), limit=Non
     return results
 
 
-def evaluate_captioning(model, split="test", beam_sizes=(1, 3), limit=None):
+def evaluate_captioning(model, split="test", beam_sizes=(1, 3), limit=None, progress=False):
     """Corpus BLEU-1..4 (lowercased, all 5 references) and images/s per beam
     size on a Flickr8k split (see `zoo.data.flickr8k`).
 
@@ -33,13 +71,15 @@ def evaluate_captioning(model, split="test", beam_sizes=(1, 3), limit=None):
     """
     from zoo.data.flickr8k import load_flickr8k, normalize_caption
 
+    beam_sizes = _check(limit, beam_sizes)
     items = load_flickr8k(split, limit=limit)
     paths = [path for path, _ in items]
     references = [[normalize_caption(c) for c in captions] for _, captions in items]
     results = {"split": split, "images": len(items)}
     for beam in beam_sizes:
         start = time.perf_counter()
-        hypotheses = model.caption(paths, beam_size=beam)
+        hypotheses = _decode(lambda chunk: model.caption(chunk, beam_size=beam),  # noqa: B023  called at once
+                             paths, CAPTION_BATCH, beam, progress, "image")
         seconds = time.perf_counter() - start
         scores = caption_scores(hypotheses, references)
         scores["images_per_second"] = round(len(paths) / seconds, 1)

@@ -1,15 +1,23 @@
-"""Model registry: names -> builder functions, plus the trained models that ship."""
+"""Model registry: names -> builder functions, plus the trained models that ship.
+
+A leaf: it imports only the standard library and the catalogue of
+`zoo.models` (plain data). Names, tasks and descriptions come from that
+catalogue, so `list_models` and `info` answer without importing TensorFlow;
+`build` and `load` import the module that defines a model the first time it is
+needed, and that module's `@register` decorators fill in the builders.
+"""
 
 import difflib
 import fnmatch
+import importlib
 import json
 import os
 from pathlib import Path
 
-from zoo import saving
+from zoo.models import CATALOGUE
 
 MODELS_ENV = "ZOO_MODELS_DIR"
-_REGISTRY = {}
+_REGISTRY = {}  # name -> {"builder", "task", "description"}, filled by @register
 
 
 def models_dir():
@@ -18,7 +26,17 @@ def models_dir():
 
 
 def register(name, task, description):
-    """Decorator registering a builder function under a kebab-case `name`."""
+    """Decorator registering a builder function under a kebab-case `name`.
+
+    A name declared in `zoo.models.CATALOGUE` must be registered with the task
+    and description declared there.
+    """
+    if name in CATALOGUE and CATALOGUE[name][1:] != (task, description):
+        raise ValueError(
+            f"register({name!r}, task={task!r}, description={description!r}) disagrees with "
+            f"zoo.models.CATALOGUE, which declares task={CATALOGUE[name][1]!r}, "
+            f"description={CATALOGUE[name][2]!r}."
+        )
 
     def decorator(builder):
         if name in _REGISTRY:
@@ -31,31 +49,83 @@ def register(name, task, description):
 
 def list_models(pattern=None):
     """Sorted registered names, optionally filtered by an fnmatch `pattern`."""
-    names = sorted(_REGISTRY)
+    if pattern is not None and not isinstance(pattern, str):
+        raise TypeError(f"pattern must be a str such as '*lstm*' or None, got {type(pattern).__name__} {pattern!r}.")
+    names = sorted(set(CATALOGUE) | set(_REGISTRY))
     return [n for n in names if fnmatch.fnmatch(n, pattern)] if pattern else names
 
 
-def _entry(name):
-    if name not in _REGISTRY:
-        close = difflib.get_close_matches(str(name), list(_REGISTRY), n=3, cutoff=0.3)
-        hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
-        raise ValueError(
-            f"Unknown model name {name!r}.{hint} Registered: {', '.join(list_models())}."
+def _check_name(name):
+    if not isinstance(name, str):
+        raise TypeError(
+            f"name must be a str, one of the registered model names (e.g. 'char-lstm'), "
+            f"got {type(name).__name__} {name!r}."
         )
-    return _REGISTRY[name]
+    if name not in CATALOGUE and name not in _REGISTRY:
+        close = difflib.get_close_matches(name, list_models(), n=3, cutoff=0.3)
+        hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
+        raise ValueError(f"Unknown model name {name!r}.{hint} Registered: {', '.join(list_models())}.")
+
+
+def describe(name):
+    """`{"name", "task", "description"}` of a registered model, without its card."""
+    _check_name(name)
+    entry = _REGISTRY[name] if name in _REGISTRY else dict(zip(("task", "description"), CATALOGUE[name][1:]))
+    return {"name": name, "task": entry["task"], "description": entry["description"]}
+
+
+def _builder(name):
+    """The builder of `name`, importing the module that defines it if needed."""
+    _check_name(name)
+    if name not in _REGISTRY:
+        module = CATALOGUE[name][0]
+        importlib.import_module(module)
+        if name not in _REGISTRY:
+            raise ValueError(f"zoo.models.CATALOGUE declares {name!r} in {module}, which does not register it.")
+    return _REGISTRY[name]["builder"]
+
+
+def read_card(name):
+    """The card of the trained model that ships for `name`, or None if none ships.
+
+    A card that is not a JSON object is a ValueError naming the file.
+    """
+    _check_name(name)
+    path = models_dir() / name / "card.json"
+    if not path.is_file():
+        return None
+    try:
+        card = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise ValueError(f"Cannot read the card of {name!r}: {path} is not valid JSON ({e}).") from e
+    if not isinstance(card, dict):
+        raise ValueError(f"Cannot read the card of {name!r}: {path} holds a {type(card).__name__}, not a JSON object.")
+    return card
+
+
+def shipped_dir(name):
+    """The directory of the trained model that ships for `name`; FileNotFoundError if none."""
+    _check_name(name)
+    directory = models_dir() / name
+    if not directory.is_dir():
+        raise FileNotFoundError(
+            f"No trained model ships for {name!r} ({directory} does not exist). "
+            f"Use weights=None for a random model or train one with its recipe."
+        )
+    return directory
 
 
 def info(name):
-    """`{"name", "task", "description", "card"}`; card is None if nothing ships."""
-    entry = _entry(name)
-    card_path = models_dir() / name / "card.json"
-    card = json.loads(card_path.read_text()) if card_path.is_file() else None
-    return {"name": name, "task": entry["task"], "description": entry["description"], "card": card}
+    """`{"name", "task", "description", "card"}`; card is None if nothing ships.
+
+    Reads only the catalogue and the card: TensorFlow is not imported.
+    """
+    return {**describe(name), "card": read_card(name)}
 
 
 def build(name, **overrides):
     """A freshly initialized model (random weights)."""
-    return _entry(name)["builder"](**overrides)
+    return _builder(name)(**overrides)
 
 
 def load(name, weights="pretrained", **overrides):
@@ -64,11 +134,16 @@ def load(name, weights="pretrained", **overrides):
     Args:
         name: a registered name (`list_models()`).
         weights: "pretrained" for the shipped model in saved_models/<name>,
-            a path to a directory written by `zoo.saving.save`, or None for a
-            randomly initialized model built with `overrides`.
+            a directory (str or os.PathLike) written by `zoo.saving.save`, or
+            None for a randomly initialized model built with `overrides`.
         **overrides: builder arguments (only with `weights=None`).
     """
-    _entry(name)
+    _check_name(name)
+    if weights is not None and not isinstance(weights, (str, os.PathLike)):
+        raise TypeError(
+            f"weights must be 'pretrained', None, or a directory (str or os.PathLike) written by "
+            f"zoo.saving.save, got {type(weights).__name__} {weights!r}."
+        )
     if weights is None:
         return build(name, **overrides)
     if overrides:
@@ -76,10 +151,15 @@ def load(name, weights="pretrained", **overrides):
             f"Builder overrides {sorted(overrides)} only apply to weights=None; "
             f"a trained model keeps the configuration it was trained with."
         )
-    directory = models_dir() / name if weights == "pretrained" else Path(weights)
-    if weights == "pretrained" and not directory.is_dir():
-        raise FileNotFoundError(
-            f"No trained model ships for {name!r} ({directory} does not exist). "
-            f"Use weights=None for a random model or train one with its recipe."
-        )
+    if weights == "pretrained":
+        directory = shipped_dir(name)
+    else:
+        directory = Path(os.fsdecode(weights))
+        if os.fsdecode(weights) == "" or not directory.is_dir():
+            raise FileNotFoundError(
+                f"weights={weights!r} is not a directory: pass 'pretrained', None, or a directory "
+                f"written by zoo.saving.save."
+            )
+    from zoo import saving  # numpy and the model code stay out of import time
+
     return saving.load(directory, expected_name=name)

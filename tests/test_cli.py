@@ -1,0 +1,221 @@
+"""The `zoo` command: every user error is one line on stderr with a non-zero exit
+status and no traceback; `list`, `info` and `--help` answer without TensorFlow."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from zoo import registry
+from zoo.cli import headline, main
+
+ROOT = Path(__file__).resolve().parents[1]
+SHIPPED = ROOT / "saved_models"
+
+# (argv, words the one-line error must contain); every case exits with status 2.
+USER_ERRORS = [
+    (["translate", "Ein Hund.", "--model", "char-lstm"], ["char-lstm is a text-generation model",
+                                                          "use `zoo generate char-lstm`"]),
+    (["caption", "img.jpg", "--model", "char-lstm"], ["char-lstm is a text-generation model",
+                                                      "use `zoo generate char-lstm`"]),
+    (["caption", "img.jpg", "--model", "lstm-seq2seq-attn"], ["translation model", "zoo translate SENTENCE --model"]),
+    (["generate", "lstm-seq2seq-attn"], ["lstm-seq2seq-attn is a translation model", "zoo translate"]),
+    (["generate", "sat-lstm-squeezenet"], ["captioning model", "zoo caption IMAGE --model sat-lstm-squeezenet"]),
+    (["translate", "Ein Hund.", "--model", "transformer"], ["Unknown model name 'transformer'"]),
+    (["info", "lstm-seq2seq-atn"], ["Did you mean 'lstm-seq2seq-attn'"]),
+    (["translate", "Ein Hund.", "--model", "lstm-seq2seq"], ["No trained model ships for 'lstm-seq2seq'"]),
+    (["generate", "char-lstm", "--weights", "no/such/dir"], ["weights='no/such/dir' is not a directory"]),
+    (["evaluate", "lstm-seq2seq"], ["no trained model ships for lstm-seq2seq"]),
+    (["evaluate", "char-lstm", "--split", "test"], ["no test split", "--split val"]),
+    (["evaluate", "char-lstm", "--split", "train"], ["--split", "invalid choice", "'train'"]),
+    (["evaluate", "lstm-seq2seq-attn", "--limit", "0"], ["--limit", "positive integer", "'0'"]),
+    (["evaluate", "lstm-seq2seq-attn", "--limit", "-1"], ["--limit", "positive integer", "'-1'"]),
+    (["evaluate", "lstm-seq2seq-attn", "--beam-size", "0"], ["--beam-size", "positive integer", "'0'"]),
+    (["translate", "Ein Hund.", "--beam-size", "0"], ["--beam-size", "positive integer", "'0'"]),
+    (["translate", "Ein Hund.", "--beam-size", "two"], ["--beam-size", "positive integer", "'two'"]),
+    (["caption", "img.jpg", "--beam-size", "-3"], ["--beam-size", "positive integer", "'-3'"]),
+    (["generate", "--length", "-5"], ["--length", "positive integer", "'-5'"]),
+    (["generate", "--length", "0"], ["--length", "positive integer", "'0'"]),
+    (["generate", "--temperature", "nan"], ["--temperature", "finite number >= 0", "'nan'"]),
+    (["generate", "--temperature", "inf"], ["--temperature", "finite number >= 0", "'inf'"]),
+    (["generate", "--temperature", "-0.5"], ["--temperature", "finite number >= 0", "'-0.5'"]),
+    (["generate", "--top-p", "0"], ["--top-p", "(0, 1]", "'0'"]),
+    (["generate", "--top-p", "1.5"], ["--top-p", "(0, 1]", "'1.5'"]),
+    (["generate", "--top-k", "0"], ["--top-k", "positive integer"]),
+    (["generate", "--num-samples", "0"], ["--num-samples", "positive integer"]),
+    (["generate", "--seed", "-1"], ["--seed", "non-negative integer", "'-1'"]),
+    (["translate", "\udcff"], ["sentences", "b'\\xff'", "not valid UTF-8"]),  # what the shell's $'\xff' becomes
+    (["generate", "--prompt", "ROMEO\udcff:"], ["--prompt", "not valid UTF-8"]),
+    (["info", "char\udce9-lstm"], ["name", "not valid UTF-8"]),
+    (["translate"], ["required", "sentences"]),
+    ([], ["required", "COMMAND"]),
+    (["frob"], ["invalid choice", "'frob'"]),
+]
+
+
+def run_cli(argv, capsys):
+    status = main(argv)
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+@pytest.mark.parametrize("argv, words", USER_ERRORS, ids=lambda v: " ".join(v) if isinstance(v, list) else None)
+def test_user_errors_are_one_line_without_traceback(argv, words, capsys):
+    status, out, err = run_cli(argv, capsys)
+    assert status == 2, (status, err)
+    assert out == ""
+    assert err.endswith("\n") and err.count("\n") == 1, err  # one line
+    assert "Traceback" not in err and "\x1b[" not in err
+    assert err.startswith("zoo"), err
+    for word in words:
+        assert word in err, (word, err)
+
+
+def test_debug_shows_the_exception_instead():
+    with pytest.raises(ValueError, match="Did you mean 'lstm-seq2seq-attn'"):
+        main(["info", "lstm-seq2seq-atn", "--debug"])
+
+
+def test_an_unexpected_error_is_one_line_with_a_hint(monkeypatch, capsys):
+    def broken(name):
+        raise RuntimeError("something\nbroke")
+
+    monkeypatch.setattr(registry, "describe", broken)
+    status, out, err = run_cli(["translate", "x"], capsys)
+    assert status == 1 and err == "zoo translate: error: RuntimeError: something broke (run again with --debug " \
+                                  "for the traceback)\n"
+
+
+def test_help_lists_the_commands(capsys):
+    status, out, err = run_cli(["--help"], capsys)
+    assert status == 0 and err == ""
+    for command in ["list", "info", "translate", "generate", "caption", "evaluate"]:
+        assert command in out
+
+
+def rows(out):
+    return {line.split()[0]: line for line in out.splitlines()[1:]}
+
+
+def test_list_is_a_table_of_task_weights_parameters_and_metric(capsys):
+    status, out, err = run_cli(["list"], capsys)
+    assert status == 0 and err == ""
+    table = rows(out)
+    assert sorted(table) == registry.list_models()
+    assert out.splitlines()[0].split() == ["name", "task", "trained", "params", "metric"]
+    for name, line in table.items():
+        card_path = SHIPPED / name / "card.json"
+        assert registry.describe(name)["task"] in line.split()
+        if not card_path.is_file():
+            assert line.split()[2:] == ["no", "-", "-"]
+            continue
+        card = json.loads(card_path.read_text())
+        assert line.split()[2:4] == ["yes", f"{card['parameters'] / 1e6:.2f}M"]
+    attn = json.loads((SHIPPED / "lstm-seq2seq-attn" / "card.json").read_text())["metrics"]
+    assert table["lstm-seq2seq-attn"].endswith(f"test BLEU {attn['beam5']['bleu']:.2f} (beam 5)")
+    char = json.loads((SHIPPED / "char-lstm" / "card.json").read_text())["metrics"]
+    assert table["char-lstm"].endswith(f"val {char['val_log_loss']:.4f} nats/char")
+
+
+def test_list_filters_with_a_pattern(capsys):
+    status, out, _ = run_cli(["list", "char-*"], capsys)
+    assert status == 0 and sorted(rows(out)) == ["char-gru", "char-lstm"]
+
+
+@pytest.mark.parametrize("card, expected", [
+    ({"task": "translation", "metrics": {"split": "test", "greedy": {"bleu": 39.11}, "beam5": {"bleu": 40.4}}},
+     "test BLEU 40.40 (beam 5)"),
+    ({"task": "translation", "metrics": {"split": "val", "greedy": {"bleu": 3.0}, "beam5": {"bleu": 2.5}}},
+     "val BLEU 3.00 (greedy)"),
+    ({"task": "captioning", "metrics": {"split": "test", "greedy": {"bleu4": 15.0}, "beam3": {"bleu4": 16.85},
+                                        "nearest_neighbour": {"bleu4": 99.0}}}, "test BLEU-4 16.85 (beam 3)"),
+    ({"task": "text-generation", "metrics": {"val_log_loss": 1.44831}}, "val 1.4483 nats/char"),
+    ({"task": "translation", "metrics": "n/a"}, "-"),
+    ({"task": "other", "metrics": {"greedy": {"bleu": 1.0}}}, "-"),
+    ({}, "-"),
+])
+def test_headline_metric_of_a_card(card, expected):
+    assert headline(card) == expected
+
+
+@pytest.fixture
+def corrupt_cards(tmp_path, monkeypatch):
+    """The shipped cards (cards only) in a models directory, char-gru's truncated."""
+    for card in SHIPPED.glob("*/card.json"):
+        (tmp_path / card.parent.name).mkdir()
+        shutil.copy(card, tmp_path / card.parent.name / "card.json")
+    broken = tmp_path / "char-gru" / "card.json"
+    broken.write_text(broken.read_text()[:200])
+    monkeypatch.setenv(registry.MODELS_ENV, str(tmp_path))
+    return broken
+
+
+def test_list_shows_an_unreadable_card_and_lists_the_others(corrupt_cards, capsys):
+    status, out, err = run_cli(["list"], capsys)
+    assert status == 0
+    table = rows(out)
+    assert sorted(table) == registry.list_models()
+    assert "card unreadable" in table["char-gru"] and "yes" in table["char-lstm"].split()
+    assert err.count("\n") == 1 and str(corrupt_cards) in err and "Traceback" not in err
+
+
+def test_info_names_an_unreadable_card(corrupt_cards, capsys):
+    status, out, err = run_cli(["info", "char-gru"], capsys)
+    assert status == 2 and out == "" and err.count("\n") == 1
+    assert str(corrupt_cards) in err and "not valid JSON" in err
+    status, out, _ = run_cli(["info", "char-lstm"], capsys)
+    assert status == 0 and json.loads(out)["card"]["task"] == "text-generation"
+
+
+def run_python(code, env=None):
+    return subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                          env={**os.environ, **(env or {})}, timeout=300)
+
+
+def test_help_list_info_and_user_errors_never_import_tensorflow():
+    code = (
+        "import sys\n"
+        "from zoo.cli import main\n"
+        "for argv in (['list'], ['info', 'char-lstm'], ['--help'], ['translate', 'x', '--model', 'char-lstm'],\n"
+        "             ['evaluate', 'char-lstm', '--limit', '0']):\n"
+        "    try:\n"
+        "        main(argv)\n"
+        "    except SystemExit:\n"
+        "        pass\n"
+        "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras', 'numpy', 'pandas'))\n"
+        "assert not heavy, heavy[:5]\n"
+    )
+    result = run_python(code)
+    assert result.returncode == 0, result.stderr[-2000:]
+
+
+def test_quiet_tensorflow_imports_tensorflow_without_start_up_noise():
+    """A GPU-less machine: no absl preamble, no INFO lines, no cuInit or oneDNN
+    DT_BOOL "errors"; a real warning still shows."""
+    code = (
+        "import warnings\n"
+        "from zoo.quiet import filtered_stderr, quiet_tensorflow\n"
+        "quiet_tensorflow()\n"
+        "import tensorflow as tf\n"
+        "with filtered_stderr():\n"
+        "    tf.function(lambda x: tf.transpose(x))(tf.constant([[True, False]]))\n"  # oneDNN's DT_BOOL line
+        "    warnings.warn('a real warning')\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, env=env,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    if not any(Path("/dev").glob("nvidia*")):
+        assert result.stderr == "<string>:7: UserWarning: a real warning\n", result.stderr
+
+
+@pytest.mark.slow
+def test_translate_prints_only_the_translation():
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    result = subprocess.run([sys.executable, "-m", "zoo", "translate", "Ein Hund."], cwd=ROOT, capture_output=True,
+                            text=True, env=env, timeout=300)
+    assert result.returncode == 0 and result.stdout.strip() and result.stderr == "", result.stderr
