@@ -340,3 +340,19 @@ def test_exported_translator_decodes_like_translate_and_takes_an_empty_batch(tin
         out = served(sentences=tf.constant(sentences))["translations"].numpy()
         assert [s.decode("utf-8") for s in out] == model.translate(sentences, beam_size=beam_size)
         assert served(sentences=tf.constant([], tf.string))["translations"].shape == (0,)
+
+
+def test_translate_sorts_batches_by_length_and_keeps_the_order(tiny_translator):
+    import keras
+
+    keras.utils.set_random_seed(4)
+    model = tiny_translator("lstm-seq2seq-attn")
+    sentences = ["Der Hund ist rot und der Ball ist blau.", "Der Hut", "Das Auto ist gelb.", "Ball", "Der Hund"]
+    texts, extra = model.translate(sentences, beam_size=1, max_length=8, batch_size=2, return_attention=True)
+    for sentence, text, (source, _, weights) in zip(sentences, texts, extra):
+        alone, (alone_source, _, alone_weights) = model.translate(sentence, beam_size=1, max_length=8,
+                                                                  return_attention=True)
+        assert text == alone
+        assert source == alone_source
+        assert weights.shape[1] == len(source)  # over its own source, not the batch's padding
+        np.testing.assert_allclose(weights, alone_weights, atol=1e-5)

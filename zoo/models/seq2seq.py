@@ -209,17 +209,21 @@ class Seq2Seq(keras.Model):
         return texts[0] if single else texts
 
     def _translate_ids(self, ids, beam_size, max_length, alpha, batch_size):
-        """EOS-terminated source id arrays -> `(token arrays, attention)` per array."""
-        results, maps = [], []
+        """EOS-terminated source id arrays -> `(token arrays, attention)` per array.
+
+        Batches hold sources of similar length (sorted by length, results put
+        back in order), so little of the work is padding."""
+        results, maps = [None] * len(ids), [None] * len(ids)
+        order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
         for start in range(0, len(ids), batch_size):
-            chunk = ids[start : start + batch_size]
-            source = np.zeros((len(chunk), max(len(s) for s in chunk)), np.int32)
-            for i, s in enumerate(chunk):
-                source[i, : len(s)] = s
+            chunk = order[start : start + batch_size]
+            source = np.zeros((len(chunk), max(len(ids[i]) for i in chunk)), np.int32)
+            for row, i in enumerate(chunk):
+                source[row, : len(ids[i])] = ids[i]
             limit = max_length or 2 * source.shape[1] + 10
             sequences, attention = self._decode(source, beam_size, limit, alpha)
-            results += sequences
-            maps += attention
+            for i, sequence, weights in zip(chunk, sequences, attention):
+                results[i], maps[i] = sequence, None if weights is None else weights[:, : len(ids[i])]
         return results, maps
 
     def _source_parts(self, sentences):
