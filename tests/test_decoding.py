@@ -165,6 +165,8 @@ def test_unknown_token_is_masked_unless_allowed():
     for beam_size, found in ((1, decoder.greedy(inputs, 8)), (3, decoder.beam_search(inputs, 3, 8))):
         assert not any(UNK in s for s in found[0])
         assert_same(found, reference(encode, step, inputs, beam_size, 8, mask=no_unk))
+        assert_same(decoder.reference(inputs, beam_size, 8), reference(encode, step, inputs, beam_size, 8,
+                                                                         mask=no_unk))
 
 
 @pytest.mark.parametrize("beam_size", [1, 3])

@@ -289,6 +289,33 @@ class Decoder:
             sequences, attentions, values = ([x[0] for x in v] for v in (sequences, attentions, values))
         return (sequences, attentions, values) if return_scores else (sequences, attentions)
 
+    def reference(self, inputs, beam_size, max_length, alpha=0.6, min_length=0, allow_unk=False):
+        """The same search run eagerly by `greedy_reference` (`beam_size` 1) or
+        `beam_search_reference`, with the same masks: the oracle and the
+        speed baseline of the compiled search."""
+        beam_size = _check_int("beam_size", beam_size, 1)
+        max_length, min_length, _ = self._check(max_length, min_length, 0)
+        memory, state = self.encode_fn(self._inputs(inputs))
+        batch = len(state[0])
+        if beam_size > 1:
+            memory = [None if m is None else ops.repeat(m, beam_size, axis=0) for m in memory]
+            state = repeat_beams(state, beam_size)
+        calls = [0]
+
+        def step(tokens, state):
+            log_probs, attention, state = self.step_fn(tokens, state, memory)
+            calls[0] += 1
+            banned = [self.eos] if calls[0] <= min_length else []
+            banned += [self.unk] if self.unk is not None and not allow_unk else []
+            if banned:
+                log_probs = ops.convert_to_numpy(ops.cast(log_probs, "float32")).copy()
+                log_probs[:, banned] = -np.inf
+            return log_probs, attention if self.attention else None, state
+
+        if beam_size == 1:
+            return greedy_reference(step, state, batch, self.bos, self.eos, max_length)
+        return beam_search_reference(step, state, batch, beam_size, self.bos, self.eos, max_length, alpha)
+
     def padded_tokens(self, inputs, max_length, beam_size=1, alpha=0.6, min_length=0, allow_unk=False,
                       no_repeat_ngram_size=0, pad=0):
         """The best output per input as one int32 tensor `[batch, steps]`,
