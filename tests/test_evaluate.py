@@ -8,26 +8,37 @@ from zoo.metrics import translation_scores
 
 
 class EchoTranslator:
-    """Translates a sentence into its own words reversed; records the batches."""
+    """Translates a sentence into `answers[sentence]` (default: its words
+    reversed); records the batches it was given."""
 
-    def __init__(self):
-        self.batches = []
+    def __init__(self, answers=None):
+        self.answers = answers or {}
+        self.batches, self.sentences = [], []
 
     def translate(self, sentences, beam_size=5):
         self.batches.append((len(sentences), beam_size))
-        return [" ".join(reversed(s.split())) for s in sentences]
+        self.sentences += sentences
+        return [self.answers.get(s, " ".join(reversed(s.split()))) for s in sentences]
 
 
-def test_translation_scores_match_one_call_and_progress_is_shown(mirror, capsys):
-    model = EchoTranslator()
-    results = evaluate_translation(model, "de-en", "test", beam_sizes=(1, 2), limit=70, progress=True)
+def test_translation_in_batches_sorted_by_length_with_progress(mirror, capsys):
     sources, references = load_pairs("de-en", "test", limit=70)
-    expected = translation_scores(EchoTranslator().translate(sources), references)
+    model = EchoTranslator(dict(zip(sources, references)))  # perfect, if the order is kept
+    results = evaluate_translation(model, "de-en", "test", beam_sizes=(1, 2), limit=70, progress=True)
     for key in ("greedy", "beam2"):
-        assert {k: v for k, v in results[key].items() if k != "sentences_per_second"} == expected
-    assert model.batches == [(64, 1), (6, 1), (64, 2), (6, 2)]  # the model's own batch size of 64
+        assert results[key]["bleu"] == 100.0 and results[key]["chrf"] == 100.0
+    assert [size for size, _ in model.batches] == [64, 6, 64, 6]  # the model's own batch size of 64
+    assert [beam for _, beam in model.batches] == [1, 1, 2, 2]
+    assert [len(s) for s in model.sentences[:70]] == sorted(map(len, sources))  # sorted by length, like translate
     err = capsys.readouterr().err
     assert "greedy" in err and "beam 2" in err and "70/70" in err
+
+
+def test_scores_are_those_of_the_hypotheses(mirror):
+    results = evaluate_translation(EchoTranslator(), "de-en", "test", beam_sizes=(1,), limit=70)
+    sources, references = load_pairs("de-en", "test", limit=70)
+    expected = translation_scores(EchoTranslator().translate(sources), references)
+    assert {k: v for k, v in results["greedy"].items() if k != "sentences_per_second"} == expected
 
 
 def test_no_progress_by_default(mirror, capsys):
