@@ -358,3 +358,34 @@ def test_translate_sorts_batches_by_length_and_keeps_the_order(tiny_translator):
         assert source == alone_source
         assert weights.shape[1] == len(source)  # over its own source, not the batch's padding
         np.testing.assert_allclose(weights, alone_weights, atol=1e-5)
+
+
+@pytest.mark.slow
+def test_shipped_translator_compiled_search_matches_the_eager_one_on_test_2016(mirror):
+    import zoo
+    from zoo.data.translation import load_pairs
+    from zoo.metrics import translation_scores
+    from zoo.models.seq2seq import _to_str
+
+    model = zoo.load("lstm-seq2seq-attn")
+    sources, references = load_pairs("de-en", "test")
+    ids = [parts[0] for parts in model._source_parts(sources)]
+    order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
+    for beam_size in (1, 5):
+        found, expected = [None] * len(ids), [None] * len(ids)
+        for start in range(0, len(ids), 64):
+            chunk = order[start : start + 64]
+            source = np.zeros((len(chunk), max(len(ids[i]) for i in chunk)), np.int32)
+            for row, i in enumerate(chunk):
+                source[row, : len(ids[i])] = ids[i]
+            limit = 2 * source.shape[1] + 10
+            compiled = model._decode(source, beam_size, limit, 0.6)[0]
+            eager = model.search.reference(source, beam_size, limit, 0.6)[0]
+            for i, a, b in zip(chunk, compiled, eager):
+                found[i], expected[i] = list(a), list(b)
+        same = np.mean([a == b for a, b in zip(found, expected)])
+        detokenize = lambda s: _to_str(model._target_tokenizer.detokenize(np.array(s))) if s else ""  # noqa: E731
+        texts = [[detokenize(s) for s in x] for x in (found, expected)]
+        bleu = [translation_scores(t, references)["bleu"] for t in texts]
+        assert same == 1.0 if beam_size == 1 else same >= 0.99
+        assert bleu[0] == pytest.approx(bleu[1], abs=0.05)

@@ -181,11 +181,16 @@ class Decoder:
         attention: whether `step_fn` returns attention weights.
         jit_compile: compile `step_fn` with XLA.
 
-    Example:
+    Example (a model whose next token depends only on the last one):
 
-    >>> decoder = Decoder(model.encode, model.decode_step,
-    ...                   tf.TensorSpec([None, None], tf.int32), BOS, EOS, UNK)
-    >>> sequences, attention = decoder.beam_search(source, 5, max_length=40)
+    >>> table = tf.math.log([[0.1, 0.2, 0.7], [0.1, 0.8, 0.1], [0.5, 0.3, 0.2]])
+    >>> step = lambda tokens, state, memory: (tf.gather(table, tokens), None, state)
+    >>> encode = lambda inputs: ([], [tf.zeros_like(inputs[:, 0])])
+    >>> decoder = Decoder(encode, step, tf.TensorSpec([None, 1], tf.int32), bos=0, eos=1, attention=False)
+    >>> decoder.greedy(tf.zeros([1, 1], tf.int32), max_length=5)[0]
+    [array([2, 0, 2, 0, 2], dtype=int32)]
+    >>> decoder.beam_search(tf.zeros([1, 1], tf.int32), 2, max_length=5, alpha=0.0)[0]
+    [array([2], dtype=int32)]
     """
 
     def __init__(self, encode_fn, step_fn, input_spec, bos, eos, unk=None, attention=True, jit_compile=False):
