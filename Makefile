@@ -9,7 +9,7 @@ export ZOO_DATA_DIR ?= $(abspath ../shared/data)
 endif
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: demo test test-slow lint benchmarks
+.PHONY: demo test test-slow lint benchmarks tensorboard
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,10 @@ test: $(VENV)/.installed
 
 test-slow: $(VENV)/.installed
 	$(PY) -m pytest -q -m slow
+
+# every shipped model's training run (saved_models/<name>/logs/), side by side
+tensorboard: $(VENV)/.installed
+	$(VENV)/bin/tensorboard --logdir saved_models
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check zoo recipes tests benchmarks

@@ -1,8 +1,8 @@
-"""Train an image captioner of the zoo on Flickr8k and ship it.
+"""Train an image captioner of the zoo on Flickr8k.
 
     python recipes/caption.py --model sat-lstm-squeezenet
-    python recipes/caption.py --model lstm-squeezenet --save-dir runs/baselines   # no attention
-    python recipes/caption.py --train-fraction 0.25 --save-dir runs/data-size     # less data
+    python recipes/caption.py --model lstm-squeezenet                          # no attention
+    python recipes/caption.py --train-fraction 0.25                            # less data
 
 Reads top to bottom: config -> strategy -> data -> features -> model -> fit ->
 evaluate -> save. The split is fixed by image name (`zoo.data.flickr8k`); the
@@ -16,7 +16,9 @@ losses, token accuracy, val BLEU-4, sample captions and attention overlays
 (each word's attention over the image), hparams. At the end the best epoch
 (by greedy val BLEU-4) is scored on the test split, greedy and beam, beside a
 nearest-neighbour retrieval baseline on the same features, and written with
-its card.json to <save-dir>/<model>/.
+its card.json to <run-dir>/model/ (load it with `zoo.load(name,
+weights="<run-dir>/model")`); `--ship` also installs it into
+saved_models/<model>/ if its test BLEU-4 beats the shipped card's.
 """
 
 import dataclasses
@@ -26,7 +28,8 @@ import shlex
 import sys
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from zoo import training  # noqa: E402, I001  first: it imports TensorFlow without its start-up noise
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
@@ -34,55 +37,45 @@ import tensorflow as tf  # noqa: E402
 from tensorboard.plugins.hparams import api as hp  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import zoo  # noqa: E402
-from zoo import distribute, saving, training, viz  # noqa: E402
+from zoo import distribute, saving, viz  # noqa: E402
 from zoo.callbacks import BestCheckpoint, StepBackup  # noqa: E402
 from zoo.data.flickr8k import load_flickr8k, load_image, normalize_caption  # noqa: E402
 from zoo.data.tokenizers import BOS, EOS, WordVocabulary  # noqa: E402
-from zoo.distribute import STRATEGIES  # noqa: E402
 from zoo.evaluate import evaluate_captioning  # noqa: E402
 from zoo.metrics import MaskedAccuracy, caption_scores, masked_cross_entropy  # noqa: E402
 from zoo.models.captioner import nearest_neighbour_captions  # noqa: E402
 from zoo.saving import atomic_write  # noqa: E402
+from zoo.training import flag  # noqa: E402
 
 
 @dataclasses.dataclass
-class Config:
-    model: str = "sat-lstm-squeezenet"
-    epochs: int = 30
-    batch_size: int = 32
-    learning_rate: float = 1e-3
-    embedding_dim: int = 256
-    units: int = 256
-    dropout: float = 0.5
-    attention_penalty: float = 1.0  # doubly stochastic regularization (Xu et al. 2015)
-    label_smoothing: float = 0.0
-    clipnorm: float = 5.0
-    min_count: int = 3  # words seen fewer times in the training captions are <unk>
-    max_length: int = 20  # words per caption in training (longer ones are cut)
-    image_size: int = 224
-    train_fraction: float = 1.0  # keep this share of the training images (a seeded choice)
-    patience: int = 5  # epochs without a better val BLEU-4 before stopping
-    beam_size: int = 3
-    run_dir: str = ""  # default runs/<model>[-<fraction>]
-    save_dir: str = "saved_models"
-    strategy: str = "auto"
-    cpu_devices: int = 0  # N logical CPUs, for --strategy mirrored without GPUs
-    steps_per_epoch: int = 0  # 0: one pass over the captions (3 steps in --smoke)
-    backup_every: int = 100  # steps between backups, besides every epoch end
-    mixed_precision: str = ""  # "", "mixed_float16" or "mixed_bfloat16"
-    jit_compile: bool = False
-    seed: int = 0
-    smoke: bool = False  # a tiny model on a few images (tests)
+class Config(training.RunConfig):
+    model: str = flag("sat-lstm-squeezenet", "registered captioner", choices=tuple(zoo.list_models("*squeezenet*")))
+    epochs: int = flag(30, "passes over the training captions", minimum=1)
+    batch_size: int = flag(32, "captions per replica and step", minimum=1)
+    learning_rate: float = flag(1e-3, "Adam's learning rate (halved when val loss stalls)", exclusive_minimum=0)
+    embedding_dim: int = flag(256, "size of the word embedding", minimum=1)
+    units: int = flag(256, "size of the decoder and the attention", minimum=1)
+    dropout: float = flag(0.5, "dropout on the features, embeddings and the output layer", minimum=0)
+    attention_penalty: float = flag(1.0, "doubly stochastic attention regularization (Xu et al. 2015)", minimum=0)
+    label_smoothing: float = flag(0.0, "label smoothing of the cross-entropy", minimum=0)
+    clipnorm: float = flag(5.0, "gradient norm clipping", exclusive_minimum=0)
+    min_count: int = flag(3, "words seen fewer times in the training captions are <unk>", minimum=1)
+    max_length: int = flag(20, "words per caption in training (longer ones are cut)", minimum=2)
+    image_size: int = flag(224, "images are resized to this square size for the CNN", minimum=32)
+    train_fraction: float = flag(1.0, "keep this share of the training images (a seeded choice), in (0, 1]")
+    patience: int = flag(5, "epochs without a better val BLEU-4 before stopping", minimum=1)
+    beam_size: int = flag(3, "beam size of the test evaluation", minimum=1)
+    steps_per_epoch: int = flag(0, "batches per epoch (0: one pass over the captions, 3 with --smoke)", minimum=0)
 
 
 def parse_args(argv=None):
-    cfg = training.parse_config(
-        Config, __doc__, argv, {"strategy": STRATEGIES, "model": zoo.list_models("*squeezenet*")}
-    )
+    cfg = training.parse_config(Config, __doc__, argv)
     if not 0.0 < cfg.train_fraction <= 1.0:
         raise SystemExit(f"--train-fraction must be in (0, 1], got {cfg.train_fraction}")
+    if cfg.dropout >= 1:
+        raise SystemExit(f"--dropout must be in [0, 1), got {cfg.dropout}")
     return cfg
 
 
@@ -189,6 +182,8 @@ def main(cfg):
     suffix = ("" if cfg.train_fraction == 1.0 else f"-{cfg.train_fraction:g}") + ("-smoke" if cfg.smoke else "")
     run_dir = Path(cfg.run_dir or f"runs/{cfg.model}{suffix}")
     chief = distribute.is_chief(strategy)
+    if chief:
+        training.lock_run_dir(run_dir)  # a second process on this run directory stops here
     out_dir = distribute.worker_dir(run_dir, strategy)  # run_dir on the chief, else a temporary dir
 
     # -- data: a fixed split by image name; the vocabulary from training captions --------
@@ -203,7 +198,7 @@ def main(cfg):
         captions = [normalize_caption(c) for _, cs in train for c in cs]
         atomic_write(vocabulary_path, WordVocabulary.from_texts(captions, 1 if cfg.smoke else cfg.min_count).to_json())
     distribute.barrier(strategy)  # every worker uses the chief's vocabulary
-    vocabulary = WordVocabulary.from_json(vocabulary_path.read_text())
+    vocabulary = training.read_run_file(vocabulary_path, lambda data, path: WordVocabulary.from_json(data.decode()))
 
     # -- model ---------------------------------------------------------------------------
     sizes = {"embedding_dim": cfg.embedding_dim, "units": cfg.units}
@@ -273,7 +268,6 @@ def main(cfg):
     # -- evaluate the best epoch on the test split, beside retrieval, and ship it ----------
     if (run_dir / "best.weights.h5").exists():
         model.load_weights(run_dir / "best.weights.h5")
-    target = Path(cfg.save_dir) / cfg.model
     card = {
         "task": "captioning",
         "data": {
@@ -296,26 +290,28 @@ def main(cfg):
         "replicas": strategy.num_replicas_in_sync,
         "parameters": model.count_params(),
     }
-    saving.save(model, target, cfg.model, card)  # float16 weights: evaluate what ships
-    shipped = zoo.load(cfg.model, weights=target)
-    results = evaluate_captioning(shipped, "test", beam_sizes=(1, cfg.beam_size), limit=8 if cfg.smoke else None)
+    model_dir = saving.save(model, run_dir / "model", cfg.model, card)  # float16 weights: evaluate what ships
+    shipped = zoo.load(cfg.model, weights=model_dir)
+    results = evaluate_captioning(shipped, "test", beam_sizes=sorted({1, cfg.beam_size}),
+                                  limit=8 if cfg.smoke else None)
     references = [[normalize_caption(c) for c in captions] for _, captions in test]
     retrieved = nearest_neighbour_captions(grid["train"], [[normalize_caption(c) for c in cs] for _, cs in train],
                                            grid["test"])
     results["nearest_neighbour"] = caption_scores(retrieved, references)
     card["metrics"] = results
-    saving.save(model, target, cfg.model, card)
+    saving.save(model, model_dir, cfg.model, card)
     caption, (words, weights) = shipped.caption(test[0][0], beam_size=cfg.beam_size, return_attention=True)
     figure = viz.caption_attention_figure(load_image(test[0][0], shipped.image_size), words, weights,
                                           f"{Path(test[0][0]).name}: {caption}")
     atomic_write(run_dir / "attention.png", viz.to_png(figure))
     with tf.summary.create_file_writer(str(run_dir / "hparams")).as_default():
         hp.hparams({k: v for k, v in dataclasses.asdict(cfg).items() if isinstance(v, (int, float, str, bool))})
-        tf.summary.scalar("test_bleu4", results[f"beam{cfg.beam_size}"]["bleu4"], step=0)
+        tf.summary.scalar("test_bleu4", results[training.decoding_key(cfg.beam_size)]["bleu4"], step=0)
         tf.summary.scalar("val_bleu4", validation.state["bleu4"], step=0)
     print(json.dumps(results, indent=2))
+    training.ship(model, cfg, run_dir, card, (training.decoding_key(cfg.beam_size), "bleu4"), data_key="dataset")
     return results
 
 
 if __name__ == "__main__":
-    main(parse_args())
+    training.run(main, parse_args())

@@ -1,4 +1,4 @@
-"""Train a character language model of the zoo on tiny Shakespeare and ship it.
+"""Train a character language model of the zoo on tiny Shakespeare.
 
     python recipes/generate_text.py --model char-lstm
     python recipes/generate_text.py --model char-gru --epochs 5 --steps-per-epoch 230
@@ -21,7 +21,8 @@ included, with the optimizer steps of an unbroken run; re-running it with more
 runs/`: train/val loss in nats and bits per character, learning rate,
 generated samples (text) and a gate heatmap (image) every epoch, hparams.
 At the end the best epoch (by val loss) is written with its card.json to
-<save-dir>/<model>/, and the shipped (float16) weights are scored with
+<run-dir>/model/ (`--ship` also installs it into saved_models/<model>/ if
+it beats the shipped card's val loss), and the (float16) weights are scored with
 `model.log_loss` over the whole validation text, state carried.
 
 Target: <= 1.45 nats/char on tiny Shakespeare validation. Expected on 2 CPU
@@ -32,26 +33,26 @@ so about 50-95 minutes for the 8 epochs; the card records the real numbers.
 import dataclasses
 import json
 import math
-import os
 import shlex
 import sys
 import time
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from zoo import training  # noqa: E402, I001  first: it imports TensorFlow without its start-up noise
 
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from tensorboard.plugins.hparams import api as hp  # noqa: E402
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import zoo  # noqa: E402
-from zoo import distribute, saving, training, viz  # noqa: E402
+from zoo import distribute, saving, viz  # noqa: E402
 from zoo.callbacks import BestCheckpoint, StepBackup  # noqa: E402
 from zoo.data.pipeline import count_batches  # noqa: E402
-from zoo.data.text import CORPORA, CharVocabulary, char_dataset, load_text  # noqa: E402
-from zoo.distribute import STRATEGIES  # noqa: E402
+from zoo.data import user_files  # noqa: E402
+from zoo.data.text import CORPORA, CharVocabulary, char_dataset, load_text, split_text  # noqa: E402
 from zoo.saving import atomic_write  # noqa: E402
+from zoo.training import flag  # noqa: E402
 
 # Where each corpus's samples start; the gate picture reads the first
 # characters of the validation text.
@@ -60,42 +61,37 @@ TARGET_NATS = 1.45
 
 
 @dataclasses.dataclass
-class Config:
-    model: str = "char-lstm"
-    corpus: str = "tinyshakespeare"
-    epochs: int = 8  # one epoch reads the training text about once (~1.0M chars)
-    time_budget_minutes: float = 0.0  # stop after the first epoch past it (0: none; one process only)
+class Config(training.RunConfig):
+    model: str = flag("char-lstm", "registered character model", choices=tuple(zoo.list_models("char-*")))
+    corpus: str = flag("tinyshakespeare", "training text", choices=tuple(sorted(CORPORA)))
+    epochs: int = flag(8, "passes over the training text (about 1.0M characters each)", minimum=1)
+    time_budget_minutes: float = flag(0.0, "stop after the first epoch past this many minutes (0: none; one "
+                                           "process only)", minimum=0)
     # Small batches: early on, progress is limited by the number of updates
     # (batch 32 reached a lower val loss than batch 64 in the same minutes).
-    batch_size: int = 32
-    sequence_length: int = 128  # characters of context the gradient flows through
-    learning_rate: float = 4e-3  # cosine-decayed to 5% over all epochs
-    embedding_dim: int = 64
-    # 0: the builder's default (char-gru is sized to char-lstm's parameters)
-    units: int = 0
-    num_layers: int = 2
-    dropout: float = 0.1
-    clipnorm: float = 1.0
-    prompt: str = ""  # default: PROMPTS[corpus]
-    sample_length: int = 300
-    temperature: float = 0.8
-    run_dir: str = ""  # default runs/<model>-<corpus>
-    save_dir: str = "saved_models"
-    strategy: str = "auto"
-    cpu_devices: int = 0  # N logical CPUs, for --strategy mirrored without GPUs
-    steps_per_epoch: int = 0  # 0: one pass over the text (3 steps in --smoke)
-    backup_every: int = 50  # steps between backups, besides every epoch end
-    mixed_precision: str = ""  # "", "mixed_float16" or "mixed_bfloat16"
-    jit_compile: bool = False
-    seed: int = 0
-    smoke: bool = False  # a tiny model, a few steps on a few thousand characters (tests)
+    batch_size: int = flag(32, "windows per replica and step", minimum=1)
+    sequence_length: int = flag(128, "characters of context the gradient flows through", minimum=2)
+    learning_rate: float = flag(4e-3, "Adam's peak learning rate, cosine-decayed to 5%% over all epochs",
+                                exclusive_minimum=0)
+    embedding_dim: int = flag(64, "size of the character embedding", minimum=1)
+    units: int = flag(0, "units per layer (0: the builder's default; char-gru is sized to char-lstm's "
+                         "parameters)", minimum=0)
+    num_layers: int = flag(2, "stacked recurrent layers", minimum=1)
+    dropout: float = flag(0.1, "dropout after each recurrent layer", minimum=0)
+    clipnorm: float = flag(1.0, "gradient norm clipping", exclusive_minimum=0)
+    prompt: str = flag("", "start of the samples logged each epoch (default: per corpus, e.g. 'ROMEO:')")
+    sample_length: int = flag(300, "characters per logged sample", minimum=1)
+    temperature: float = flag(0.8, "temperature of the logged samples", minimum=0)
+    steps_per_epoch: int = flag(0, "batches per epoch (0: one pass over the text, 3 with --smoke)", minimum=0)
+    backup_every: int = flag(50, "steps between backups, besides every epoch end (0: epoch ends only)", minimum=0)
+    text_file: tuple = flag((), "your own UTF-8 text instead of --corpus: one or more files, joined; the first "
+                                "90%% of the characters train, the last 10%% validate", nargs="+")
 
 
 def parse_args(argv=None):
-    models = zoo.list_models("char-*")
-    cfg = training.parse_config(
-        Config, __doc__, argv, {"strategy": STRATEGIES, "corpus": sorted(CORPORA), "model": models}
-    )
+    cfg = training.parse_config(Config, __doc__, argv)
+    if cfg.dropout >= 1:
+        raise SystemExit(f"--dropout must be in [0, 1), got {cfg.dropout}")
     if cfg.time_budget_minutes and (cfg.strategy == "multi-worker" or distribute.tasks_in_tf_config() > 1):
         raise SystemExit("--time-budget-minutes: each worker would measure its own time; use --epochs instead")
     return cfg
@@ -159,19 +155,26 @@ def main(cfg):
     keras.utils.set_random_seed(cfg.seed)
     if cfg.mixed_precision:
         keras.mixed_precision.set_global_policy(cfg.mixed_precision)
-    run_dir = Path(cfg.run_dir or f"runs/{cfg.model}-{cfg.corpus}" + ("-smoke" if cfg.smoke else ""))
+    corpus = "own files: " + ", ".join(Path(f).name for f in cfg.text_file) if cfg.text_file else cfg.corpus
+    data_name = Path(cfg.text_file[0]).stem if cfg.text_file else cfg.corpus
+    run_dir = Path(cfg.run_dir or f"runs/{cfg.model}-{data_name}" + ("-smoke" if cfg.smoke else ""))
     chief = distribute.is_chief(strategy)
+    if chief:
+        training.lock_run_dir(run_dir)  # a second process on this run directory stops here
     out_dir = distribute.worker_dir(run_dir, strategy)  # run_dir on the chief, else a temporary dir
 
     # -- data: first 90% train, last 10% validation; vocabulary from train -----
-    train_text, val_text = load_text(cfg.corpus, "train"), load_text(cfg.corpus, "val")
+    if cfg.text_file:
+        train_text, val_text = split_text(user_files.read_text(cfg.text_file))
+    else:
+        train_text, val_text = load_text(cfg.corpus, "train"), load_text(cfg.corpus, "val")
     if cfg.smoke:
         train_text, val_text = train_text[:20_000], val_text[:3_000]
     vocabulary_path = run_dir / "vocabulary.json"  # reused on resume, so the ids never change
     if chief and not vocabulary_path.exists():
         atomic_write(vocabulary_path, CharVocabulary.from_text(train_text).to_json())
     distribute.barrier(strategy)  # every worker uses the chief's vocabulary
-    vocabulary = CharVocabulary.from_json(vocabulary_path.read_text())
+    vocabulary = training.read_run_file(vocabulary_path, lambda data, path: CharVocabulary.from_json(data.decode()))
     global_batch = cfg.batch_size * replicas
     sequence_length = 32 if cfg.smoke else cfg.sequence_length
     train_ids = vocabulary.encode(train_text)
@@ -191,7 +194,7 @@ def main(cfg):
     val_ds = char_dataset(
         vocabulary.encode(val_text), sequence_length, global_batch, steps_per_epoch=2 if cfg.smoke else None
     )
-    prompt = cfg.prompt or PROMPTS[cfg.corpus]
+    prompt = cfg.prompt or (PROMPTS[cfg.corpus] if not cfg.text_file else train_text[:8])
 
     # -- model -----------------------------------------------------------------
     sizes = {"embedding_dim": 8, "units": 16} if cfg.smoke else {"embedding_dim": cfg.embedding_dim}
@@ -242,11 +245,11 @@ def main(cfg):
     # -- score the best epoch, as shipped, on the whole validation text --------
     if (run_dir / "best.weights.h5").exists():
         model.load_weights(run_dir / "best.weights.h5")
-    target = Path(cfg.save_dir) / cfg.model
     card = {
         "task": "text-generation",
         "data": {
-            "corpus": cfg.corpus,
+            "corpus": corpus,
+            **({"files": [user_files.file_record(f) for f in cfg.text_file]} if cfg.text_file else {}),
             "split": "first 90% of the characters train, last 10% validate",
             "train_characters": len(train_text),
             "val_characters": len(val_text),
@@ -262,8 +265,8 @@ def main(cfg):
         "replicas": replicas,
         "parameters": model.count_params(),
     }
-    saving.save(model, target, cfg.model, card)  # float16 weights: score what ships
-    shipped = zoo.load(cfg.model, weights=target)
+    model_dir = saving.save(model, run_dir / "model", cfg.model, card)  # float16 weights: score what ships
+    shipped = zoo.load(cfg.model, weights=model_dir)
     start = time.perf_counter()
     nats = shipped.log_loss(val_text)
     seconds = time.perf_counter() - start
@@ -285,13 +288,14 @@ def main(cfg):
         "seed": cfg.seed,
         "text": prompt + sample,
     }
-    saving.save(model, target, cfg.model, card)
+    saving.save(model, model_dir, cfg.model, card)
     with tf.summary.create_file_writer(str(hparams_dir)).as_default():
         tf.summary.scalar("val_log_loss", nats, step=0)
         tf.summary.scalar("val_bits_per_character", nats / math.log(2), step=0)
     print(json.dumps(card["metrics"], indent=2))
+    training.ship(model, cfg, run_dir, card, ("val_log_loss",), higher_is_better=False, data_key="corpus")
     return card["metrics"]
 
 
 if __name__ == "__main__":
-    main(parse_args())
+    training.run(main, parse_args())

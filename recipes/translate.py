@@ -1,4 +1,4 @@
-"""Train a translation model of the zoo on Multi30k (or spa-eng) and ship it.
+"""Train a translation model of the zoo on Multi30k (or spa-eng).
 
     python recipes/translate.py --model lstm-seq2seq-attn --pair de-en
 
@@ -6,72 +6,149 @@ Reads top to bottom: config -> strategy -> data -> model -> fit -> evaluate ->
 save. Killing the run and re-running the same command resumes from the last
 backup (every --backup-every steps and every epoch end, in <run-dir>/backup),
 mid-epoch included, and ends with the same optimizer steps as an unbroken run;
-re-running a finished run only evaluates and ships again. Several workers:
+re-running a finished run only evaluates again. Several workers:
 `python -m zoo.launch --workers 2 recipes/translate.py ...` (see zoo/launch.py),
 or `--strategy mirrored --cpu-devices 2` for two replicas in one process. Watch it with
 `tensorboard --logdir runs/`: losses, token accuracy, learning rate, val BLEU,
 sample translations, attention heatmaps and the hparams dashboard.
 At the end the best epoch (by val BLEU) is evaluated on the test split and
-written with its card.json to <save-dir>/<model>/.
+written with its card.json to <run-dir>/model/ (load it with
+`zoo.load(name, weights="<run-dir>/model")`); `--ship` also installs it into
+saved_models/<model>/ if its test BLEU beats the shipped card's.
 """
 
 import dataclasses
 import json
-import os
 import shlex
 import sys
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from zoo import training  # noqa: E402, I001  first: it imports TensorFlow without its start-up noise
 
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from tensorboard.plugins.hparams import api as hp  # noqa: E402
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import zoo  # noqa: E402
-from zoo import distribute, saving, training, viz
+from zoo import distribute, saving, viz  # noqa: E402
 from zoo.callbacks import BestCheckpoint, StepBackup  # noqa: E402
-from zoo.data import tokenizers  # noqa: E402
+from zoo.data import tokenizers, user_files  # noqa: E402
 from zoo.data.pipeline import count_batches, encode, translation_dataset  # noqa: E402
-from zoo.data.translation import load_pairs  # noqa: E402
-from zoo.distribute import STRATEGIES  # noqa: E402
+from zoo.data.translation import load_pairs, pairs  # noqa: E402
 from zoo.evaluate import evaluate_translation  # noqa: E402
 from zoo.metrics import MaskedAccuracy, masked_cross_entropy, translation_scores  # noqa: E402
 from zoo.saving import atomic_write  # noqa: E402
+from zoo.training import flag  # noqa: E402
+
+TRANSLATORS = tuple(zoo.list_models("*seq2seq*"))
 
 
 @dataclasses.dataclass
-class Config:
-    model: str = "lstm-seq2seq-attn"
-    pair: str = "de-en"
-    epochs: int = 12
-    batch_size: int = 64
-    learning_rate: float = 2e-3
-    embedding_dim: int = 256
-    units: int = 256
-    dropout: float = 0.3
-    label_smoothing: float = 0.1
-    clipnorm: float = 1.0
-    source_vocabulary: int = 8000
-    target_vocabulary: int = 6000
-    max_length: int = 64  # subword tokens per sentence in training
-    patience: int = 3  # epochs without a better val BLEU before stopping
-    beam_size: int = 5
-    run_dir: str = ""  # default runs/<model>-<pair>
-    save_dir: str = "saved_models"
-    strategy: str = "auto"
-    cpu_devices: int = 0  # N logical CPUs, for --strategy mirrored without GPUs
-    steps_per_epoch: int = 0  # 0: one pass over the data (3 steps in --smoke)
-    backup_every: int = 100  # steps between backups, besides every epoch end
-    mixed_precision: str = ""  # "", "mixed_float16" or "mixed_bfloat16"
-    jit_compile: bool = False
-    seed: int = 0
-    smoke: bool = False  # a few steps on a few hundred sentences (tests)
+class Config(training.RunConfig):
+    model: str = flag("lstm-seq2seq-attn", "registered translation model", choices=TRANSLATORS)
+    pair: str = flag("de-en", "language pair: Multi30k (de, en, fr) or spa-eng (en-es, es-en)", choices=tuple(pairs()))
+    epochs: int = flag(12, "passes over the training data", minimum=1)
+    batch_size: int = flag(64, "sentence pairs per replica and step", minimum=1)
+    learning_rate: float = flag(2e-3, "Adam's learning rate (halved when val loss stalls)", exclusive_minimum=0)
+    embedding_dim: int = flag(256, "size of the source and target embeddings", minimum=1)
+    units: int = flag(256, "size of each encoder direction, the decoder and the attention", minimum=1)
+    dropout: float = flag(0.3, "dropout on embeddings, encoder states and the output layer", minimum=0)
+    label_smoothing: float = flag(0.1, "label smoothing of the cross-entropy", minimum=0)
+    clipnorm: float = flag(1.0, "gradient norm clipping", exclusive_minimum=0)
+    source_vocabulary: int = flag(8000, "SentencePiece pieces learned on the training sources", minimum=8)
+    target_vocabulary: int = flag(6000, "SentencePiece pieces learned on the training targets", minimum=8)
+    max_length: int = flag(64, "subword tokens per sentence in training (longer ones are cut)", minimum=2)
+    patience: int = flag(3, "epochs without a better val BLEU before stopping", minimum=1)
+    beam_size: int = flag(5, "beam size of the test evaluation", minimum=1)
+    steps_per_epoch: int = flag(0, "batches per epoch (0: one pass over the data, 3 with --smoke)", minimum=0)
+    train_file: str = flag("", "your own sentence pairs instead of --pair: a TSV, CSV or Parquet table")
+    source_column: str = flag("source", "--train-file's column of source sentences")
+    target_column: str = flag("target", "--train-file's column of target sentences")
+    source_file: str = flag("", "your own source sentences, one per line, aligned with --target-file")
+    target_file: str = flag("", "your own target sentences, one per line, aligned with --source-file")
+    val_file: str = flag("", "validation pairs (a table like --train-file); without it and --test-file, 5%% of "
+                             "the pairs each are held out, chosen with --seed")
+    test_file: str = flag("", "test pairs (a table like --train-file), given together with --val-file")
+    init_from: str = flag("", "fine-tune from a shipped model (its name) or a model directory, keeping its "
+                              "tokenizers and sizes")
 
 
 def parse_args(argv=None):
-    return training.parse_config(Config, __doc__, argv, {"strategy": STRATEGIES})
+    cfg = training.parse_config(Config, __doc__, argv)
+    if cfg.dropout >= 1:
+        raise SystemExit(f"--dropout must be in [0, 1), got {cfg.dropout}")
+    if cfg.train_file and (cfg.source_file or cfg.target_file):
+        raise SystemExit("--train-file: give a table or --source-file/--target-file, not both")
+    if bool(cfg.source_file) != bool(cfg.target_file):
+        raise SystemExit("--source-file and --target-file go together (one sentence per line in each)")
+    if bool(cfg.val_file) != bool(cfg.test_file):
+        raise SystemExit("--val-file and --test-file go together (without both, 5% each are held out)")
+    if cfg.val_file and not (cfg.train_file or cfg.source_file):
+        raise SystemExit("--val-file/--test-file need your training pairs too (--train-file or --source-file)")
+    return cfg
+
+
+def own_data(cfg):
+    """`(train, val, test, data card)` from the user's files (see zoo.data.user_files)."""
+    if cfg.train_file:
+        pairs = user_files.read_pairs(cfg.train_file, cfg.source_column, cfg.target_column)
+    else:
+        pairs = user_files.read_aligned(cfg.source_file, cfg.target_file)
+    print(f"{len(pairs.sources)} sentence pairs from {', '.join(f['name'] for f in pairs.files)}"
+          f" ({pairs.dropped} with an empty side dropped)")
+    if cfg.val_file:
+        train = pairs
+        val, test = (user_files.read_pairs(f, cfg.source_column, cfg.target_column, argument=a)
+                     for f, a in ((cfg.val_file, "--val-file"), (cfg.test_file, "--test-file")))
+        split = "as given"
+    else:
+        train, val, test = user_files.split_pairs(pairs, cfg.seed)
+        split = f"seeded split (--seed {cfg.seed}): {user_files.HELD_OUT_FRACTION:.0%} each held out for val and test"
+    card = {
+        "pair": "own files: " + ", ".join(f["name"] for f in pairs.files),
+        "files": {"train": pairs.files, "val": val.files, "test": test.files},
+        "split": split,
+        "train": f"{len(train.sources)} pairs ({pairs.dropped} with an empty side dropped)",
+        "selection": "val (best epoch by greedy val BLEU)",
+        "test": f"{len(test.sources)} pairs",
+    }
+    return train, val, test, card
+
+
+def starting_point(cfg):
+    """The model `--init-from` names (a shipped model or a directory), or None.
+    Its tokenizers are kept: words it never saw are split into known pieces,
+    down to single characters; a character it never saw becomes <unk>."""
+    if not cfg.init_from:
+        return None
+    if Path(cfg.init_from).is_dir():
+        return zoo.load(cfg.model, weights=cfg.init_from)
+    if cfg.init_from == cfg.model:
+        return zoo.load(cfg.model)
+    raise ValueError(f"--init-from must be {cfg.model!r} (the shipped model of --model) or a directory "
+                     f"holding a trained {cfg.model}, got {cfg.init_from!r}.")
+
+
+def build_model(cfg, protos, init=None):
+    """The model to train, built (in the current strategy's scope), with its
+    tokenizers; with `init` (`starting_point`), its sizes and weights."""
+    sizes = {"embedding_dim": cfg.embedding_dim, "units": cfg.units}
+    if init:  # its sizes; dropout is this run's
+        sizes = {k: init.get_config()[k] for k in sizes}
+    model = zoo.build(
+        cfg.model,
+        source_vocabulary_size=tokenizers.tokenizer(protos[0]).vocabulary_size(),
+        target_vocabulary_size=tokenizers.tokenizer(protos[1]).vocabulary_size(),
+        dropout=cfg.dropout,
+        **sizes,
+    )
+    model.set_tokenizers(*protos)
+    model.build_for_inference()  # restoring a backup needs a built model
+    if init:
+        model.set_weights(init.get_weights())  # a backup, if any, is restored over it later
+        print(f"initialized from {cfg.init_from}")
+    return model
 
 
 class ValidationBleu(BestCheckpoint):
@@ -115,21 +192,39 @@ def main(cfg):
         keras.mixed_precision.set_global_policy(cfg.mixed_precision)
     run_dir = Path(cfg.run_dir or f"runs/{cfg.model}-{cfg.pair}" + ("-smoke" if cfg.smoke else ""))
     chief = distribute.is_chief(strategy)
+    if chief:
+        training.lock_run_dir(run_dir)  # a second process on this run directory stops here
     out_dir = distribute.worker_dir(run_dir, strategy)  # run_dir on the chief, else a temporary dir
 
     # -- data: tokenizers are learned on the training split only -------------------
     limit = 300 if cfg.smoke else None
-    train_src, train_tgt = load_pairs(cfg.pair, "train", limit=limit)
-    val_src, val_tgt = load_pairs(cfg.pair, "val", limit=50 if cfg.smoke else None)
+    if cfg.train_file or cfg.source_file:
+        train, val, test, data_card = own_data(cfg)
+        (train_src, train_tgt), (val_src, val_tgt) = (train.sources[:limit], train.targets[:limit]), \
+            (val.sources[: 50 if cfg.smoke else None], val.targets[: 50 if cfg.smoke else None])
+        test_pairs = (test.sources, test.targets)
+    else:
+        train_src, train_tgt = load_pairs(cfg.pair, "train", limit=limit)
+        val_src, val_tgt = load_pairs(cfg.pair, "val", limit=50 if cfg.smoke else None)
+        test_pairs, data_card = cfg.pair, {
+            "pair": cfg.pair,
+            "train": "multi30k train (29,000)" if "es" not in cfg.pair else "spa-eng train",
+            "selection": "val (best epoch by greedy val BLEU)",
+            "test": "test_2016_flickr (1,000)" if "es" not in cfg.pair else "spa-eng test",
+        }
+    init = starting_point(cfg)
     for side, texts, size in (
         ("source", train_src, cfg.source_vocabulary),
         ("target", train_tgt, cfg.target_vocabulary),
     ):
         path = run_dir / f"{side}.spm"  # reused on resume, so the ids never change
         if chief and not path.exists():
-            atomic_write(path, tokenizers.train_sentencepiece(texts, 300 if cfg.smoke else size))
+            proto = getattr(init, f"{side}_proto") if init else \
+                tokenizers.train_sentencepiece(texts, 300 if cfg.smoke else size)
+            atomic_write(path, proto)
     distribute.barrier(strategy)  # every worker uses the chief's tokenizers
-    protos = [(run_dir / f"{side}.spm").read_bytes() for side in ("source", "target")]
+    protos = [training.read_run_file(run_dir / f"{side}.spm", tokenizers.check_sentencepiece)
+              for side in ("source", "target")]
     src_tok, tgt_tok = (tokenizers.tokenizer(p) for p in protos)
     global_batch = cfg.batch_size * strategy.num_replicas_in_sync
     train_src_ids = encode(src_tok, train_src, cfg.max_length)
@@ -153,16 +248,7 @@ def main(cfg):
 
     # -- model -------------------------------------------------------------------
     with strategy.scope():
-        model = zoo.build(
-            cfg.model,
-            source_vocabulary_size=src_tok.vocabulary_size(),
-            target_vocabulary_size=tgt_tok.vocabulary_size(),
-            embedding_dim=cfg.embedding_dim,
-            units=cfg.units,
-            dropout=cfg.dropout,
-        )
-        model.set_tokenizers(*protos)
-        model.build_for_inference()  # restoring a backup needs a built model
+        model = build_model(cfg, protos, init)
         model.compile(
             optimizer=keras.optimizers.Adam(cfg.learning_rate, clipnorm=cfg.clipnorm),
             loss=masked_cross_entropy(cfg.label_smoothing),
@@ -193,15 +279,9 @@ def main(cfg):
     # -- evaluate the best epoch on the test split and ship it ---------------------
     if (run_dir / "best.weights.h5").exists():
         model.load_weights(run_dir / "best.weights.h5")
-    target = Path(cfg.save_dir) / cfg.model
     card = {
         "task": "translation",
-        "data": {
-            "pair": cfg.pair,
-            "train": "multi30k train (29,000)" if "es" not in cfg.pair else "spa-eng train",
-            "selection": "val (best epoch by greedy val BLEU)",
-            "test": "test_2016_flickr (1,000)" if "es" not in cfg.pair else "spa-eng test",
-        },
+        "data": data_card,
         "config": dataclasses.asdict(cfg),
         "command": "python " + " ".join(shlex.quote(a) for a in sys.argv),
         "best_epoch": bleu.state["epoch"],
@@ -211,20 +291,21 @@ def main(cfg):
         "replicas": strategy.num_replicas_in_sync,
         "parameters": model.count_params(),
     }
-    saving.save(model, target, cfg.model, card)  # float16 weights: evaluate what ships
-    shipped = zoo.load(cfg.model, weights=target)
+    model_dir = saving.save(model, run_dir / "model", cfg.model, card)  # float16 weights: evaluate what ships
     results = evaluate_translation(
-        shipped, cfg.pair, "test", beam_sizes=(1, cfg.beam_size), limit=50 if cfg.smoke else None
+        zoo.load(cfg.model, weights=model_dir), test_pairs, "test", beam_sizes=sorted({1, cfg.beam_size}),
+        limit=50 if cfg.smoke else None,
     )
     card["metrics"] = results
-    saving.save(model, target, cfg.model, card)
+    saving.save(model, model_dir, cfg.model, card)
     with tf.summary.create_file_writer(str(run_dir / "hparams")).as_default():
         hp.hparams({k: v for k, v in dataclasses.asdict(cfg).items() if isinstance(v, (int, float, str, bool))})
-        tf.summary.scalar("test_bleu", results[f"beam{cfg.beam_size}"]["bleu"], step=0)
+        tf.summary.scalar("test_bleu", results[training.decoding_key(cfg.beam_size)]["bleu"], step=0)
         tf.summary.scalar("val_bleu", bleu.state["bleu"], step=0)
     print(json.dumps(results, indent=2))
+    training.ship(model, cfg, run_dir, card, (training.decoding_key(cfg.beam_size), "bleu"), data_key="pair")
     return results
 
 
 if __name__ == "__main__":
-    main(parse_args())
+    training.run(main, parse_args())

@@ -1,4 +1,6 @@
+import hashlib
 import os
+from pathlib import Path
 
 import pytest
 
@@ -13,6 +15,25 @@ def mirror():
     if not path or not os.path.isdir(path):
         pytest.skip(f"{DATA_ENV} does not point at a dataset mirror")
     return path
+
+
+SAVED_MODELS = Path(__file__).resolve().parent.parent / "saved_models"
+
+
+def tree_digest(directory):
+    """sha256 over every file's relative path and bytes under `directory`."""
+    h = hashlib.sha256()
+    for path in sorted(p for p in Path(directory).rglob("*") if p.is_file()):
+        h.update(str(path.relative_to(directory)).encode() + b"\0" + path.read_bytes())
+    return h.hexdigest()
+
+
+@pytest.fixture
+def shipped_untouched():
+    """Fails the test if anything under the repository's saved_models/ changed."""
+    before = tree_digest(SAVED_MODELS)
+    yield
+    assert tree_digest(SAVED_MODELS) == before, "saved_models/ changed: only an explicit --ship may write there"
 
 
 @pytest.fixture

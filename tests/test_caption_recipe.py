@@ -1,6 +1,7 @@
 """The captioning recipe end to end, in its --smoke size (a few steps on 40 images)."""
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -25,17 +26,17 @@ def tags(directory):
 
 
 def run(tmp_path, *flags):
-    command = [sys.executable, str(RECIPE), "--smoke", "--run-dir", str(tmp_path / "run"),
-               "--save-dir", str(tmp_path / "models"), *flags]
+    command = [sys.executable, str(RECIPE), "--smoke", "--run-dir", str(tmp_path / "run"), *flags]
     result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return result.stdout + result.stderr
 
 
-def test_smoke_run_caches_features_logs_ships_and_evaluates(mirror, tmp_path, monkeypatch, capsys):
+def test_smoke_run_caches_features_logs_saves_and_evaluates(mirror, tmp_path, monkeypatch, capsys,
+                                                             shipped_untouched):
     first = run(tmp_path, "--epochs", "2")
     assert "encoding images" in first and "trained 6 optimizer steps" in first
-    run_dir, shipped = tmp_path / "run", tmp_path / "models" / "sat-lstm-squeezenet"
+    run_dir, shipped = tmp_path / "run", tmp_path / "run" / "model"
 
     card = json.loads((shipped / "card.json").read_text())
     metrics = card["metrics"]
@@ -58,6 +59,7 @@ def test_smoke_run_caches_features_logs_ships_and_evaluates(mirror, tmp_path, mo
     again = run(tmp_path, "--epochs", "2")
     assert "encoding images" not in again and "Epoch 1/2" not in again and "trained 6 optimizer steps" in again
 
+    shutil.copytree(shipped, tmp_path / "models" / "sat-lstm-squeezenet")
     monkeypatch.setenv("ZOO_MODELS_DIR", str(tmp_path / "models"))
     assert cli(["evaluate", "sat-lstm-squeezenet", "--limit", "4", "--beam-size", "2"]) == 0
     scored = json.loads(capsys.readouterr().out)

@@ -246,8 +246,6 @@ def recipe(tmp_path, *flags, script="translate.py"):
         "--smoke",
         "--run-dir",
         str(tmp_path / "run"),
-        "--save-dir",
-        str(tmp_path / "models"),
         *flags,
     ]
 
@@ -304,7 +302,7 @@ def test_two_workers_match_one_device(one_device, tmp_path):
     found = digests(log)
     assert set(found) == {"[worker 0]", "[worker 1]"} and found["[worker 0]"] == found["[worker 1]"], log[-3000:]
     assert first_loss(tmp_path / "run") == pytest.approx(one_device.loss, rel=1e-5)
-    assert (tmp_path / "models" / RECIPES[one_device.script] / "card.json").is_file()  # the chief ships
+    assert (tmp_path / "run" / "model" / "card.json").is_file()  # the chief writes the model
 
 
 def test_mirrored_on_two_cpu_devices_matches_one_device(one_device, tmp_path):
@@ -439,7 +437,7 @@ def test_killed_run_resumes_mid_epoch_like_an_unbroken_run(mirror, tmp_path):
     )
     assert done and done.group(2) != "0", resumed[-3000:]  # mid-epoch
     cards = [
-        (tmp_path / r / "models" / "lstm-seq2seq-attn" / "card.json").read_text()
+        (tmp_path / r / "run" / "model" / "card.json").read_text()
         for r in ("unbroken", "killed")
     ]
     assert all('"optimizer_steps": 16' in card for card in cards)
@@ -470,5 +468,5 @@ def test_killed_worker_resumes_mid_epoch(mirror, tmp_path):
     assert found["[worker 0]"] == found["[worker 1]"]
     assert (
         '"optimizer_steps": 16'
-        in (tmp_path / "models" / "lstm-seq2seq-attn" / "card.json").read_text()
+        in (tmp_path / "run" / "model" / "card.json").read_text()
     )

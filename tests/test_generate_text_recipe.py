@@ -4,6 +4,7 @@ import importlib.util
 import json
 import math
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -27,8 +28,6 @@ def recipe(tmp_path, *flags):
         "--smoke",
         "--run-dir",
         str(tmp_path / "run"),
-        "--save-dir",
-        str(tmp_path / "models"),
         *flags,
     ]
 
@@ -46,8 +45,8 @@ def tags(directory):
     return found
 
 
-def test_smoke_run_resumes_after_kill_logs_and_ships(
-    mirror, tmp_path, monkeypatch, capsys
+def test_smoke_run_resumes_after_kill_logs_and_saves_in_its_run(
+    mirror, tmp_path, monkeypatch, capsys, shipped_untouched
 ):
     # 3 epochs of 3 steps, a backup every 2 steps: killed once step 2 is backed up,
     # mid-epoch, the run resumes there and still trains exactly 9 steps.
@@ -78,7 +77,7 @@ def test_smoke_run_resumes_after_kill_logs_and_ships(
     assert third.returncode == 0, third.stdout[-3000:] + third.stderr[-3000:]
     assert "resuming after 9 steps: epoch 4" in third.stdout and "trained 12 optimizer steps" in third.stdout
 
-    shipped = tmp_path / "models" / "char-lstm"
+    shipped = tmp_path / "run" / "model"
     card = json.loads((shipped / "card.json").read_text())
     metrics = card["metrics"]
     assert metrics["val_bits_per_character"] == pytest.approx(
@@ -107,6 +106,7 @@ def test_smoke_run_resumes_after_kill_logs_and_ships(
     # `zoo evaluate` scores the shipped model on the whole validation text (val is
     # the default split of text models); the smoke vocabulary lacks some of its
     # characters, which are scored as unknown rather than failing.
+    shutil.copytree(shipped, tmp_path / "models" / "char-lstm")
     monkeypatch.setenv("ZOO_MODELS_DIR", str(tmp_path / "models"))
     with pytest.warns(UserWarning, match="outside the model's vocabulary"):
         assert cli(["evaluate", "char-lstm"]) == 0
@@ -151,7 +151,7 @@ def test_smoke_gru_with_time_budget_stops_after_one_epoch(mirror, tmp_path):
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "time budget" in result.stdout and "Epoch 2/3" not in result.stdout
-    card = json.loads((tmp_path / "models" / "char-gru" / "card.json").read_text())
+    card = json.loads((tmp_path / "run" / "model" / "card.json").read_text())
     assert card["best_epoch"] == 1 and card["config"]["model"] == "char-gru"
 
 

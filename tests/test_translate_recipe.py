@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def recipe(tmp_path, *flags):
     return [sys.executable, str(ROOT / "recipes" / "translate.py"), "--smoke",
-            "--run-dir", str(tmp_path / "run"), "--save-dir", str(tmp_path / "models"), *flags]
+            "--run-dir", str(tmp_path / "run"), *flags]
 
 
 def tags(directory):
@@ -32,7 +32,7 @@ def tags(directory):
     return found
 
 
-def test_smoke_run_resumes_after_kill_logs_and_ships(mirror, tmp_path):
+def test_smoke_run_resumes_after_kill_logs_and_saves_in_its_run(mirror, tmp_path, shipped_untouched):
     command = recipe(tmp_path, "--epochs", "3")
     backups = tmp_path / "run" / "backup"  # step-<n>.weights.h5; a smoke epoch is 3 steps
     first = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -49,12 +49,13 @@ def test_smoke_run_resumes_after_kill_logs_and_ships(mirror, tmp_path):
     assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
     assert f"Epoch {done + 1}/3" in second.stdout and "Epoch 1/3" not in second.stdout
 
-    card = json.loads((tmp_path / "models" / "lstm-seq2seq-attn" / "card.json").read_text())
+    assert "model written to" in second.stdout and "shipped lstm-seq2seq-attn to" not in second.stdout
+    card = json.loads((tmp_path / "run" / "model" / "card.json").read_text())
     for key in ("greedy", "beam5"):
         assert set(card["metrics"][key]) >= {"bleu", "chrf", "bleu_lowercase", "sentences_per_second"}
     assert card["command"].startswith("python ") and "--smoke" in card["command"]
     assert card["train_seconds"] > 0 and card["weights_sha256"]
-    model = zoo.load("lstm-seq2seq-attn", weights=tmp_path / "models" / "lstm-seq2seq-attn")
+    model = zoo.load("lstm-seq2seq-attn", weights=tmp_path / "run" / "model")
     assert isinstance(model.translate("Ein Mann fährt Fahrrad.", beam_size=2), str)
 
     run = tmp_path / "run"
@@ -64,7 +65,7 @@ def test_smoke_run_resumes_after_kill_logs_and_ships(mirror, tmp_path):
 
 
 @pytest.mark.parametrize("flags", [["--mixed-precision", "mixed_bfloat16"], ["--model", "gru-seq2seq-attn"]])
-def test_smoke_variants_run_one_step(mirror, tmp_path, flags):
+def test_smoke_variants_run_one_step(mirror, tmp_path, flags, shipped_untouched):
     result = subprocess.run(recipe(tmp_path, "--epochs", "1", *flags), cwd=ROOT, capture_output=True,
                             text=True, timeout=600, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]

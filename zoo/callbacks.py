@@ -9,7 +9,7 @@ from pathlib import Path
 import keras
 
 from zoo.layers._checks import positive_int
-from zoo.saving import atomic_write
+from zoo.saving import atomic_write, read_json
 
 
 class StepBackup(keras.callbacks.Callback):
@@ -181,11 +181,15 @@ class BestCheckpoint(keras.callbacks.Callback):
         self.run_dir, self.monitor, self.mode = Path(run_dir), monitor, mode
         self.state_path = self.run_dir / "best.json"
         worst = -math.inf if mode == "max" else math.inf
-        self.state = (
-            json.loads(self.state_path.read_text())
-            if self.state_path.exists()
-            else {monitor: worst, "epoch": -1, "train_seconds": 0.0}
-        )
+        self.state = {monitor: worst, "epoch": -1, "train_seconds": 0.0}
+        if self.state_path.exists():
+            try:
+                state = read_json(self.state_path)
+                if not set(self.state) <= set(state):
+                    raise ValueError(f"{self.state_path} is corrupt: it lacks {sorted(set(self.state) - set(state))}.")
+            except ValueError as e:
+                raise ValueError(f"{e} Delete it or pass another --run-dir.") from None
+            self.state = state
 
     def score(self, epoch, logs):
         raise NotImplementedError

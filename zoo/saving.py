@@ -5,6 +5,8 @@
                    names per process, so paths are not stable keys), stored as
                    float16 (half the size; loaded back into float32 variables)
     card.json      metrics, data, command, time, hardware, weights sha256
+    logs/          (shipped models) a compact copy of the training run's
+                   TensorBoard logs
     *              the model's own assets (tokenizers, vocabularies)
 """
 
@@ -61,13 +63,14 @@ def _locked(directory, exclusive):
         os.close(fd)  # releases the lock
 
 
-def save(model, directory, name, card=None):
+def save(model, directory, name, card=None, logs=None):
     """Writes `model` to `directory` (created, or replaced as a whole).
 
     The files are written to a temporary directory beside it, which then takes
     its place under a lock that `load` also takes: a kill mid-way leaves the
     old model, a concurrent `load` sees the whole old or the whole new model,
-    and of two concurrent saves the last one wins.
+    and of two concurrent saves the last one wins. `logs`: a directory copied
+    into `<directory>/logs`.
     """
     directory = Path(directory)
     directory.parent.mkdir(parents=True, exist_ok=True)
@@ -78,6 +81,8 @@ def save(model, directory, name, card=None):
         np.savez(tmp / WEIGHTS, **weights)
         (tmp / "config.json").write_text(json.dumps({"name": name, "config": model.get_config()}, indent=2))
         model.save_assets(tmp)
+        if logs is not None:
+            shutil.copytree(logs, tmp / "logs")
         card = {**(card or {}), "name": name, "weights_sha256": sha256(tmp / WEIGHTS)}
         (tmp / "card.json").write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n")
         old = Path(tempfile.mkdtemp(dir=directory.parent, prefix=f".{directory.name}.old."))

@@ -1,5 +1,7 @@
-"""The few pieces every recipe shares: flags from a config dataclass, the
-hardware line of a card, and the `--jit-compile` check.
+"""The few pieces every recipe shares: the flags every run has (`RunConfig`),
+flags from a config dataclass with their help, the run directory's lock,
+writing and shipping the trained model, the hardware line of a card, and the
+`--jit-compile` check.
 
 Kept to what would otherwise be copied word for word: each recipe still reads
 top to bottom on its own (config -> strategy -> data -> model -> fit -> save).
@@ -7,36 +9,237 @@ top to bottom on its own (config -> strategy -> data -> model -> fit -> save).
 
 import argparse
 import dataclasses
+import fcntl
+import math
 import os
 import platform
+import sys
+import tempfile
+from pathlib import Path
 
-import keras
-import tensorflow as tf
+from zoo import quiet
+
+quiet.quiet_tensorflow()  # before Keras imports TensorFlow: no start-up noise a user cannot act on
+
+import keras  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from zoo.distribute import STRATEGIES  # noqa: E402
 
 PRECISIONS = ("", "mixed_float16", "mixed_bfloat16")
 
 
-def parse_config(config_class, description, argv=None, checks=None):
-    """`--flag-name` for every field of `config_class` (booleans are switches);
-    returns a `config_class`.
+def flag(default, help, choices=None, minimum=None, exclusive_minimum=None, nargs=None):
+    """A config field with its `--help` line and the values it allows:
+    `choices`, or numbers >= `minimum` / > `exclusive_minimum`; `nargs="+"`
+    for a tuple of strings (e.g. several files)."""
+    metadata = {"help": help, "choices": choices, "minimum": minimum, "exclusive_minimum": exclusive_minimum,
+                "nargs": nargs}
+    return dataclasses.field(default=default, metadata=metadata)
 
-    `checks` maps a field name to its allowed values (`--mixed-precision` is
-    always checked): a value outside them is an argparse error naming the flag,
-    the value and what is allowed.
+
+@dataclasses.dataclass
+class RunConfig:
+    """The flags of every recipe: where the run lives, shipping, hardware, resume."""
+
+    run_dir: str = flag("", "where the run writes logs, backups and model/ (default: runs/<model>-<data>)")
+    ship: bool = flag(False, "also install the model into saved_models/<model>/, only if its test metric "
+                             "beats the shipped card's (never with --smoke)")
+    force: bool = flag(False, "with --ship: ship even if the shipped model scores better or used other data")
+    strategy: str = flag("auto", "tf.distribute strategy", choices=STRATEGIES)
+    cpu_devices: int = flag(0, "split the CPU into N logical devices, for --strategy mirrored without GPUs",
+                            minimum=0)
+    backup_every: int = flag(100, "steps between backups, besides every epoch end (0: epoch ends only)", minimum=0)
+    mixed_precision: str = flag("", "mixed precision policy ('' for float32)", choices=PRECISIONS)
+    jit_compile: bool = flag(False, "compile the train step with XLA")
+    seed: int = flag(0, "seed of the weights, data order and dropout masks")
+    smoke: bool = flag(False, "a tiny run of a few steps on a few examples, to check the set-up (what the tests "
+                              "run); never shipped")
+
+
+def parse_config(config_class, description, argv=None, checks=None):
+    """`--flag-name` for every field of `config_class` (booleans are switches,
+    each with its help and default); returns a `config_class`.
+
+    The allowed values come from each field's `flag(...)` metadata, and
+    `checks` maps more field names to their allowed values: a value outside
+    them, or a `--ship` of a `--smoke` run, is an argparse error (one line,
+    exit status 2) naming the flag, the value and what is allowed.
     """
     parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
-    for field in dataclasses.fields(config_class):
-        flag = "--" + field.name.replace("_", "-")
+    fields = dataclasses.fields(config_class)
+    for field in fields:
+        name = "--" + field.name.replace("_", "-")
+        text = field.metadata.get("help", "")
         if field.type is bool:
-            parser.add_argument(flag, action="store_true")
+            parser.add_argument(name, action="store_true", help=text)
+        elif field.metadata.get("nargs"):
+            parser.add_argument(name, nargs=field.metadata["nargs"], default=field.default, metavar="FILE", help=text)
         else:
-            parser.add_argument(flag, type=field.type, default=field.default)
+            choices = field.metadata.get("choices")
+            text += f"; one of {', '.join(map(repr, choices))}" if choices else ""
+            if "default" not in text:
+                text += f" (default: {field.default!r})" if field.type is str else f" (default: {field.default})"
+            parser.add_argument(name, type=field.type, default=field.default, metavar=field.type.__name__.upper(),
+                                help=text)
     args = parser.parse_args(argv)
-    for name, allowed in {"mixed_precision": PRECISIONS, **(checks or {})}.items():
-        value = getattr(args, name, None)
-        if hasattr(args, name) and value not in allowed:
-            parser.error(f"--{name.replace('_', '-')} must be one of {list(allowed)}, got {value!r}")
-    return config_class(**vars(args))
+    for field in fields:
+        value, name = getattr(args, field.name), "--" + field.name.replace("_", "-")
+        allowed = (checks or {}).get(field.name, field.metadata.get("choices"))
+        if allowed is not None and value not in allowed:
+            parser.error(f"{name} must be one of {list(allowed)}, got {value!r}")
+        if isinstance(value, float) and not math.isfinite(value):
+            parser.error(f"{name} must be a finite number, got {value!r}")
+        minimum, above = field.metadata.get("minimum"), field.metadata.get("exclusive_minimum")
+        if minimum is not None and value < minimum:
+            parser.error(f"{name} must be >= {minimum}, got {value!r}")
+        if above is not None and value <= above:
+            parser.error(f"{name} must be > {above}, got {value!r}")
+    if getattr(args, "ship", False) and getattr(args, "smoke", False):
+        parser.error("--ship: a --smoke run is never shipped (drop one of the two flags)")
+    if getattr(args, "force", False) and not getattr(args, "ship", False):
+        parser.error("--force only applies with --ship")
+    return config_class(**{k: tuple(v) if isinstance(v, list) else v for k, v in vars(args).items()})
+
+
+_LOCKS = []  # open lock files: released when the process ends, however it ends
+
+
+def lock_run_dir(run_dir):
+    """Takes `<run_dir>/.lock` for this process, or exits naming the process
+    that holds it. `flock` is released by the OS when the holder dies, so a
+    killed run never leaves a stale lock (re-running it resumes)."""
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(run_dir / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.read(fd, 64).decode(errors="replace").strip() or "unknown"
+        os.close(fd)
+        raise SystemExit(
+            f"error: --run-dir {run_dir} is in use by process {holder}; wait for it to end, "
+            f"stop it, or pass another --run-dir"
+        ) from None
+    os.ftruncate(fd, 0)
+    os.write(fd, str(os.getpid()).encode())
+    _LOCKS.append(fd)
+    return run_dir
+
+
+def read_run_file(path, check):
+    """`check(bytes, path)` of a file the run wrote earlier (a tokenizer, a
+    vocabulary); if it is corrupt, the error says how to recover."""
+    try:
+        return check(Path(path).read_bytes(), str(path))
+    except (ValueError, UnicodeDecodeError) as e:
+        text = str(e) if str(path) in str(e) else f"{path}: {e}"
+        raise ValueError(f"{text} Delete it to make it again, or pass another --run-dir.") from None
+
+
+def run(main, cfg):
+    """Runs a recipe's `main(cfg)`: a user's mistake (a bad file, a value a
+    library refuses) ends as one line on stderr and exit status 2, with the
+    traceback only when `ZOO_DEBUG=1`. TensorFlow's start-up lines that a
+    user cannot act on (printed at the first model calls) are filtered out."""
+    try:
+        with quiet.filtered_stderr():
+            return main(cfg)
+    except (ValueError, OSError) as e:
+        if os.environ.get("ZOO_DEBUG") == "1":
+            raise
+        print(f"error: {e} (ZOO_DEBUG=1 shows the traceback)", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def decoding_key(beam_size):
+    """The key of a beam size in `zoo.evaluate`'s results: "greedy" or "beam<k>"."""
+    return "greedy" if beam_size == 1 else f"beam{beam_size}"
+
+
+def metric(card, path):
+    """The number at `path` (a tuple of keys) in `card["metrics"]`, or None."""
+    value = card.get("metrics") or {}
+    for key in path:
+        value = value.get(key) if isinstance(value, dict) else None
+    return value if isinstance(value, (int, float)) else None
+
+
+def compact_logs(run_dir, destination, images_per_tag=3):
+    """Copies the TensorBoard logs of `run_dir` (its subfolders' event files:
+    train/, validation/, hparams/) to `destination`, without what makes them
+    big: graphs and run metadata are dropped and each image tag keeps
+    `images_per_tag` steps, evenly spaced from the first to the last.
+    Scalars, text, histograms and the hparams entry are all kept."""
+    import numpy as np
+
+    run_dir, destination = Path(run_dir), Path(destination)
+    for events in sorted(run_dir.glob("*/events.out.tfevents.*")):
+        parsed = [tf.compat.v1.Event.FromString(r.numpy()) for r in tf.data.TFRecordDataset(str(events))]
+        steps = {}  # image tag -> the steps it was written at
+        for event in parsed:
+            for value in event.summary.value:
+                if value.metadata.plugin_data.plugin_name == "images" or value.HasField("image"):
+                    steps.setdefault(value.tag, []).append(event.step)
+        keep = {tag: {s[i] for i in np.linspace(0, len(s) - 1, min(images_per_tag, len(s))).round().astype(int)}
+                for tag, s in steps.items()}
+        out = destination / events.parent.name / events.name
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with tf.io.TFRecordWriter(str(out)) as writer:
+            for event in parsed:
+                if event.HasField("graph_def") or event.HasField("meta_graph_def") or \
+                        event.HasField("tagged_run_metadata"):
+                    continue
+                values = [v for v in event.summary.value if v.tag not in keep or event.step in keep[v.tag]]
+                if event.HasField("summary") and not values:
+                    continue
+                if event.HasField("summary"):
+                    del event.summary.value[:]
+                    event.summary.value.extend(values)
+                writer.write(event.SerializeToString())
+    return destination
+
+
+def ship(model, cfg, run_dir, card, headline, higher_is_better=True, data_key=None):
+    """Installs the run's model into `saved_models/<model>/` when `--ship` asks
+    and it beats the shipped one (or `--force`).
+
+    `headline` is the path of the compared number in `card["metrics"]` (e.g.
+    `("beam5", "bleu")`), `data_key` the `card["data"]` entry that must match
+    the shipped card's for the numbers to be comparable (e.g. the pair).
+    The shipped directory keeps a compact copy of the run's TensorBoard logs
+    in `logs/` (`compact_logs`), so `tensorboard --logdir saved_models` shows
+    how every shipped model trained. Refusing is one line and exit status 1;
+    the run's own model/ stays.
+    """
+    from zoo import registry, saving
+
+    run_model = Path(run_dir) / "model"
+    if not cfg.ship:
+        print(f"model written to {run_model}: zoo.load({cfg.model!r}, weights={str(run_model)!r}); "
+              f"--ship installs it into saved_models/ if it beats the shipped one")
+        return None
+    target = registry.models_dir() / cfg.model
+    new = metric(card, headline)
+    if (target / "card.json").is_file() and not cfg.force:
+        shipped = saving.read_json(target / "card.json")
+        old, name = metric(shipped, headline), "/".join(headline)
+        if data_key and shipped.get("data", {}).get(data_key) != card.get("data", {}).get(data_key):
+            raise SystemExit(
+                f"--ship: refused: the shipped {cfg.model} was measured on {data_key} "
+                f"{shipped.get('data', {}).get(data_key)!r}, this run on {card['data'].get(data_key)!r}; "
+                f"--force replaces it anyway"
+            )
+        if old is not None and (new is None or (new <= old if higher_is_better else new >= old)):
+            raise SystemExit(
+                f"--ship: refused: test {name} {new} does not beat the shipped model's {old} "
+                f"({target / 'card.json'}); the run's model stays in {run_model}; --force replaces it anyway"
+            )
+    with tempfile.TemporaryDirectory() as logs:
+        card = {**card, "logs": "logs/: this run's TensorBoard logs (compact copy)"}
+        saving.save(model, target, cfg.model, card, logs=compact_logs(run_dir, logs))
+    print(f"shipped {cfg.model} to {target} (test {'/'.join(headline)} {new})")
+    return target
 
 
 def hardware():

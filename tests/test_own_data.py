@@ -1,0 +1,89 @@
+"""Recipes on a user's own files, and fine-tuning a shipped model."""
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import zoo
+from zoo.data import tokenizers
+
+ROOT = Path(__file__).resolve().parent.parent
+PAIRS = ROOT / "examples" / "de-en-small.tsv"
+
+
+def recipe_module(script):
+    spec = importlib.util.spec_from_file_location(script[:-3], ROOT / "recipes" / script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def run(script, *flags):
+    result = subprocess.run([sys.executable, str(ROOT / "recipes" / script), *flags], cwd=ROOT,
+                            capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return result.stdout
+
+
+def test_the_example_table_is_the_generator_output():
+    spec = importlib.util.spec_from_file_location("make_pairs", ROOT / "examples" / "make_pairs.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    rows = PAIRS.read_text(encoding="utf-8").splitlines()
+    assert rows[0] == "source\ttarget" and rows[1:] == [f"{s}\t{t}" for s, t in module.pairs()]
+
+
+def test_translation_on_a_table_records_its_files(tmp_path, shipped_untouched):
+    out = run("translate.py", "--smoke", "--train-file", str(PAIRS), "--epochs", "1", "--run-dir", str(tmp_path / "r"))
+    assert "300 sentence pairs from de-en-small.tsv (0 with an empty side dropped)" in out
+    card = json.loads((tmp_path / "r" / "model" / "card.json").read_text())
+    train = card["data"]["files"]["train"][0]
+    assert train["name"] == "de-en-small.tsv" and train["rows"] == 300 and len(train["sha256"]) == 64
+    assert card["data"]["pair"] == "own files: de-en-small.tsv" and card["metrics"]["sentences"] == 15
+
+
+def test_text_generation_on_own_files(tmp_path, shipped_untouched):
+    text = tmp_path / "poem.txt"
+    text.write_text("Roses are red, violets are blue.\n" * 400)
+    run("generate_text.py", "--smoke", "--text-file", str(text), str(text), "--epochs", "1",
+        "--run-dir", str(tmp_path / "r"))
+    card = json.loads((tmp_path / "r" / "model" / "card.json").read_text())
+    assert card["data"]["corpus"] == "own files: poem.txt, poem.txt"
+    assert card["data"]["files"][0]["characters"] == 400 * 33
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--train-file", "x.tsv", "--source-file", "a"], "give a table or --source-file/--target-file, not both"),
+    (["--source-file", "a"], "--source-file and --target-file go together"),
+    (["--train-file", "x.tsv", "--val-file", "v.tsv"], "--val-file and --test-file go together"),
+])
+def test_own_data_flags_are_checked(flags, message, capsys):
+    with pytest.raises(SystemExit) as exit:
+        recipe_module("translate.py").parse_args(flags)
+    assert message in str(exit.value.code) + capsys.readouterr().err
+
+
+def test_fine_tuning_starts_from_the_shipped_model_exactly():
+    module = recipe_module("translate.py")
+    cfg = module.parse_args(["--init-from", "lstm-seq2seq-attn", "--train-file", str(PAIRS)])
+    shipped = module.starting_point(cfg)
+    model = module.build_model(cfg, (shipped.source_proto, shipped.target_proto), shipped)
+    sentences = ["Ein Mann fährt Fahrrad.", "Der Koch ruft die Katze am Strand."]
+    assert model.translate(sentences, beam_size=1) == zoo.load("lstm-seq2seq-attn").translate(sentences, beam_size=1)
+    with pytest.raises(ValueError, match="--init-from must be 'lstm-seq2seq-attn'"):
+        module.starting_point(module.parse_args(["--init-from", "char-lstm"]))
+
+
+def test_one_fine_tuning_step_changes_the_weights_and_keeps_the_tokenizers(tmp_path, shipped_untouched):
+    run("translate.py", "--init-from", "lstm-seq2seq-attn", "--train-file", str(PAIRS), "--epochs", "1",
+        "--steps-per-epoch", "1", "--batch-size", "8", "--beam-size", "1", "--run-dir", str(tmp_path / "r"))
+    tuned, shipped = zoo.load("lstm-seq2seq-attn", weights=tmp_path / "r" / "model"), zoo.load("lstm-seq2seq-attn")
+    assert tuned.source_proto == shipped.source_proto and tuned.target_proto == shipped.target_proto
+    changed = [not np.array_equal(a, b) for a, b in zip(tuned.get_weights(), shipped.get_weights())]
+    assert any(changed) and len(changed) == len(shipped.weights)
+    assert tokenizers.tokenizer(tuned.source_proto).vocabulary_size() == shipped.source_vocabulary_size

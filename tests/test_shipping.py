@@ -1,0 +1,165 @@
+"""Recipes never replace a shipped model by accident: flags, the run
+directory's lock, corrupt run files, and the `--ship` decision."""
+
+import fcntl
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+import zoo
+from zoo import registry, training
+
+ROOT = Path(__file__).resolve().parent.parent
+SCRIPTS = ("translate.py", "generate_text.py", "caption.py")
+
+
+def recipe_module(script):
+    spec = importlib.util.spec_from_file_location(script[:-3], ROOT / "recipes" / script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--epochs", "0"], "--epochs must be >= 1, got 0"),
+        (["--batch-size", "0"], "--batch-size must be >= 1, got 0"),
+        (["--learning-rate", "-0.1"], "--learning-rate must be > 0, got -0.1"),
+        (["--learning-rate", "nan"], "--learning-rate must be a finite number"),
+        (["--dropout", "1.5"], "--dropout must be in [0, 1), got 1.5"),
+        (["--backup-every", "-1"], "--backup-every must be >= 0, got -1"),
+        (["--smoke", "--ship"], "--ship: a --smoke run is never shipped"),
+        (["--force"], "--force only applies with --ship"),
+        (["--model", "no-such-model"], "--model must be one of"),
+        (["--strategy", "tpu"], "--strategy must be one of"),
+    ],
+)
+def test_bad_flags_are_one_line_errors(script, flags, message, capsys):
+    module = recipe_module(script)
+    with pytest.raises(SystemExit) as exit:
+        module.parse_args(flags)
+    err = capsys.readouterr().err + str(exit.value.code)
+    assert message in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_every_flag_has_help_and_default(script, capsys):
+    module = recipe_module(script)
+    with pytest.raises(SystemExit):
+        module.parse_args(["--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    for field in module.Config.__dataclass_fields__.values():
+        flag = "--" + field.name.replace("_", "-")
+        assert field.metadata.get("help"), f"{flag} has no help"
+        assert flag in text
+    assert "(default: 12)" in text or "(default: 8)" in text or "(default: 30)" in text  # --epochs
+    assert "--smoke a tiny run" in text
+
+
+def test_a_second_process_on_a_run_directory_stops_at_once(mirror, tmp_path):
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    with open(run_dir / ".lock", "w") as held:  # another run holds it
+        fcntl.flock(held, fcntl.LOCK_EX)
+        held.write(str(os.getpid()))
+        held.flush()
+        result = subprocess.run([sys.executable, str(ROOT / "recipes" / "generate_text.py"), "--smoke",
+                                 "--run-dir", str(run_dir)], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode != 0
+    assert f"--run-dir {run_dir} is in use by process {os.getpid()}" in result.stderr
+    assert "Traceback" not in result.stderr and not (run_dir / "vocabulary.json").exists()
+
+
+@pytest.mark.parametrize(
+    "script, file, content, message",
+    [
+        ("translate.py", "source.spm", b"garbage", "source.spm is not a SentencePiece model"),
+        ("generate_text.py", "vocabulary.json", b"[1, 2", "vocabulary.json"),
+        ("generate_text.py", "best.json", b'{"epoch": 1}', "best.json is corrupt: it lacks"),
+    ],
+)
+def test_corrupt_run_files_are_one_line_errors(mirror, tmp_path, script, file, content, message):
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / file).write_bytes(content)
+    result = subprocess.run([sys.executable, str(ROOT / "recipes" / script), "--smoke", "--run-dir", str(run_dir)],
+                            cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 2, result.stderr[-2000:]
+    last = result.stderr.strip().splitlines()[-1]
+    assert message in last and str(run_dir) in last and "--run-dir" in last
+    assert "Traceback" not in result.stderr
+
+
+# -- the --ship decision (in process, a tiny model) -----------------------------------
+
+
+@pytest.fixture
+def shipping(tiny_char_model, tmp_path, monkeypatch):
+    monkeypatch.setenv(registry.MODELS_ENV, str(tmp_path / "shipped"))
+    model = tiny_char_model("char-lstm")
+
+    def ship(loss, corpus="tinyshakespeare", force=False):
+        cfg = SimpleNamespace(model="char-lstm", ship=True, force=force)
+        card = {"data": {"corpus": corpus}, "metrics": {"val_log_loss": loss}}
+        return training.ship(model, cfg, tmp_path / "run", card, ("val_log_loss",), higher_is_better=False,
+                             data_key="corpus")
+
+    return ship, tmp_path / "shipped" / "char-lstm" / "card.json"
+
+
+def test_ship_installs_only_what_beats_the_shipped_model(shipping):
+    ship, card = shipping
+    ship(2.0)  # nothing shipped yet
+    assert json.loads(card.read_text())["metrics"]["val_log_loss"] == 2.0
+    with pytest.raises(SystemExit, match="refused: test val_log_loss 2.5 does not beat the shipped model's 2.0"):
+        ship(2.5)
+    with pytest.raises(SystemExit, match="refused"):
+        ship(2.0)  # a tie is no improvement
+    assert json.loads(card.read_text())["metrics"]["val_log_loss"] == 2.0
+    ship(1.5)
+    assert json.loads(card.read_text())["metrics"]["val_log_loss"] == 1.5
+    with pytest.raises(SystemExit, match="measured on corpus 'tinyshakespeare', this run on 'nietzsche'"):
+        ship(1.0, corpus="nietzsche")
+    ship(3.0, force=True)
+    assert json.loads(card.read_text())["metrics"]["val_log_loss"] == 3.0
+    assert zoo.load("char-lstm").vocabulary_size == 11
+
+
+def test_without_ship_nothing_is_installed(tiny_char_model, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv(registry.MODELS_ENV, str(tmp_path / "shipped"))
+    cfg = SimpleNamespace(model="char-lstm", ship=False, force=False)
+    assert training.ship(tiny_char_model("char-lstm"), cfg, tmp_path / "run", {}, ("val_log_loss",)) is None
+    assert not (tmp_path / "shipped").exists() and "--ship installs it" in capsys.readouterr().out
+
+
+def test_compact_logs_keep_scalars_text_and_a_few_images(tmp_path):
+    import numpy as np
+    import tensorflow as tf
+    from tensorboard.backend.event_processing import event_accumulator
+
+    run = tmp_path / "run"
+    with tf.summary.create_file_writer(str(run / "validation")).as_default():
+        for step in range(10):
+            tf.summary.scalar("epoch_bleu", float(step), step=step)
+            tf.summary.text("translations", f"sample {step}", step=step)
+            tf.summary.image("attention", np.random.default_rng(step).random((1, 64, 64, 3)), step=step)
+    training.compact_logs(run, tmp_path / "logs")
+
+    def read(directory):
+        acc = event_accumulator.EventAccumulator(str(directory), size_guidance={"tensors": 0})
+        acc.Reload()
+        return {tag: [(e.step, tf.make_ndarray(e.tensor_proto).tolist()) for e in acc.Tensors(tag)]
+                for tag in acc.Tags()["tensors"]}
+
+    before, after = read(run / "validation"), read(tmp_path / "logs" / "validation")
+    assert after["epoch_bleu"] == before["epoch_bleu"] and after["translations"] == before["translations"]
+    assert [s for s, _ in after["attention"]] == [0, 4, 9]
+    assert after["attention"] == [x for x in before["attention"] if x[0] in (0, 4, 9)]

@@ -1,0 +1,148 @@
+"""A user's own files as training data: sentence-pair tables, aligned text
+files and plain texts, each checked with errors that name the file and line.
+
+Translation pairs come from a table (TSV, CSV or Parquet, read with pandas;
+columns `source` and `target` unless told otherwise) or from two aligned text
+files with one sentence per line. Rows whose source or target is empty or only
+whitespace are dropped and counted. Without separate validation and test
+files, `split_pairs` holds out a seeded 5% for each (at least one pair each).
+
+>>> import pathlib, tempfile
+>>> path = pathlib.Path(tempfile.mkdtemp()) / "pairs.tsv"
+>>> _ = path.write_text("source\\ttarget\\nHallo.\\tHello.\\n \\tEmpty.\\n")
+>>> table = read_pairs(path)
+>>> table.sources, table.targets, table.dropped
+(['Hallo.'], ['Hello.'], 1)
+"""
+
+import csv
+import dataclasses
+import hashlib
+from pathlib import Path
+
+import numpy as np
+
+TABLE_SUFFIXES = {".tsv": "\t", ".tab": "\t", ".csv": ",", ".parquet": None}
+HELD_OUT_FRACTION = 0.05  # of the pairs, for each of val and test, when no files are given
+
+
+@dataclasses.dataclass
+class Pairs:
+    """Aligned `sources` and `targets`, where they came from and how many rows were dropped."""
+
+    sources: list
+    targets: list
+    files: list  # [{"name", "rows", "sha256"}] for the model card
+    dropped: int = 0
+
+
+def file_record(path, rows=None):
+    """`{"name", "rows", "sha256"}` of a data file, for a model card
+    (characters instead of rows when `rows` is None: a text)."""
+    data = Path(path).read_bytes()
+    size = {"rows": rows} if rows is not None else {"characters": len(data.decode("utf-8"))}
+    return {"name": Path(path).name, **size, "sha256": hashlib.sha256(data).hexdigest()}
+
+
+def _existing(path, argument):
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{argument}: {path} is not a file.")
+    return path
+
+
+def read_lines(path, argument="file"):
+    """The lines of a UTF-8 text file (no line ends); bytes that are not UTF-8
+    are a ValueError naming the file and the line."""
+    path = _existing(path, argument)
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data[: e.start].count(b"\n") + 1
+        raise ValueError(f"{argument}: {path} line {line} is not UTF-8 text (byte {data[e.start]:#04x}).") from None
+    return text.removeprefix("\ufeff").splitlines()
+
+
+def read_text(paths, argument="--text-file"):
+    """The concatenated UTF-8 text of one or more files (see `read_lines`)."""
+    paths = [paths] if isinstance(paths, (str, Path)) else list(paths)
+    if not paths:
+        raise ValueError(f"{argument}: no file given.")
+    texts = []
+    for path in paths:
+        read_lines(path, argument)  # checks the encoding, naming the line
+        texts.append(Path(path).read_text(encoding="utf-8").removeprefix("\ufeff"))
+    text = "\n".join(texts)
+    if not text.strip():
+        raise ValueError(f"{argument}: {', '.join(map(str, paths))} hold no text.")
+    return text
+
+
+def _clean(sources, targets, files):
+    """Drops pairs with an empty or whitespace-only side."""
+    keep = [(s.strip(), t.strip()) for s, t in zip(sources, targets) if s.strip() and t.strip()]
+    dropped = len(sources) - len(keep)
+    return Pairs([s for s, _ in keep], [t for _, t in keep], files, dropped)
+
+
+def read_pairs(path, source_column="source", target_column="target", argument="--train-file"):
+    """Sentence pairs from a TSV, CSV or Parquet table (by the file's suffix)."""
+    import pandas as pd
+
+    path = _existing(path, argument)
+    suffix = path.suffix.lower()
+    if suffix not in TABLE_SUFFIXES:
+        raise ValueError(f"{argument}: {path} must end in one of {sorted(TABLE_SUFFIXES)}, got {suffix or 'none'!r}.")
+    if suffix == ".parquet":
+        try:
+            table = pd.read_parquet(path)
+        except Exception as e:  # pyarrow raises its own types for a file that is not Parquet
+            raise ValueError(f"{argument}: {path} is not a readable Parquet file ({e}).") from None
+    else:
+        read_lines(path, argument)  # names the line of a byte that is not UTF-8
+        try:
+            table = pd.read_csv(path, sep=TABLE_SUFFIXES[suffix], dtype=str, keep_default_na=False,
+                                quoting=csv.QUOTE_NONE if suffix != ".csv" else csv.QUOTE_MINIMAL,
+                                encoding="utf-8-sig")
+        except (pd.errors.ParserError, pd.errors.EmptyDataError) as e:
+            raise ValueError(f"{argument}: {path} is not a well-formed table ({str(e).strip()}).") from None
+    missing = [c for c in (source_column, target_column) if c not in table.columns]
+    if missing:
+        raise ValueError(
+            f"{argument}: {path} has no column {', '.join(map(repr, missing))}; it has "
+            f"{', '.join(map(repr, map(str, table.columns)))} (choose with --source-column/--target-column)."
+        )
+    sources = table[source_column].fillna("").astype(str).tolist()
+    targets = table[target_column].fillna("").astype(str).tolist()
+    return _clean(sources, targets, [file_record(path, len(table))])
+
+
+def read_aligned(source_file, target_file):
+    """Sentence pairs from two text files with one sentence per line, aligned by line."""
+    sources = read_lines(source_file, "--source-file")
+    targets = read_lines(target_file, "--target-file")
+    if len(sources) != len(targets):
+        raise ValueError(
+            f"--source-file {source_file} has {len(sources)} lines but --target-file {target_file} has "
+            f"{len(targets)}: aligned files need one sentence per line on both sides."
+        )
+    files = [file_record(source_file, len(sources)), file_record(target_file, len(targets))]
+    return _clean(sources, targets, files)
+
+
+def split_pairs(pairs, seed, fraction=HELD_OUT_FRACTION):
+    """`(train, val, test)`: `fraction` of the pairs each for val and test (at
+    least one each), chosen by a permutation seeded with `seed`."""
+    n = len(pairs.sources)
+    held = max(1, round(n * fraction))
+    if n < 2 * held + 1:
+        raise ValueError(f"{n} sentence pairs are too few to hold out validation and test pairs; give at least 3.")
+    order = np.random.default_rng(seed).permutation(n)
+    parts = order[:held], order[held : 2 * held], order[2 * held :]
+
+    def take(index):
+        return Pairs([pairs.sources[i] for i in index], [pairs.targets[i] for i in index], pairs.files)
+
+    test, val, train = (take(np.sort(p)) for p in parts)
+    return train, val, test
