@@ -62,6 +62,10 @@ def probability(text):
     return _number(float, text, lambda v: 0 < v <= 1, "a number in (0, 1]")
 
 
+WEIGHTS = {"default": "pretrained", "metavar": "DIR",
+           "help": "a model directory a recipe wrote (<run-dir>/model) instead of the shipped model"}
+
+
 def build_parser():
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--debug", action="store_true",
@@ -76,6 +80,7 @@ def build_parser():
     p.add_argument("sentences", nargs="+")
     p.add_argument("--model", default="lstm-seq2seq-attn", help="a translation model (default: %(default)s)")
     p.add_argument("--beam-size", type=positive_int, default=5, help="1 for greedy decoding (default: %(default)s)")
+    p.add_argument("--weights", **WEIGHTS)
     p = commands.add_parser("generate", parents=[common], help="continue a prompt with a character model")
     p.add_argument("name", nargs="?", default="char-lstm", help="a text-generation model (default: %(default)s)")
     p.add_argument("--prompt", default="\n", help="text to continue (printed first)")
@@ -85,14 +90,14 @@ def build_parser():
     p.add_argument("--top-p", type=probability, default=None, help="sample within this probability mass, in (0, 1]")
     p.add_argument("--seed", type=non_negative_int, default=None, help="for a reproducible sample")
     p.add_argument("--num-samples", type=positive_int, default=1, help="independent samples (default: %(default)s)")
-    p.add_argument("--weights", default="pretrained",
-                   help="a directory written by zoo.saving.save instead of the shipped model")
+    p.add_argument("--weights", **WEIGHTS)
     p = commands.add_parser("caption", parents=[common], help="caption image files with a shipped model")
     p.add_argument("images", nargs="+", help="image files (any size; RGB, grayscale or CMYK)")
     p.add_argument("--model", default="sat-lstm-squeezenet", help="a captioning model (default: %(default)s)")
     p.add_argument("--beam-size", type=positive_int, default=3, help="1 for greedy decoding (default: %(default)s)")
     p.add_argument("--attention", metavar="PNG", default=None,
                    help="also save the first image with each word's attention over it")
+    p.add_argument("--weights", **WEIGHTS)
     p = commands.add_parser("evaluate", parents=[common], help="score a shipped model on its test split")
     p.add_argument("name")
     p.add_argument("--split", default=None, choices=["val", "test"],
@@ -185,9 +190,9 @@ def _run(args):
     elif args.command == "info":
         print(json.dumps(zoo.info(args.name), indent=2, ensure_ascii=False))
     elif args.command == "translate":
-        _check_model(args.model, "translation", "translate")
+        _check_model(args.model, "translation", "translate", args.weights)
         with _quiet(args):
-            model = zoo.load(args.model)
+            model = zoo.load(args.model, weights=args.weights)
             lines = model.translate(args.sentences, beam_size=args.beam_size)
         for line in lines:
             print(line)
@@ -201,9 +206,9 @@ def _run(args):
         for i, text in enumerate([texts] if isinstance(texts, str) else texts):
             print(("" if i == 0 else "\n" + "-" * 40 + "\n") + args.prompt + text)
     elif args.command == "caption":
-        _check_model(args.model, "captioning", "caption")
+        _check_model(args.model, "captioning", "caption", args.weights)
         with _quiet(args):
-            model = zoo.load(args.model)
+            model = zoo.load(args.model, weights=args.weights)
             captions, maps = model.caption(args.images, beam_size=args.beam_size, return_attention=True)
         for path, caption in zip(args.images, captions):
             print(f"{_printable(path)}\t{caption}")
