@@ -419,12 +419,17 @@ class Decoder:
             log_probs, attention, state = self.step_fn(tokens, state, memory)
             flat_history = tf.reshape(history, [batch * k, max_length])
             log_probs = self._mask(log_probs, step, flat_history, min_length, allow_unk, ngram)
-            vocab = tf.shape(log_probs)[1]
             static_vocab = log_probs.shape[-1]
+            per_row = 2 * k if static_vocab is None else min(2 * k, static_vocab)
             candidates = 2 * k if static_vocab is None else min(2 * k, k * static_vocab)  # enough to refill k beams
-            total = scores[:, :, None] + tf.reshape(tf.cast(log_probs, tf.float64), [batch, k, vocab])
-            values, flat = tf.math.top_k(tf.reshape(total, [batch, k * vocab]), candidates)  # [batch, 2k]
-            beam, token = flat // vocab, flat % vocab
+            # The best 2k of a sentence's [k * vocab] continuations are among the best 2k of each beam, so
+            # the float64 sums and the sentence-wide top-k cover [k * 2k] values, not [k * vocab]; ties
+            # still go to the lower beam, then the lower token, as in one top-k over [k * vocab].
+            row_values, row_tokens = tf.math.top_k(log_probs, per_row)  # [batch * k, 2k]
+            total = scores[:, :, None] + tf.reshape(tf.cast(row_values, tf.float64), [batch, k, per_row])
+            values, flat = tf.math.top_k(tf.reshape(total, [batch, k * per_row]), candidates)  # [batch, 2k]
+            beam = flat // per_row
+            token = tf.gather(tf.reshape(row_tokens, [batch, k * per_row]), flat, batch_dims=1)
             finite = values > neg
             ends = tf.equal(token, self.eos) | (step >= max_length)
             open_ = ~done[:, None]
