@@ -389,3 +389,28 @@ def test_shipped_translator_compiled_search_matches_the_eager_one_on_test_2016(m
         bleu = [translation_scores(t, references)["bleu"] for t in texts]
         assert same == 1.0 if beam_size == 1 else same >= 0.99
         assert bleu[0] == pytest.approx(bleu[1], abs=0.05)
+
+
+def test_exported_captioner_captions_like_caption_and_takes_an_empty_batch(tiny_captioner, tmp_path):
+    import io
+
+    import keras
+    from PIL import Image
+
+    from zoo.export import export_captioner
+
+    keras.utils.set_random_seed(5)
+    model = tiny_captioner("sat-lstm-squeezenet")
+    rng = np.random.default_rng(0)
+    images = []
+    for shape in ((63, 63, 3), (63, 63, 3), (63, 63)):  # at the model's size; the last one grayscale
+        buffer = io.BytesIO()
+        Image.fromarray(rng.integers(0, 256, shape).astype(np.uint8)).save(buffer, format="PNG")
+        images.append(buffer.getvalue())
+    export_captioner(model, tmp_path / "serving")
+    served = tf.saved_model.load(str(tmp_path / "serving")).signatures["serving_default"]
+    out = served(images=tf.constant(images))["captions"].numpy()
+    expected = model.caption(images, beam_size=3)
+    assert any(expected)  # random weights, but not all empty captions
+    assert [s.decode("utf-8") for s in out] == expected
+    assert served(images=tf.constant([], tf.string))["captions"].shape == (0,)

@@ -53,3 +53,45 @@ def export_translator(model, directory):
     archive.add_endpoint("beam_search", _translate(model, beam_size=5), input_signature=signature)
     archive.write_out(str(directory), verbose=False)
     return directory
+
+
+def _caption(model, beam_size=3, alpha=0.0, max_length=20):
+    """encoded images -> captions by the model's compiled search, as `caption`."""
+    table = list(model.vocabulary.SPECIAL) + list(model.vocabulary.words)
+    for control in (PAD, BOS, EOS):
+        table[control] = ""  # `WordVocabulary.decode` drops them
+    words = tf.constant(table)
+    size = model.image_size
+
+    def load(data):
+        # RGB, resized whole to size x size (bilinear, antialiased), in [0, 255] like `load_image`
+        image = tf.io.decode_image(data, channels=3, expand_animations=False)
+        return tf.image.resize(tf.cast(image, tf.float32), [size, size], antialias=True)
+
+    def run(images):
+        pixels = tf.map_fn(load, images, fn_output_signature=tf.TensorSpec([size, size, 3], tf.float32))
+        features = model.encode_images(pixels)
+        output = model.search.padded_tokens(features, max_length, beam_size=beam_size, alpha=alpha, pad=PAD)
+        text = tf.strings.reduce_join(tf.gather(words, tf.RaggedTensor.from_tensor(output, padding=PAD)),
+                                      axis=-1, separator=" ")
+        return tf.strings.strip(tf.strings.regex_replace(text, " +", " "))
+
+    def caption(images):
+        empty = lambda: tf.zeros([0], tf.string)  # noqa: E731
+        return {"captions": tf.cond(tf.size(images) > 0, lambda: run(images), empty)}
+
+    return tf.function(caption, autograph=False)
+
+
+def export_captioner(model, directory, beam_size=3):
+    """Writes a SavedModel whose `serving_default` maps encoded images (the
+    bytes of JPEG, PNG, GIF or BMP files) to captions, decoding like
+    `caption(images, beam_size=beam_size)`. Images are decoded and resized by
+    TensorFlow rather than Pillow: at the model's image size the pixels are
+    the same, other sizes may differ by rounding from `caption`'s."""
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    signature = [tf.TensorSpec([None], tf.string, name="images")]
+    archive.add_endpoint("serving_default", _caption(model, beam_size=beam_size), input_signature=signature)
+    archive.write_out(str(directory), verbose=False)
+    return directory
