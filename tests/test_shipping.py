@@ -13,7 +13,7 @@ from types import SimpleNamespace
 import pytest
 
 import zoo
-from zoo import registry, training
+from zoo import registry, saving, training
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPTS = ("translate.py", "generate_text.py", "caption.py")
@@ -105,6 +105,7 @@ def test_corrupt_run_files_are_one_line_errors(mirror, tmp_path, script, file, c
 def shipping(tiny_char_model, tmp_path, monkeypatch):
     monkeypatch.setenv(registry.MODELS_ENV, str(tmp_path / "shipped"))
     model = tiny_char_model("char-lstm")
+    saving.save(model, tmp_path / "run" / "model", "char-lstm")  # what the recipe wrote before shipping
 
     def ship(loss, corpus="tinyshakespeare", force=False):
         cfg = SimpleNamespace(model="char-lstm", ship=True, force=force)
@@ -163,3 +164,20 @@ def test_compact_logs_keep_scalars_text_and_a_few_images(tmp_path):
     assert after["epoch_bleu"] == before["epoch_bleu"] and after["translations"] == before["translations"]
     assert [s for s, _ in after["attention"]] == [0, 4, 9]
     assert after["attention"] == [x for x in before["attention"] if x[0] in (0, 4, 9)]
+
+
+def test_ship_end_to_end_with_logs_then_refuse_a_tie(tmp_path, shipped_untouched):
+    shipped = tmp_path / "shipped"
+    command = [sys.executable, str(ROOT / "recipes" / "translate.py"), "--train-file",
+               str(ROOT / "examples" / "de-en-small.tsv"), "--epochs", "1", "--units", "8", "--embedding-dim", "8",
+               "--source-vocabulary", "80", "--target-vocabulary", "80", "--beam-size", "1", "--ship",
+               "--run-dir", str(tmp_path / "run")]
+    env = {**os.environ, registry.MODELS_ENV: str(shipped)}
+    first = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=900, env=env)
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+    card = json.loads((shipped / "lstm-seq2seq-attn" / "card.json").read_text())
+    assert card["logs"].startswith("logs/") and card["check"] is None  # own files: no built-in slice
+    assert {"train", "validation", "hparams"} <= {p.name for p in (shipped / "lstm-seq2seq-attn" / "logs").iterdir()}
+    again = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=900, env=env)
+    assert again.returncode == 1 and "--ship: refused: test greedy/bleu" in again.stderr.strip().splitlines()[-1]
+    assert json.loads((shipped / "lstm-seq2seq-attn" / "card.json").read_text()) == card

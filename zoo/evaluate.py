@@ -89,3 +89,38 @@ def evaluate_captioning(model, split="test", beam_sizes=(1, 3), limit=None, prog
         scores["images_per_second"] = round(len(paths) / seconds, 1)
         results["greedy" if beam == 1 else f"beam{beam}"] = scores
     return results
+
+
+def quick_check(model, card):
+    """A figure of `model` on a fixed slice of its own data, quick enough for
+    every test run: greedy BLEU on the first 100 test sentences (translation),
+    greedy BLEU-4 on the first 20 test images (captioning), nats per character
+    on the first 20,000 validation characters (text). A shipped card records it
+    (`card["check"]`) so a test can catch a broken loader or tokenizer. Returns
+    None where the card names no built-in data (a model trained on own files).
+    """
+    task, data = card.get("task"), card.get("data", {})
+    if task == "translation" and data.get("pair") in _pairs():
+        scores = evaluate_translation(model, data["pair"], "test", beam_sizes=(1,), limit=100)["greedy"]
+        return {"slice": "first 100 test sentences, greedy", "bleu": scores["bleu"]}
+    if task == "captioning":
+        scores = evaluate_captioning(model, "test", beam_sizes=(1,), limit=20)["greedy"]
+        return {"slice": "first 20 test images, greedy", "bleu4": scores["bleu4"]}
+    if task == "text-generation" and data.get("corpus") in _corpora():
+        from zoo.data.text import load_text
+
+        nats = model.log_loss(load_text(data["corpus"], "val")[:20_000])
+        return {"slice": "first 20,000 validation characters", "log_loss": round(nats, 5)}
+    return None
+
+
+def _pairs():
+    from zoo.data.translation import pairs
+
+    return pairs()
+
+
+def _corpora():
+    from zoo.data.text import CORPORA
+
+    return CORPORA

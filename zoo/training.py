@@ -235,8 +235,11 @@ def ship(model, cfg, run_dir, card, headline, higher_is_better=True, data_key=No
                 f"--ship: refused: test {name} {new} does not beat the shipped model's {old} "
                 f"({target / 'card.json'}); the run's model stays in {run_model}; --force replaces it anyway"
             )
+    from zoo.evaluate import quick_check
+
     with tempfile.TemporaryDirectory() as logs:
-        card = {**card, "logs": "logs/: this run's TensorBoard logs (compact copy)"}
+        card = {**card, "logs": "logs/: this run's TensorBoard logs (compact copy)",
+                "check": quick_check(registry.load(cfg.model, weights=run_model), card)}
         saving.save(model, target, cfg.model, card, logs=compact_logs(run_dir, logs))
     print(f"shipped {cfg.model} to {target} (test {'/'.join(headline)} {new})")
     return target
