@@ -152,6 +152,12 @@ def _load(directory, expected_name):
             arrays = [stored[f"{i:04d}"] for i in range(len(stored.files))]
             shapes = [tuple(v.shape) for v in model.weights]
             if [a.shape for a in arrays] != shapes:
+                # Files written before the LSTM cells kept one matrix per gate
+                # hold them in Keras's fused layout: map those onto the gates.
+                from zoo.layers.layout import from_keras_layout
+
+                arrays = from_keras_layout(model, arrays) or arrays
+            if [a.shape for a in arrays] != shapes:
                 raise ValueError(
                     f"it holds {len(arrays)} arrays that do not match the "
                     f"{len(shapes)} variables of {name!r} built from config.json."

@@ -58,10 +58,13 @@ def test_lstm_forget_gate_matches_numpy():
     outputs, gates = gate_activations(cell, x)
     h = np.float64(outputs.numpy())
     h_prev = previous(h, np.zeros((BATCH, UNITS)))
-    sl = slice(UNITS, 2 * UNITS)  # gate order i, f, c, o
-    kernel, recurrent, bias = (np.float64(w.numpy()) for w in cell.weights)
-    forget = sigmoid(x @ kernel[:, sl] + h_prev @ recurrent[:, sl] + bias[sl])
+    W_f, U_f, b_f = (np.float64(w.numpy()) for w in (cell.W_f, cell.U_f, cell.b_f))
+    forget = sigmoid(x @ W_f + h_prev @ U_f + b_f)
     np.testing.assert_allclose(gates["forget"], forget, atol=1e-5)
+    # The same gate from Keras's layout of the same weights (gate order i, f, c, o).
+    kernel, recurrent, bias = (np.float64(w) for w in cell.get_weights())
+    sl = slice(UNITS, 2 * UNITS)
+    np.testing.assert_allclose(forget, sigmoid(x @ kernel[:, sl] + h_prev @ recurrent[:, sl] + bias[sl]), atol=1e-12)
 
 
 def test_lstm_gates_are_consistent_with_the_cell_equations():
@@ -99,7 +102,7 @@ def test_unbuilt_cell_is_built():
     cell = LSTMCell(UNITS)
     outputs, gates = gate_activations(cell, make_sequences())
     assert cell.built
-    assert tuple(cell.kernel.shape) == (INPUT_DIM, 4 * UNITS)
+    assert tuple(cell.W_i.shape) == (INPUT_DIM, UNITS)
     assert tuple(outputs.shape) == (BATCH, TIME, UNITS)
     np.testing.assert_allclose(
         outputs,

@@ -30,15 +30,23 @@ def randomize(layer, seed=1):
     )
 
 
+def cells(layer, cell_class):
+    return [sub for sub in layer._flatten_layers() if isinstance(sub, cell_class)]
+
+
 def build_pair(wrap, **cell_kwargs):
-    """(reference, ours): the same wrapper of keras's and zoo's cell, same weights."""
+    """(reference, ours): the same wrapper of keras's and zoo's cell, same weights,
+    copied cell by cell from Keras's layout."""
     x, _ = make_batch()
     ref = wrap(keras.layers.LSTMCell(UNITS, **cell_kwargs))
     ours = wrap(LSTMCell(UNITS, **cell_kwargs))
     ref(x)
     ours(x)
     randomize(ref)
-    ours.set_weights(ref.get_weights())
+    pairs = list(zip(cells(ref, keras.layers.LSTMCell), cells(ours, LSTMCell), strict=True))
+    assert pairs
+    for ref_cell, our_cell in pairs:
+        our_cell.set_weights(ref_cell.get_weights())
     return ref, ours
 
 
@@ -67,16 +75,79 @@ def test_bidirectional_matches_keras():
     np.testing.assert_allclose(ours(x, mask=mask), ref(x, mask=mask), atol=1e-5)
 
 
+def test_keras_cell_takes_our_weights():
+    """keras_cell.set_weights(zoo_cell.get_weights()): the other direction."""
+    x, mask = make_batch()
+    ours = keras.layers.RNN(LSTMCell(UNITS), return_sequences=True)
+    ref = keras.layers.RNN(keras.layers.LSTMCell(UNITS), return_sequences=True)
+    ours(x)
+    ref(x)
+    randomize(ours, seed=5)
+    ref.cell.set_weights(ours.cell.get_weights())
+    np.testing.assert_allclose(ours(x, mask=mask), ref(x, mask=mask), atol=1e-5)
+
+
 @pytest.mark.parametrize("use_bias", [True, False])
-def test_weight_names_and_shapes_match_keras(use_bias):
+def test_one_weight_per_gate_and_keras_layout_shapes(use_bias):
     ref = keras.layers.LSTMCell(UNITS, use_bias=use_bias)
     ours = LSTMCell(UNITS, use_bias=use_bias)
     ref.build((None, INPUT_DIM))
     ours.build((None, INPUT_DIM))
+    per_gate = [("W", (INPUT_DIM, UNITS)), ("U", (UNITS, UNITS))] + ([("b", (UNITS,))] if use_bias else [])
     assert [(w.name, tuple(w.shape)) for w in ours.weights] == [
-        (w.name, tuple(w.shape)) for w in ref.weights
+        (f"{name}_{gate}", shape) for gate in "ifco" for name, shape in per_gate
     ]
-    assert len(ours.weights) == (3 if use_bias else 2)
+    assert [w.shape for w in ours.get_weights()] == [w.shape for w in ref.get_weights()]
+    assert len(ours.get_weights()) == (3 if use_bias else 2)
+
+
+def test_keras_layout_maps_each_gate_to_its_columns():
+    cell = LSTMCell(UNITS)
+    cell.build((None, INPUT_DIM))
+    rng = np.random.default_rng(3)
+    kernel = rng.normal(size=(INPUT_DIM, 4 * UNITS)).astype("float32")
+    recurrent = rng.normal(size=(UNITS, 4 * UNITS)).astype("float32")
+    bias = rng.normal(size=(4 * UNITS,)).astype("float32")
+    cell.set_weights([kernel, recurrent, bias])
+    for k, gate in enumerate("ifco"):  # Keras's gate order
+        columns = slice(k * UNITS, (k + 1) * UNITS)
+        np.testing.assert_array_equal(getattr(cell, f"W_{gate}").numpy(), kernel[:, columns])
+        np.testing.assert_array_equal(getattr(cell, f"U_{gate}").numpy(), recurrent[:, columns])
+        np.testing.assert_array_equal(getattr(cell, f"b_{gate}").numpy(), bias[columns])
+    for got, expected in zip(cell.get_weights(), [kernel, recurrent, bias], strict=True):
+        np.testing.assert_array_equal(got, expected)
+    # One array per variable is accepted too.
+    per_gate = [rng.normal(size=w.shape).astype("float32") for w in cell.weights]
+    cell.set_weights(per_gate)
+    for variable, value in zip(cell.weights, per_gate, strict=True):
+        np.testing.assert_array_equal(variable.numpy(), value)
+
+
+@pytest.mark.parametrize(
+    "shapes",
+    [[(INPUT_DIM, 4 * UNITS), (UNITS, 4 * UNITS)], [(INPUT_DIM, 4 * UNITS), (UNITS, 3 * UNITS), (4 * UNITS,)]],
+)
+def test_set_weights_with_a_wrong_layout_raises(shapes):
+    cell = LSTMCell(UNITS)
+    cell.build((None, INPUT_DIM))
+    with pytest.raises(ValueError, match=r"`weights` must be the 12 arrays of `cell.weights` or Keras's layout.*got"):
+        cell.set_weights([np.zeros(shape, "float32") for shape in shapes])
+
+
+def test_seeded_initial_weights_equal_keras():
+    """Drawn in Keras's layout and cut per gate: the same initial weights as
+    keras.layers.LSTMCell from the same seeded initializers."""
+    kwargs = {
+        "kernel_initializer": keras.initializers.GlorotUniform(seed=1),
+        "recurrent_initializer": keras.initializers.Orthogonal(seed=2),
+        "bias_initializer": keras.initializers.RandomNormal(seed=3),
+    }
+    ref = keras.layers.LSTMCell(UNITS, unit_forget_bias=False, **kwargs)
+    ours = LSTMCell(UNITS, unit_forget_bias=False, **kwargs)
+    ref.build((None, INPUT_DIM))
+    ours.build((None, INPUT_DIM))
+    for got, expected in zip(ours.get_weights(), ref.get_weights(), strict=True):
+        np.testing.assert_array_equal(got, expected)
 
 
 def test_unit_forget_bias_sets_only_the_forget_slice_to_one():
@@ -85,11 +156,12 @@ def test_unit_forget_bias_sets_only_the_forget_slice_to_one():
     expected = np.concatenate(  # gate order i, f, c, o
         [np.zeros(UNITS), np.ones(UNITS), np.zeros(UNITS), np.zeros(UNITS)]
     )
-    np.testing.assert_array_equal(cell.bias.numpy(), expected)
+    np.testing.assert_array_equal(cell.get_weights()[2], expected)
+    np.testing.assert_array_equal(cell.b_f.numpy(), np.ones(UNITS))
 
     off = LSTMCell(UNITS, unit_forget_bias=False)
     off.build((None, INPUT_DIM))
-    np.testing.assert_array_equal(off.bias.numpy(), np.zeros(4 * UNITS))
+    np.testing.assert_array_equal(off.get_weights()[2], np.zeros(4 * UNITS))
 
 
 def test_unit_forget_bias_with_another_initializer_matches_keras():
@@ -98,7 +170,7 @@ def test_unit_forget_bias_with_another_initializer_matches_keras():
     ours = LSTMCell(UNITS, bias_initializer=init)
     ref.build((None, INPUT_DIM))
     ours.build((None, INPUT_DIM))
-    np.testing.assert_allclose(ours.bias.numpy(), ref.bias.numpy())
+    np.testing.assert_allclose(ours.get_weights()[2], ref.bias.numpy())
 
 
 def test_dropout_only_in_training():
@@ -187,6 +259,28 @@ def test_keras_save_load_round_trip(tmp_path):
     np.testing.assert_array_equal(loaded(x), model(x))
 
 
+def test_keras_file_of_the_fused_layout_loads():
+    """What `.keras` files of the fused-layout cell hold: "0", "1", "2" =
+    kernel, recurrent_kernel, bias."""
+    ref = keras.layers.LSTMCell(UNITS)
+    ref.build((None, INPUT_DIM))
+    randomize(ref)
+    ours = LSTMCell(UNITS)
+    ours.build((None, INPUT_DIM))
+    ours.load_own_variables({str(i): w for i, w in enumerate(ref.get_weights())})
+    x = make_batch()[0][:, 0]
+    states = [np.zeros((BATCH, UNITS), "float32")] * 2
+    np.testing.assert_allclose(ours(x, states)[0], ref(x, states)[0], atol=1e-6)
+    store = {}
+    ours.save_own_variables(store)  # written per gate: 12 arrays
+    assert len(store) == 12
+    fresh = LSTMCell(UNITS)
+    fresh.build((None, INPUT_DIM))
+    fresh.load_own_variables(store)
+    for got, expected in zip(fresh.weights, ours.weights, strict=True):
+        np.testing.assert_array_equal(got.numpy(), expected.numpy())
+
+
 def test_mixed_precision_outputs_and_gradients_are_finite(mixed_policy):
     x, mask = make_batch()
     rnn = keras.layers.RNN(LSTMCell(UNITS), return_sequences=True, return_state=True)
@@ -199,7 +293,7 @@ def test_mixed_precision_outputs_and_gradients_are_finite(mixed_policy):
     assert all(w.dtype == "float32" for w in rnn.trainable_weights)
     for tensor in (outputs, h, c):
         assert np.all(np.isfinite(np.asarray(tf.cast(tensor, "float32"))))
-    assert len(grads) == 3
+    assert len(grads) == 12  # W, U, b of each gate
     for grad in grads:
         assert grad is not None
         assert np.all(np.isfinite(grad.numpy()))

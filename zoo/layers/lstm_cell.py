@@ -1,10 +1,22 @@
 """Long short-term memory cell with every gate written out."""
 
 import keras
+import numpy as np
 from keras import ops
 from keras.src.layers.rnn.dropout_rnn_cell import DropoutRNNCell
 
 from zoo.layers._checks import positive_int, rank, rate
+
+GATES = ("i", "f", "c", "o")  # the order of the gates in Keras's fused layout
+
+
+def _constant(value):
+    """An initializer returning `value` (a slice of a matrix drawn for all gates)."""
+
+    def initializer(shape, dtype=None):
+        return ops.cast(value, dtype) if dtype is not None else value
+
+    return initializer
 
 
 # `DropoutRNNCell` is the mixin `keras.layers.RNN` looks for to draw one dropout
@@ -23,19 +35,26 @@ class LSTMCell(keras.layers.Layer, DropoutRNNCell):
         c' = f * c + i * g
         h' = o * tanh(c')
 
-    The weights have the names, shapes and gate order (i, f, c, o) of
-    `keras.layers.LSTMCell`, so `cell.set_weights(keras_cell.get_weights())`
-    gives the same outputs.
+    Each gate has its own weights, as in the equations: `W_g [input_dim,
+    units]`, `U_g [units, units]` and `b_g [units]` for g in i, f, c, o (12
+    variables, in that order). `get_weights()` returns, and `set_weights()`
+    also accepts, the layout of `keras.layers.LSTMCell` (`kernel [input_dim,
+    4 * units]`, `recurrent_kernel [units, 4 * units]`, `bias [4 * units]`,
+    gates in the order i, f, c, o), so `cell.set_weights(keras_cell.get_weights())`
+    and `keras_cell.set_weights(cell.get_weights())` give the same outputs and
+    a fused kernel (cuDNN) can be handed the same weights.
 
     Args:
         units: positive integer, size of `h` and `c`.
         activation: activation of the candidate and of the cell output.
         recurrent_activation: activation of the three gates.
         use_bias: whether the gates have a bias.
-        kernel_initializer: initializer of `kernel` `[input_dim, 4 * units]`.
-        recurrent_initializer: initializer of `recurrent_kernel`
-            `[units, 4 * units]`.
-        bias_initializer: initializer of `bias` `[4 * units]`.
+        kernel_initializer: initializer of the input weights, drawn for all
+            gates at once as Keras's `kernel` `[input_dim, 4 * units]` and cut
+            into `W_i`, `W_f`, `W_c`, `W_o` (the same distribution as Keras's).
+        recurrent_initializer: initializer of the recurrent weights, drawn as
+            `[units, 4 * units]` and cut into `U_i`, ..., `U_o`.
+        bias_initializer: initializer of the biases `b_i`, ..., `b_o`.
         unit_forget_bias: add 1 to the forget-gate bias at initialization
             (Jozefowicz et al. 2015), so the cell starts by remembering.
         dropout: fraction of the inputs dropped (one mask per sequence).
@@ -91,36 +110,26 @@ class LSTMCell(keras.layers.Layer, DropoutRNNCell):
 
     def build(self, input_shape):
         rank("inputs", input_shape, (2,))
-        input_dim = input_shape[-1]
-        self.kernel = self.add_weight(
-            shape=(input_dim, 4 * self.units),
-            initializer=self.kernel_initializer,
-            name="kernel",
-        )
-        self.recurrent_kernel = self.add_weight(
-            shape=(self.units, 4 * self.units),
-            initializer=self.recurrent_initializer,
-            name="recurrent_kernel",
-        )
+        input_dim, units = input_shape[-1], self.units
+        # Drawn in Keras's layout and cut per gate: glorot's scale and the
+        # orthogonality of the recurrent matrix are those of the fused matrices.
+        kernel = self.kernel_initializer((input_dim, 4 * units), dtype=self.variable_dtype)
+        recurrent = self.recurrent_initializer((units, 4 * units), dtype=self.variable_dtype)
         if self.use_bias:
-            bias_initializer = self.bias_initializer
-            if self.unit_forget_bias:
-                base, units = self.bias_initializer, self.units
-
-                def bias_initializer(_, *args, **kwargs):
-                    return ops.concatenate(
-                        [
-                            base((units,), *args, **kwargs),  # input gate
-                            keras.initializers.get("ones")((units,), *args, **kwargs),
-                            base((units * 2,), *args, **kwargs),  # candidate, output
-                        ]
-                    )
-
-            self.bias = self.add_weight(
-                shape=(4 * self.units,), initializer=bias_initializer, name="bias"
-            )
-        else:
-            self.bias = None
+            bias = self.bias_initializer((4 * units,), dtype=self.variable_dtype)
+        for k, gate in enumerate(GATES):
+            columns = slice(k * units, (k + 1) * units)
+            for name, full, shape in (("W", kernel, (input_dim, units)), ("U", recurrent, (units, units))):
+                variable = self.add_weight(shape=shape, initializer=_constant(full[:, columns]), name=f"{name}_{gate}")
+                setattr(self, f"{name}_{gate}", variable)
+            if not self.use_bias:
+                setattr(self, f"b_{gate}", None)
+                continue
+            if gate == "f" and self.unit_forget_bias:
+                initial = keras.initializers.get("ones")  # Jozefowicz et al. 2015
+            else:
+                initial = _constant(bias[columns])
+            setattr(self, f"b_{gate}", self.add_weight(shape=(units,), initializer=initial, name=f"b_{gate}"))
 
     def gates(self, inputs, states, training=False):
         """One step, returning `(h, [h, c], {"input", "forget", "candidate",
@@ -130,18 +139,16 @@ class LSTMCell(keras.layers.Layer, DropoutRNNCell):
             inputs = inputs * self.get_dropout_mask(inputs)
         if training and self.recurrent_dropout > 0:
             h_prev = h_prev * self.get_recurrent_dropout_mask(h_prev)
+        x, h = inputs, h_prev
 
-        # Pre-activations of the four gates in one product each for x and h:
-        # [batch, 4 * units], split below in the Keras order i, f, c, o.
-        z = ops.matmul(inputs, self.kernel) + ops.matmul(h_prev, self.recurrent_kernel)
-        if self.use_bias:
-            z = z + self.bias
-        z_i, z_f, z_c, z_o = ops.split(z, 4, axis=-1)
+        def affine(W, U, b):  # x W + h U + b: [batch, units]
+            z = ops.matmul(x, W) + ops.matmul(h, U)
+            return z if b is None else z + b
 
-        i = self.recurrent_activation(z_i)  # input gate: how much of g to write
-        f = self.recurrent_activation(z_f)  # forget gate: how much of c to keep
-        g = self.activation(z_c)  # candidate values
-        o = self.recurrent_activation(z_o)  # output gate: how much of c to show
+        i = self.recurrent_activation(affine(self.W_i, self.U_i, self.b_i))  # input gate: how much of g to write
+        f = self.recurrent_activation(affine(self.W_f, self.U_f, self.b_f))  # forget gate: how much of c to keep
+        g = self.activation(affine(self.W_c, self.U_c, self.b_c))  # candidate values
+        o = self.recurrent_activation(affine(self.W_o, self.U_o, self.b_o))  # output gate: how much of c to show
         c = f * c_prev + i * g
         h = o * self.activation(c)
         return h, [h, c], {"input": i, "forget": f, "candidate": g, "output": o, "cell": c}
@@ -155,6 +162,55 @@ class LSTMCell(keras.layers.Layer, DropoutRNNCell):
             ops.zeros((batch_size, self.units), dtype=self.compute_dtype),
             ops.zeros((batch_size, self.units), dtype=self.compute_dtype),
         ]
+
+    def get_weights(self):
+        """The weights in the layout of `keras.layers.LSTMCell`: `[kernel,
+        recurrent_kernel, bias]` (no bias when `use_bias=False`), NumPy arrays
+        with the gates in the order i, f, c, o."""
+        return self.to_keras_layout([v.numpy() for v in self.weights])
+
+    def set_weights(self, weights):
+        """Sets the weights from Keras's layout (what `get_weights()` and
+        `keras.layers.LSTMCell.get_weights()` return) or from one array per
+        variable of `cell.weights` (`W_i, U_i, b_i, W_f, ...`)."""
+        weights = list(weights)
+        if len(weights) != len(self.weights):
+            weights = self.from_keras_layout(weights)
+        super().set_weights(weights)
+
+    def load_own_variables(self, store):
+        # A `.keras` file written before the per-gate variables holds this
+        # cell as Keras's fused arrays "0", "1"(, "2").
+        if len(store.keys()) == (3 if self.use_bias else 2):
+            self.set_weights([store[str(i)] for i in range(len(store.keys()))])
+            return
+        super().load_own_variables(store)
+
+    def to_keras_layout(self, arrays):
+        """One array per variable of `cell.weights` -> `[kernel,
+        recurrent_kernel(, bias)]` of `keras.layers.LSTMCell`."""
+        per_gate = len(arrays) // len(GATES)
+        by_gate = [arrays[k * per_gate : (k + 1) * per_gate] for k in range(len(GATES))]
+        return [np.concatenate([gate[n] for gate in by_gate], axis=-1) for n in range(per_gate)]
+
+    def from_keras_layout(self, weights):
+        """`[kernel, recurrent_kernel(, bias)]` of `keras.layers.LSTMCell` ->
+        one array per variable of `cell.weights`. Raises ValueError when the
+        arrays are not that layout for this cell."""
+        weights = [np.asarray(w) for w in weights]
+        input_dim, units = self.W_i.shape[0], self.units
+        expected = [(input_dim, 4 * units), (units, 4 * units)] + ([(4 * units,)] if self.use_bias else [])
+        got = [tuple(w.shape) for w in weights]
+        if got != expected:
+            raise ValueError(
+                f"`weights` must be the {len(self.weights)} arrays of `cell.weights` or Keras's layout "
+                f"{expected} (kernel, recurrent_kernel{', bias' if self.use_bias else ''}), got shapes {got}."
+            )
+        arrays = []
+        for k in range(len(GATES)):
+            columns = slice(k * units, (k + 1) * units)
+            arrays.extend(w[..., columns] for w in weights)
+        return arrays
 
     def get_config(self):
         config = {
