@@ -290,6 +290,7 @@ def fit_resumed(model, train_stream, start, steps, epochs, callbacks, validation
             steps_per_epoch=steps,
             callbacks=callbacks,
             verbose=verbose,
+            shuffle=False,  # the stream is shuffled per epoch by seed, so a resumed run sees the same batches
         )
     optimizer_steps = int(keras.ops.convert_to_numpy(model.optimizer.iterations))
     digests = " ".join(distribute.replica_digests(model))
