@@ -84,6 +84,7 @@ def main(argv=None):
     parser.add_argument("--beam-sizes", type=int, nargs="+", default=[1, 5])
     parser.add_argument("--no-xla", action="store_true", help="skip the XLA rows")
     parser.add_argument("--no-captioning", action="store_true", help="skip the captioning table")
+    parser.add_argument("--repeats", type=int, default=1, help="interleaved repeats per decoder (median)")
     args = parser.parse_args(argv)
 
     model = zoo.load("lstm-seq2seq-attn")
@@ -91,11 +92,12 @@ def main(argv=None):
     spec = tf.TensorSpec([None, None], tf.int32)
     xla = decoding.Decoder(lambda s: model.encode(s), model.decode_step, spec, BOS, EOS, unk=UNK, jit_compile=True)
     search = model.search
-    warm = sources[:8]  # traces every compiled search once, outside the timings
+    warm = sources[:8]
     gflops = matmul_gflops()
     print(f"lstm-seq2seq-attn (shipped), Multi30k de-en test_2016, {len(sources)} sentences, alpha 0.6")
     print(f"{platform.machine()}, {os.cpu_count()} CPU cores, TensorFlow {tf.__version__}, "
-          f"large matmul (2048x2048 float32): {gflops:.1f} GFLOP/s\n")
+          f"large matmul (2048x2048 float32): {gflops:.1f} GFLOP/s at the start; medians of {args.repeats} "
+          f"interleaved repeats, each rate divided by the matmul rate measured just before it\n")
     print("| decoder | search | batch | sentences/s | per 100 GFLOP/s | BLEU | identical to eager |")
     print("|---|---|---:|---:|---:|---:|---:|")
     for beam in args.beam_sizes:
@@ -110,6 +112,11 @@ def main(argv=None):
         def eager(source, n, beam=beam):
             return search.reference(source, beam, n, 0.6, allow_unk=True)
 
+        def translate(source_sentences, beam=beam):
+            start = time.perf_counter()
+            texts = model.translate(source_sentences, beam_size=beam, batch_size=64)
+            return texts, time.perf_counter() - start
+
         rows = [
             ("eager (reference)", eager, 64, False),
             ("compiled", compiled(search, True), 64, True),
@@ -118,22 +125,22 @@ def main(argv=None):
         ]
         if not args.no_xla:
             rows.append(("compiled, XLA step", compiled(xla, True), 64, True))
-        eager_texts = None
-        for name, decode, batch, sort in rows:
-            if decode is None:
-                model.translate(warm, beam_size=beam)
-                start = time.perf_counter()
-                texts = model.translate(sources, beam_size=beam, batch_size=batch)
-                seconds = time.perf_counter() - start
-            else:
-                if "compiled" in name:
-                    run(model, warm, decode, batch, sort)
-                texts, seconds = run(model, sources, decode, batch, sort)
-            eager_texts = texts if eager_texts is None else eager_texts
+        timings = [[] for _ in rows]
+        for _name, decode, batch, sort in rows:  # traces every compiled search once, outside the timings
+            translate(warm) if decode is None else run(model, warm, decode, batch, sort)
+        for _ in range(args.repeats):
+            for r, (_name, decode, batch, sort) in enumerate(rows):
+                rate_now = matmul_gflops(repeats=3)
+                texts, seconds = translate(sources) if decode is None else run(model, sources, decode, batch, sort)
+                timings[r].append((len(sources) / seconds, len(sources) / seconds / rate_now, texts))
+        eager_texts = timings[0][0][2]
+        for (name, _, batch, _), runs in zip(rows, timings):
+            texts = runs[0][2]
             same = np.mean([a == b for a, b in zip(texts, eager_texts)])
             bleu = translation_scores(texts, references)["bleu"]
-            rate = len(sources) / seconds
-            print(f"| {name} | {label} | {batch} | {rate:,.1f} | {100 * rate / gflops:,.1f} | {bleu:.2f} | "
+            rate = statistics.median(r[0] for r in runs)
+            normalized = 100 * statistics.median(r[1] for r in runs)
+            print(f"| {name} | {label} | {batch} | {rate:,.1f} | {normalized:,.1f} | {bleu:.2f} | "
                   f"{100 * same:.1f}% |", flush=True)
     if not args.no_captioning:
         captioning(gflops, limit=args.limit)

@@ -239,7 +239,8 @@ class Captioner(keras.Model):
         sequences, maps = [], []
         for start in range(0, len(images), batch_size):
             pixels = np.stack([load(start + i, x) for i, x in enumerate(images[start : start + batch_size])])
-            found, attention = self.decode_features(self.encode_images(pixels), beam_size, max_length, alpha)
+            found, attention = self.decode_features(self.encode_images(pixels), beam_size, max_length, alpha,
+                                                    return_attention=return_attention)
             sequences += found
             maps += attention
         texts = [self.vocabulary.decode(s) for s in sequences]

@@ -195,7 +195,8 @@ class Seq2Seq(keras.Model):
 
         parts = self._source_parts(sentences)  # per sentence: its id arrays, each EOS-terminated
         ids = [p for sentence_parts in parts for p in sentence_parts]
-        results, maps = self._translate_ids(ids, beam_size, max_length, alpha, batch_size)
+        results, maps = self._translate_ids(ids, beam_size, max_length, alpha, batch_size,
+                                            return_attention=return_attention)
         part_texts = [_to_str(self._target_tokenizer.detokenize(s)) if len(s) else "" for s in results]
         texts, extra, first = [], [], 0
         for sentence_parts in parts:
@@ -208,11 +209,12 @@ class Seq2Seq(keras.Model):
             return (texts[0], extra[0]) if single else (texts, extra)
         return texts[0] if single else texts
 
-    def _translate_ids(self, ids, beam_size, max_length, alpha, batch_size):
+    def _translate_ids(self, ids, beam_size, max_length, alpha, batch_size, **options):
         """EOS-terminated source id arrays -> `(token arrays, attention)` per array.
 
         Batches hold sources of similar length (sorted by length, results put
-        back in order), so little of the work is padding."""
+        back in order), so little of the work is padding; `options` go to
+        `_decode` (attention is only traced with `return_attention=True`)."""
         results, maps = [None] * len(ids), [None] * len(ids)
         order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
         for start in range(0, len(ids), batch_size):
@@ -221,7 +223,7 @@ class Seq2Seq(keras.Model):
             for row, i in enumerate(chunk):
                 source[row, : len(ids[i])] = ids[i]
             limit = max_length or 2 * source.shape[1] + 10
-            sequences, attention = self._decode(source, beam_size, limit, alpha)
+            sequences, attention = self._decode(source, beam_size, limit, alpha, **options)
             for i, sequence, weights in zip(chunk, sequences, attention):
                 results[i], maps[i] = sequence, None if weights is None else weights[:, : len(ids[i])]
         return results, maps
