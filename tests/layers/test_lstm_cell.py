@@ -4,6 +4,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from keras.src.testing import TestCase  # Keras's own layer checks, no public name
 
 from zoo.layers import LSTMCell
 
@@ -317,3 +318,19 @@ def test_bad_dropout_raises(name, value):
 def test_build_with_wrong_rank_raises(shape):
     with pytest.raises(ValueError, match=r"`inputs` must have rank 2.*rank"):
         LSTMCell(UNITS).build(shape)
+
+
+class KerasLayerTest(TestCase):
+    """Keras's own layer checks (build, call, config, serialization, a training
+    step, mixed precision) on `keras.layers.RNN(LSTMCell)`."""
+
+    def test_rnn_of_the_cell_passes_keras_layer_checks(self):
+        self.run_layer_test(
+            keras.layers.RNN,
+            init_kwargs={"cell": LSTMCell(UNITS, dropout=0.1, seed=1), "return_sequences": True},
+            input_shape=(BATCH, TIME, INPUT_DIM),
+            expected_output_shape=(BATCH, TIME, UNITS),
+            expected_num_trainable_weights=12,  # W, U, b for each of the four gates
+            expected_num_non_trainable_weights=0,
+            supports_masking=True,
+        )
