@@ -117,3 +117,13 @@ def test_round_trip_is_exact_in_float16(saved, tiny_char_model):
     original = np.load(saved / saving.WEIGHTS)
     for i, v in enumerate(loaded.weights):
         np.testing.assert_array_equal(np.asarray(v).astype(np.float16), original[f"{i:04d}"])
+
+
+def test_directories_are_swapped_in_one_step(tmp_path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    (tmp_path / "a" / "new").write_text("new")
+    (tmp_path / "b" / "old").write_text("old")
+    if not saving._exchange(tmp_path / "a", tmp_path / "b"):
+        pytest.skip("no renameat2(RENAME_EXCHANGE) on this system: saves fall back to two renames")
+    assert [p.name for p in (tmp_path / "b").iterdir()] == ["new"] and [p.name for p in (tmp_path / "a").iterdir()] == ["old"]

@@ -11,6 +11,7 @@
 """
 
 import contextlib
+import ctypes
 import fcntl
 import json
 import os
@@ -42,6 +43,18 @@ def atomic_write(path, data):
         raise
 
 
+def _exchange(a, b):
+    """Swaps two paths in one atomic step (Linux `renameat2` with
+    RENAME_EXCHANGE), so there is no moment without a model at either path;
+    False where the system or the filesystem cannot."""
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (AttributeError, OSError):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    return renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0
+
+
 @contextlib.contextmanager
 def _locked(directory, exclusive):
     """Holds a lock on the parent of a model directory: exclusive while a save
@@ -66,9 +79,10 @@ def _locked(directory, exclusive):
 def save(model, directory, name, card=None, logs=None):
     """Writes `model` to `directory` (created, or replaced as a whole).
 
-    The files are written to a temporary directory beside it, which then takes
-    its place under a lock that `load` also takes: a kill mid-way leaves the
-    old model, a concurrent `load` sees the whole old or the whole new model,
+    The files are written to a temporary directory beside it, which then
+    takes its place in one atomic swap (`renameat2`, where the system has it),
+    under a lock that `load` also takes: a kill at any moment leaves the old
+    model, a concurrent `load` sees the whole old or the whole new model,
     and of two concurrent saves the last one wins. `logs`: a directory copied
     into `<directory>/logs`.
     """
@@ -85,12 +99,14 @@ def save(model, directory, name, card=None, logs=None):
             shutil.copytree(logs, tmp / "logs")
         card = {**(card or {}), "name": name, "weights_sha256": sha256(tmp / WEIGHTS)}
         (tmp / "card.json").write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n")
-        old = Path(tempfile.mkdtemp(dir=directory.parent, prefix=f".{directory.name}.old."))
         with _locked(directory, exclusive=True):
-            if directory.exists():
+            if not directory.exists():
+                os.replace(tmp, directory)
+            elif not _exchange(tmp, directory):  # no atomic swap here: two renames, a short window
+                old = Path(tempfile.mkdtemp(dir=directory.parent, prefix=f".{directory.name}.old."))
                 os.replace(directory, old)  # onto the empty directory just made
-            os.replace(tmp, directory)
-        shutil.rmtree(old, ignore_errors=True)
+                os.replace(tmp, directory)
+                shutil.rmtree(old, ignore_errors=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return directory
