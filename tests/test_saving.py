@@ -126,4 +126,5 @@ def test_directories_are_swapped_in_one_step(tmp_path):
     (tmp_path / "b" / "old").write_text("old")
     if not saving._exchange(tmp_path / "a", tmp_path / "b"):
         pytest.skip("no renameat2(RENAME_EXCHANGE) on this system: saves fall back to two renames")
-    assert [p.name for p in (tmp_path / "b").iterdir()] == ["new"] and [p.name for p in (tmp_path / "a").iterdir()] == ["old"]
+    assert [p.name for p in (tmp_path / "b").iterdir()] == ["new"]
+    assert [p.name for p in (tmp_path / "a").iterdir()] == ["old"]
