@@ -1,14 +1,35 @@
 """Training-step speed of the zoo cells against Keras's built-in layers.
 
-    python benchmarks/cells.py            # the table in benchmarks/README.md
-    python benchmarks/cells.py --quick    # fewer repeats, smaller shapes
+    nice python benchmarks/cells.py               # the grid in benchmarks/README.md
+    python benchmarks/cells.py --quick            # small shapes, 3 repeats (a check, not a result)
+    python benchmarks/cells.py --shapes 64,50,128,256 --cells lstm --repeats 21
 
 A step is forward + backward + Adam on `mean(outputs ** 2)` of a
-return_sequences layer. Every row is timed in the same process, interleaved
-(peer, zoo, peer, zoo, ...), and reported as medians; `ratio` is zoo / peer
-(below 1.0: the zoo cell is faster). `x limit` divides the step time by the
-time its matmul FLOPs would take at this machine's measured large-matmul
-rate, so 1.0 would be a perfect matmul-bound kernel.
+`return_sequences` layer; `forward` is the training-mode forward pass alone.
+Every variant of a row is built in the same process and timed interleaved
+(keras, zoo, per-gate, keras, zoo, per-gate, ...), so load from other jobs on
+the machine falls on all of them alike. Reported: the median wall time of the
+peer (`keras.layers.LSTM` / `GRU`) and each variant's ratio to it, by median
+wall time, by minimum wall time (the least disturbed repeat) and by median
+process CPU time (all threads; less sensitive to waiting for the cores, more
+to the thread pools spinning). Below 1.0: faster than Keras.
+
+The variants:
+  keras      `keras.layers.LSTM` / `GRU`: on CPU, Keras's cell in Keras's fused
+             layout, `x @ kernel[D, 4H] + h @ recurrent_kernel[H, 4H] + bias`
+             split into the gates (two matmuls per step); the layout the zoo
+             LSTMCell had before it kept one matrix per gate.
+  zoo        `keras.layers.RNN(zoo.layers.LSTMCell / GRUCell)`. The LSTM cell
+             has one `W [D, H]`, `U [H, H]`, `b [H]` per gate (eight matmuls
+             per step); the GRU cell keeps Keras's fused layout.
+  per-gate   (GRU only) the GRU equations with one `W`, `U`, `b`, `b'` per gate
+             (six matmuls per step), defined below: measured, not adopted.
+
+The shapes `(B, T, D, H)` include each shipped model's recurrent layers (the
+`--shapes` default, `SHAPES`). `--models` adds whole training steps of
+`lstm-seq2seq-attn` and `char-lstm` at their recipes' sizes, built once with
+the zoo LSTMCell and once with `keras.layers.LSTMCell` in its place (the fused
+layout), interleaved.
 """
 
 import argparse
@@ -22,9 +43,61 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
+from keras import ops  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from zoo.layers import AttentionDecoder, BahdanauAttention, GRUCell, LSTMCell  # noqa: E402
+
+# (label, (B, T, D, H)): batch, time steps, input size, units.
+SHAPES = [
+    ("small", (64, 50, 128, 256)),
+    ("large", (128, 50, 256, 512)),
+    ("lstm-seq2seq-attn encoder (each direction)", (64, 20, 256, 256)),
+    ("lstm-seq2seq-attn encoder at batch 128", (128, 20, 256, 256)),
+    ("sat-lstm-squeezenet decoder cell (embedding + context)", (32, 21, 768, 256)),
+    ("char-lstm layer 1", (32, 128, 64, 512)),
+    ("char-lstm layer 2", (32, 128, 512, 512)),
+    ("char-gru layer 2", (32, 128, 592, 592)),
+]
+
+
+class PerGateGRUCell(keras.layers.Layer):
+    """GRU cell (reset_after, as Keras) with one `W`, `U`, `b`, `b'` per gate."""
+
+    def __init__(self, units, **kwargs):
+        super().__init__(**kwargs)
+        self.units = units
+        self.state_size = units
+        self.output_size = units
+
+    def build(self, input_shape):
+        d, h = input_shape[-1], self.units
+        for g in "zrh":
+            setattr(self, f"W_{g}", self.add_weight(shape=(d, h), initializer="glorot_uniform", name=f"W_{g}"))
+            setattr(self, f"U_{g}", self.add_weight(shape=(h, h), initializer="orthogonal", name=f"U_{g}"))
+            setattr(self, f"b_{g}", self.add_weight(shape=(h,), initializer="zeros", name=f"b_{g}"))
+            setattr(self, f"rb_{g}", self.add_weight(shape=(h,), initializer="zeros", name=f"rb_{g}"))
+
+    def call(self, x, states, training=False):
+        h = states[0] if isinstance(states, (list, tuple)) else states
+        z = ops.sigmoid(ops.matmul(x, self.W_z) + self.b_z + ops.matmul(h, self.U_z) + self.rb_z)
+        r = ops.sigmoid(ops.matmul(x, self.W_r) + self.b_r + ops.matmul(h, self.U_r) + self.rb_r)
+        n = ops.tanh(ops.matmul(x, self.W_h) + self.b_h + r * (ops.matmul(h, self.U_h) + self.rb_h))
+        h = z * h + (1.0 - z) * n
+        return h, [h]
+
+
+VARIANTS = {
+    "lstm": {
+        "keras": lambda h: keras.layers.LSTM(h, return_sequences=True),
+        "zoo": lambda h: keras.layers.RNN(LSTMCell(h), return_sequences=True),
+    },
+    "gru": {
+        "keras": lambda h: keras.layers.GRU(h, return_sequences=True),
+        "zoo": lambda h: keras.layers.RNN(GRUCell(h), return_sequences=True),
+        "per-gate": lambda h: keras.layers.RNN(PerGateGRUCell(h), return_sequences=True),
+    },
+}
 
 
 def matmul_gflops(n=2048, repeats=10):
@@ -40,12 +113,16 @@ def matmul_gflops(n=2048, repeats=10):
     return 2 * n**3 / statistics.median(times) / 1e9
 
 
-def train_step_fn(layer, batch, steps, features):
-    """A compiled forward + backward + Adam step for `layer`."""
+def step_fns(layer, batch, steps, features):
+    """(forward, train step) of `layer` as compiled functions."""
     model = keras.Sequential([keras.Input((steps, features)), layer])
     optimizer = keras.optimizers.Adam(1e-3)
     optimizer.build(model.trainable_variables)
     x = tf.random.normal((batch, steps, features))
+
+    @tf.function
+    def forward():
+        return tf.reduce_mean(tf.square(model(x, training=True)))
 
     @tf.function
     def step():
@@ -55,24 +132,26 @@ def train_step_fn(layer, batch, steps, features):
         optimizer.apply(grads, model.trainable_variables)
         return loss
 
-    return step
+    return forward, step
 
 
-def timed(step):
-    start = time.perf_counter()
-    step().numpy()
-    return time.perf_counter() - start
+def timed(f):
+    """(wall, process CPU) seconds of one call."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    f().numpy()
+    return time.perf_counter() - wall, time.process_time() - cpu
 
 
-def compare(peer, ours, repeats):
-    for f in (peer, ours):  # trace and warm up
+def interleaved(fns, repeats):
+    """{name: [(wall, cpu), ...]}, the functions called in turn `repeats` times."""
+    for f in fns.values():  # trace and warm up
         f()
         f()
-    peer_t, ours_t = [], []
+    times = {name: [] for name in fns}
     for _ in range(repeats):
-        peer_t.append(timed(peer))
-        ours_t.append(timed(ours))
-    return statistics.median(peer_t), statistics.median(ours_t)
+        for name, f in fns.items():
+            times[name].append(timed(f))
+    return times
 
 
 def rnn_flops(gates, batch, steps, features, units):
@@ -106,36 +185,121 @@ def decoder_step_ms(batch, src_len, tgt_len, units, repeats):
 
     train()
     infer_step()
-    train_ms = statistics.median(timed(train) for _ in range(repeats)) * 1e3 / tgt_len
-    infer_ms = statistics.median(timed(infer_step) for _ in range(repeats * 4)) * 1e3
+    train_ms = statistics.median(timed(train)[0] for _ in range(repeats)) * 1e3 / tgt_len
+    infer_ms = statistics.median(timed(infer_step)[0] for _ in range(repeats * 4)) * 1e3
     return train_ms, infer_ms
+
+
+def model_step_fn(name, cell_class, batch, inputs, targets, **config):
+    """A compiled training step (cross-entropy, Adam) of registry model `name`
+    built with `cell_class` as its LSTM cell."""
+    import zoo
+    from zoo.models import char_rnn, seq2seq
+
+    # The builders pick their cell from these tables; swapped for the build only.
+    saved = seq2seq.CELLS["lstm"], char_rnn.CELLS["lstm"]
+    seq2seq.CELLS["lstm"] = char_rnn.CELLS["lstm"] = cell_class
+    try:
+        model = zoo.build(name, **config)
+        model(inputs)
+    finally:
+        seq2seq.CELLS["lstm"], char_rnn.CELLS["lstm"] = saved
+    optimizer = keras.optimizers.Adam(1e-3)
+    optimizer.build(model.trainable_variables)
+
+    @tf.function
+    def step():
+        with tf.GradientTape() as tape:
+            logits = model(inputs, training=True)
+            loss = tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(targets, logits, from_logits=True))
+        optimizer.apply(tape.gradient(loss, model.trainable_variables), model.trainable_variables)
+        return loss
+
+    return step
+
+
+def model_steps(repeats):
+    """Training steps of the shipped LSTM models, per-gate zoo cell against the fused layout."""
+    rng = tf.random.Generator.from_seed(0)
+    source = rng.uniform((64, 20), 3, 8000, tf.int32)
+    target = rng.uniform((64, 21), 3, 6000, tf.int32)
+    chars = rng.uniform((32, 129), 1, 66, tf.int32)
+    rows = [
+        ("lstm-seq2seq-attn", "batch 64, 20 source / 20 target tokens", 64, (source, target[:, :-1]), target[:, 1:],
+         {"source_vocabulary_size": 8000, "target_vocabulary_size": 6000, "embedding_dim": 256, "units": 256,
+          "dropout": 0.3}),
+        ("char-lstm", "batch 32, 128 characters", 32, chars[:, :-1], chars[:, 1:],
+         {"vocabulary_size": 66, "embedding_dim": 64, "units": 512, "num_layers": 2, "dropout": 0.2}),
+    ]
+    print("\n| model | step | fused (keras.layers.LSTMCell) ms | zoo per-gate ms "
+          "| per-gate / fused: median / min / CPU |")
+    print("|---|---|---:|---:|---:|")
+    for name, what, batch, inputs, targets, config in rows:
+        fns = {"fused": model_step_fn(name, keras.layers.LSTMCell, batch, inputs, targets, **config),
+               "zoo": model_step_fn(name, LSTMCell, batch, inputs, targets, **config)}
+        times = interleaved(fns, repeats)
+        wall = {k: statistics.median(w for w, _ in v) for k, v in times.items()}
+        low = {k: min(w for w, _ in v) for k, v in times.items()}
+        cpu = {k: statistics.median(c for _, c in v) for k, v in times.items()}
+        ratios = (wall["zoo"] / wall["fused"], low["zoo"] / low["fused"], cpu["zoo"] / cpu["fused"])
+        print(f"| {name} | {what} | {wall['fused'] * 1e3:.0f} | {wall['zoo'] * 1e3:.0f} | "
+              + " / ".join(f"{r:.2f}" for r in ratios) + " |", flush=True)
+
+
+def parse_shape(text):
+    values = tuple(int(v) for v in text.split(","))
+    if len(values) != 4 or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"a shape is four positive integers B,T,D,H, got {text!r}")
+    return values
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="small shapes and 3 repeats (a check, not a result)")
-    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--repeats", type=int, default=9)
+    parser.add_argument("--shapes", type=parse_shape, nargs="+", metavar="B,T,D,H",
+                        help="shapes to time instead of the grid of SHAPES")
+    parser.add_argument("--cells", nargs="+", choices=sorted(VARIANTS), default=sorted(VARIANTS))
+    parser.add_argument("--no-decoder", action="store_true", help="skip the AttentionDecoder line")
+    parser.add_argument("--models", action="store_true", help="also time the shipped LSTM models' training steps")
     args = parser.parse_args()
     repeats = 3 if args.quick else args.repeats
-    shapes = [(8, 10, 16, 32)] if args.quick else [(64, 50, 128, 256), (128, 50, 256, 512)]
+    if args.quick:
+        shapes = [("quick", (8, 10, 16, 32))]
+    elif args.shapes:
+        shapes = [("", shape) for shape in args.shapes]
+    else:
+        shapes = SHAPES
     gflops = matmul_gflops(512 if args.quick else 2048)
     print(f"TensorFlow {tf.__version__}, Keras {keras.__version__}, {os.cpu_count()} CPU cores, "
-          f"large matmul: {gflops:.1f} GFLOP/s; medians of {repeats} interleaved repeats\n")
-    print("| cell | B, T, D, H | peer | peer ms | zoo ms | ratio zoo/peer | peer x limit | zoo x limit |")
-    print("|---|---|---|---:|---:|---:|---:|---:|")
-    for batch, steps, features, units in shapes:
-        for name, gates, ours, peer in (
-            ("LSTMCell", 4, lambda units=units: keras.layers.RNN(LSTMCell(units), return_sequences=True),
-             lambda units=units: keras.layers.LSTM(units, return_sequences=True)),
-            ("GRUCell", 3, lambda units=units: keras.layers.RNN(GRUCell(units), return_sequences=True),
-             lambda units=units: keras.layers.GRU(units, return_sequences=True)),
-        ):
-            peer_t, ours_t = compare(train_step_fn(peer(), batch, steps, features),
-                                     train_step_fn(ours(), batch, steps, features), repeats)
-            limit = rnn_flops(gates, batch, steps, features, units) / (gflops * 1e9)
-            peer_name = "keras.layers." + ("LSTM" if gates == 4 else "GRU")
-            print(f"| {name} | {batch}, {steps}, {features}, {units} | {peer_name} | {peer_t * 1e3:.1f} | "
-                  f"{ours_t * 1e3:.1f} | {ours_t / peer_t:.2f} | {peer_t / limit:.2f} | {ours_t / limit:.2f} |")
+          f"large matmul: {gflops:.1f} GFLOP/s; {repeats} interleaved repeats\n")
+    print("| cell | B, T, D, H | keras ms | zoo / keras: median / min / CPU | GRU per-gate / keras: median / min / CPU "
+          "| forward zoo (, per-gate) | keras x limit | shape |")
+    print("|---|---|---:|---:|---:|---:|---:|---|")
+    for label, (batch, steps, features, units) in shapes:
+        for cell in args.cells:
+            fns = {name: step_fns(make(units), batch, steps, features) for name, make in VARIANTS[cell].items()}
+            steps_t = interleaved({name: pair[1] for name, pair in fns.items()}, repeats)
+            forward_t = interleaved({name: pair[0] for name, pair in fns.items()}, repeats)
+
+            def ratios(times, name):
+                med = statistics.median(w for w, _ in times[name]) / statistics.median(w for w, _ in times["keras"])
+                low = min(w for w, _ in times[name]) / min(w for w, _ in times["keras"])
+                cpu = statistics.median(c for _, c in times[name]) / statistics.median(c for _, c in times["keras"])
+                return med, low, cpu
+
+            keras_ms = statistics.median(w for w, _ in steps_t["keras"]) * 1e3
+            limit = rnn_flops(4 if cell == "lstm" else 3, batch, steps, features, units) / (gflops * 1e9)
+            others = [name for name in ("zoo", "per-gate") if name in fns]
+            columns = [" / ".join(f"{r:.2f}" for r in ratios(steps_t, name)) for name in others]
+            columns += [""] * (2 - len(columns))
+            forward = ", ".join(f"{ratios(forward_t, name)[0]:.2f}" for name in others)
+            print(f"| {cell.upper()} | {batch}, {steps}, {features}, {units} | {keras_ms:.1f} | "
+                  f"{' | '.join(columns)} | {forward} | {keras_ms / 1e3 / limit:.2f} | {label} |", flush=True)
+    if args.models:
+        model_steps(repeats)
+    if args.no_decoder:
+        return
     batch, src_len, tgt_len, units = (8, 6, 5, 16) if args.quick else (64, 20, 20, 256)
     train_ms, infer_ms = decoder_step_ms(batch, src_len, tgt_len, units, repeats)
     print(f"\nAttentionDecoder(LSTMCell({units}), BahdanauAttention({units})), batch {batch}, "
