@@ -414,3 +414,10 @@ def test_exported_captioner_captions_like_caption_and_takes_an_empty_batch(tiny_
     assert any(expected)  # random weights, but not all empty captions
     assert [s.decode("utf-8") for s in out] == expected
     assert served(images=tf.constant([], tf.string))["captions"].shape == (0,)
+
+
+def test_export_refuses_a_model_it_cannot_serve(tmp_path):
+    from zoo.export import export
+
+    with pytest.raises(ValueError, match="`model` must be a translation .* got str"):
+        export("not a model", tmp_path)

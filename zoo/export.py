@@ -1,12 +1,17 @@
-"""Export a translation model as a TF SavedModel: a batch of strings in, a
-batch of strings out, servable without the zoo package. `serving_default`
-decodes greedily, `beam_search` with a beam of 5 (alpha 0.6): the compiled
-search of `translate`, so both give its translations.
+"""Export translation and captioning models as TF SavedModels, servable
+without the zoo package, decoding with the same compiled search
+(`zoo.decoding.Decoder`) as `translate` and `caption`.
 
-Loading it needs `import tensorflow_text` first (its SentencePiece ops).
-Output pieces are joined through a string table rather than a second
-SentencePiece resource: with two of them in one SavedModel, the reloaded
-model detokenizes with the wrong one (tensorflow/text#1304).
+- `export_translator`: a batch of strings in, a batch of strings out;
+  `serving_default` decodes greedily, `beam_search` with a beam of 5 (alpha
+  0.6). Loading it needs `import tensorflow_text` first (its SentencePiece
+  ops). Output pieces are joined through a string table rather than a second
+  SentencePiece resource: with two of them in one SavedModel, the reloaded
+  model detokenizes with the wrong one (tensorflow/text#1304).
+- `export_captioner`: a batch of encoded images (JPEG, PNG, GIF, BMP bytes)
+  in, captions out (beam 3); plain TensorFlow.
+
+Both answer an empty batch with an empty one.
 """
 
 import keras
@@ -95,3 +100,19 @@ def export_captioner(model, directory, beam_size=3):
     archive.add_endpoint("serving_default", _caption(model, beam_size=beam_size), input_signature=signature)
     archive.write_out(str(directory), verbose=False)
     return directory
+
+
+def export(model, directory):
+    """Writes the SavedModel of a translation or captioning model (see
+    `export_translator`, `export_captioner`): what `zoo export NAME DIR` runs."""
+    from zoo.models.captioner import Captioner
+    from zoo.models.seq2seq import Seq2Seq
+
+    if isinstance(model, Seq2Seq):
+        return export_translator(model, directory)
+    if isinstance(model, Captioner):
+        return export_captioner(model, directory)
+    raise ValueError(
+        f"`model` must be a translation (Seq2Seq) or captioning (Captioner) model, got {type(model).__name__}: "
+        "text generation models have no export yet."
+    )
