@@ -421,3 +421,15 @@ def test_export_refuses_a_model_it_cannot_serve(tmp_path):
 
     with pytest.raises(ValueError, match="`model` must be a translation .* got str"):
         export("not a model", tmp_path)
+
+
+def test_a_search_whose_masks_forbid_every_token_returns_empty_outputs():
+    # vocabulary: start, end, unknown; the end token held back, the unknown masked and
+    # the start token, once chosen, blocked as a repeated 1-gram: step 2 has no token left
+    encode, step, _ = second_order_model(10, vocab=3)
+    decoder = make_decoder(encode, step, unk=UNK)
+    inputs = np.zeros((2, 1), np.int32)
+    sequences, maps, scores = decoder.beam_search(inputs, 2, 6, min_length=4, no_repeat_ngram_size=1,
+                                                  return_scores=True)
+    assert [list(s) for s in sequences] == [[], []]
+    assert [m.shape for m in maps] == [(0, 3), (0, 3)] and scores == [-np.inf, -np.inf]

@@ -285,7 +285,8 @@ class Decoder:
         seqs, lengths, scores, ends, slots, maps, origins = (x.numpy() for x in out)
         sequences, attentions, values = [], [], []
         for b in range(len(seqs)):
-            found = [j for j in range(keep) if np.isfinite(scores[b, j])]
+            # none only when masks forbid every token: then an empty output
+            found = [j for j in range(keep) if np.isfinite(scores[b, j])] or [0]
             sequences.append([seqs[b, j, : lengths[b, j]] for j in found])
             attentions.append([_backtrack(maps, origins, b, ends[b, j], slots[b, j]) if attend else None
                                for j in found])
@@ -510,9 +511,9 @@ class Decoder:
 def _backtrack(maps, origins, b, end, slot):
     """The attention rows `[end, src_len]` of the hypothesis of sentence `b`
     that ended at step `end` from beam `slot`, following its beams back."""
-    rows = []
+    rows = [np.zeros((0, maps.shape[-1]), np.float32)]  # no steps: no rows
     for step in range(int(end), 0, -1):
         rows.append(maps[step - 1, b, slot])
         if step > 1:
             slot = origins[step - 2, b, slot]
-    return np.stack(rows[::-1])
+    return np.concatenate([r.reshape(-1, maps.shape[-1]) for r in rows[::-1]])
