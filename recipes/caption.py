@@ -42,6 +42,7 @@ from zoo import distribute, saving, viz  # noqa: E402
 from zoo.callbacks import BestCheckpoint, StepBackup  # noqa: E402
 from zoo.data.flickr8k import load_flickr8k, load_image, normalize_caption  # noqa: E402
 from zoo.data.tokenizers import BOS, EOS, WordVocabulary  # noqa: E402
+from zoo.data import user_files  # noqa: E402
 from zoo.evaluate import evaluate_captioning  # noqa: E402
 from zoo.metrics import MaskedAccuracy, caption_scores, masked_cross_entropy  # noqa: E402
 from zoo.models.captioner import nearest_neighbour_captions  # noqa: E402
@@ -68,12 +69,17 @@ class Config(training.RunConfig):
     patience: int = flag(5, "epochs without a better val BLEU-4 before stopping", minimum=1)
     beam_size: int = flag(3, "beam size of the test evaluation", minimum=1)
     steps_per_epoch: int = flag(0, "batches per epoch (0: one pass over the captions, 3 with --smoke)", minimum=0)
+    images: str = flag("", "your own images instead of Flickr8k: a folder, with --captions")
+    captions: str = flag("", "captions of --images: a CSV 'image,caption' or Flickr8k's 'name.jpg#k<TAB>caption' "
+                             "lines; images it names but the folder lacks are left out and listed")
 
 
 def parse_args(argv=None):
     cfg = training.parse_config(Config, __doc__, argv)
     if not 0.0 < cfg.train_fraction <= 1.0:
         raise SystemExit(f"--train-fraction must be in (0, 1], got {cfg.train_fraction}")
+    if bool(cfg.images) != bool(cfg.captions):
+        raise SystemExit("--images and --captions go together (a folder of images and their captions file)")
     if cfg.dropout >= 1:
         raise SystemExit(f"--dropout must be in [0, 1), got {cfg.dropout}")
     return cfg
@@ -187,7 +193,19 @@ def main(cfg):
     out_dir = distribute.worker_dir(run_dir, strategy)  # run_dir on the chief, else a temporary dir
 
     # -- data: a fixed split by image name; the vocabulary from training captions --------
-    train, val, test = (load_flickr8k(split) for split in ("train", "val", "test"))
+    dataset = "flickr8k (the 850-image mirror subset)"
+    if cfg.images:
+        splits, files, missing = user_files.read_image_captions(cfg.images, cfg.captions)
+        if missing:
+            print(f"{len(missing)} images named in {cfg.captions} are not in {cfg.images}, left out: "
+                  f"{', '.join(missing[:10])}{' ...' if len(missing) > 10 else ''}")
+        train, val, test = splits["train"], splits["val"], splits["test"]
+        if not (train and val and test):
+            raise ValueError(f"--images: {len(train)}/{len(val)}/{len(test)} train/val/test images; each split needs "
+                             f"at least one (an image's split follows a hash of its name: give more images).")
+        dataset = "own files: " + ", ".join(f["name"] for f in files)
+    else:
+        train, val, test = (load_flickr8k(split) for split in ("train", "val", "test"))
     if cfg.train_fraction < 1.0:
         keep = np.random.default_rng(cfg.seed).permutation(len(train))[: round(cfg.train_fraction * len(train))]
         train = [train[i] for i in sorted(keep)]
@@ -271,7 +289,8 @@ def main(cfg):
     card = {
         "task": "captioning",
         "data": {
-            "dataset": "flickr8k (the 850-image mirror subset)",
+            "dataset": dataset,
+            **({"files": files, "missing_images": missing} if cfg.images else {}),
             "split": "by sha256 of the image name (zoo.data.flickr8k): 82/9/9 % train/val/test",
             "train_images": len(train),
             "train_captions": len(train_rows),
@@ -292,7 +311,7 @@ def main(cfg):
     }
     model_dir = saving.save(model, run_dir / "model", cfg.model, card)  # float16 weights: evaluate what ships
     shipped = zoo.load(cfg.model, weights=model_dir)
-    results = evaluate_captioning(shipped, "test", beam_sizes=sorted({1, cfg.beam_size}),
+    results = evaluate_captioning(shipped, test, beam_sizes=sorted({1, cfg.beam_size}),
                                   limit=8 if cfg.smoke else None)
     references = [[normalize_caption(c) for c in captions] for _, captions in test]
     retrieved = nearest_neighbour_captions(grid["train"], [[normalize_caption(c) for c in cs] for _, cs in train],

@@ -430,3 +430,19 @@ def test_png_bytes_from_memory_equal_the_array():
     buffer = io.BytesIO()
     Image.fromarray(GRADIENT).save(buffer, "PNG")
     np.testing.assert_array_equal(flickr8k.load_image(buffer.getvalue(), size=8), flickr8k.load_image(GRADIENT, size=8))
+
+
+def test_decoding_options_reach_the_search(tiny_translator, tiny_captioner):
+    model = tiny_translator("lstm-seq2seq-attn")
+    source = "Der Hund ist rot."
+    assert isinstance(model.translate(source, beam_size=2, min_length=11, allow_unk=True, max_length=12), str)
+    ids = model._translate_ids(model._source_parts([source])[0], 1, 12, 0.0, 1, min_length=11)[0][0]
+    assert len(ids) >= 11  # the end token was masked for 11 steps
+    with pytest.raises(TypeError, match="allow_unk"):
+        model.translate(source, allow_unk="yes")
+    with pytest.raises(ValueError, match="no_repeat_ngram_size"):
+        model.translate(source, no_repeat_ngram_size=-1)
+    captioner = tiny_captioner("sat-lstm-squeezenet")
+    image = np.zeros((63, 63, 3), np.uint8)
+    words = captioner.caption(image, beam_size=2, min_length=5, max_length=6).split()
+    assert len(words) >= 5 and "<unk>" not in words

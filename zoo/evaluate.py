@@ -68,7 +68,8 @@ def evaluate_translation(model, pair, split="test", beam_sizes=(1, 5), limit=Non
 
 def evaluate_captioning(model, split="test", beam_sizes=(1, 3), limit=None, progress=False):
     """Corpus BLEU-1..4 (lowercased, all 5 references) and images/s per beam
-    size on a Flickr8k split (see `zoo.data.flickr8k`).
+    size on a Flickr8k split (see `zoo.data.flickr8k`), or on `split =
+    [(image path, [captions])]`.
 
     Returns `{"greedy" or "beam<k>": {"bleu1", .., "bleu4", "images_per_second"},
     "split", "images"}`.
@@ -76,7 +77,10 @@ def evaluate_captioning(model, split="test", beam_sizes=(1, 3), limit=None, prog
     from zoo.data.flickr8k import load_flickr8k, normalize_caption
 
     beam_sizes = _check(limit, beam_sizes)
-    items = load_flickr8k(split, limit=limit)
+    if isinstance(split, str):
+        items = load_flickr8k(split, limit=limit)
+    else:  # your own [(image path, [captions])]
+        items, split = list(split)[:limit], "test"
     paths = [path for path, _ in items]
     references = [[normalize_caption(c) for c in captions] for _, captions in items]
     results = {"split": split, "images": len(items)}

@@ -75,3 +75,23 @@ def test_texts_are_joined_and_checked(tmp_path):
     (tmp_path / "c.txt").write_text("  \n")
     with pytest.raises(ValueError, match="hold no text"):
         user_files.read_text(tmp_path / "c.txt")
+
+
+def test_image_captions_split_by_name_and_missing_images_listed(tmp_path):
+    from zoo.data.flickr8k import split_of
+
+    images = tmp_path / "images"
+    images.mkdir()
+    names = [f"img{i}.jpg" for i in range(40)]
+    for name in names[:-2]:
+        (images / name).write_bytes(b"")  # only the names matter here
+    (tmp_path / "captions.csv").write_text("image,caption\n" + "".join(f"{n},a dog number {i}\n"
+                                                                     for i, n in enumerate(names)))
+    splits, files, missing = user_files.read_image_captions(images, tmp_path / "captions.csv")
+    assert missing == ["img38.jpg", "img39.jpg"] and files[0]["rows"] == 40
+    for split, items in splits.items():
+        assert all(split_of(p.split("/")[-1]) == split for p, _ in items)
+    assert sum(len(items) for items in splits.values()) == 38
+    (tmp_path / "none.csv").write_text("image,caption\nother.jpg,a cat\n")
+    with pytest.raises(ValueError, match="none of the 1 images"):
+        user_files.read_image_captions(images, tmp_path / "none.csv")

@@ -146,3 +146,31 @@ def split_pairs(pairs, seed, fraction=HELD_OUT_FRACTION):
 
     test, val, train = (take(np.sort(p)) for p in parts)
     return train, val, test
+
+
+def read_image_captions(images, captions, argument="--captions"):
+    """`({split: [(image path, [captions])]}, file records, missing names)`
+    from a folder of images and a captions file (a CSV with header
+    `image,caption`, or Flickr8k's `name.jpg#k<TAB>caption` lines).
+
+    The split is Flickr8k's rule, by a hash of each image's file name (82 / 9 /
+    9 % train / val / test), so an image keeps its split when files are added.
+    Images the captions file names but the folder lacks are left out and
+    returned (the recipe counts and lists them); none at all is an error.
+    """
+    from zoo.data.flickr8k import read_captions, split_of
+
+    images, captions_path = Path(images), _existing(captions, argument)
+    if not images.is_dir():
+        raise FileNotFoundError(f"--images: {images} is not a directory.")
+    read_lines(captions_path, argument)  # names the line of a byte that is not UTF-8
+    named = read_captions(captions_path)
+    missing = sorted(name for name in named if not (images / name).is_file())
+    if len(missing) == len(named):
+        raise ValueError(f"{argument}: none of the {len(named)} images {captions_path} names is in {images} "
+                         f"(e.g. {missing[0]!r}).")
+    splits = {"train": [], "val": [], "test": []}
+    for name in sorted(set(named) - set(missing)):
+        splits[split_of(name)].append((str(images / name), named[name]))
+    rows = sum(len(c) for c in named.values())
+    return splits, [file_record(captions_path, rows)], missing

@@ -176,7 +176,8 @@ class Captioner(keras.Model):
             )
         self.vocabulary = vocabulary
 
-    def caption(self, images, beam_size=3, max_length=20, alpha=0.0, batch_size=32, return_attention=False):
+    def caption(self, images, beam_size=3, max_length=20, alpha=0.0, batch_size=32, return_attention=False,
+                min_length=0, no_repeat_ngram_size=0, allow_unk=False):
         """Captions images.
 
         Args:
@@ -193,6 +194,9 @@ class Captioner(keras.Model):
             return_attention: also return, per image, `(words, weights)` with
                 `weights` `[len(words), h, w]`: where the model looked for each
                 word (the end token last).
+            min_length: fewest words before the end token may be chosen.
+            no_repeat_ngram_size: if > 0, no n-gram of this size appears twice.
+            allow_unk: whether `<unk>` may be emitted (never, by default).
 
         Returns:
             A caption (str) for one image, else a list of them.
@@ -229,6 +233,9 @@ class Captioner(keras.Model):
         alpha = finite_number("alpha", alpha, minimum=0)
         batch_size = integer("batch_size", batch_size, minimum=1)
         return_attention = boolean("return_attention", return_attention)
+        options = {"min_length": integer("min_length", min_length, minimum=0),
+                   "no_repeat_ngram_size": integer("no_repeat_ngram_size", no_repeat_ngram_size, minimum=0),
+                   "allow_unk": boolean("allow_unk", allow_unk)}
 
         def load(i, image):
             try:
@@ -240,7 +247,7 @@ class Captioner(keras.Model):
         for start in range(0, len(images), batch_size):
             pixels = np.stack([load(start + i, x) for i, x in enumerate(images[start : start + batch_size])])
             found, attention = self.decode_features(self.encode_images(pixels), beam_size, max_length, alpha,
-                                                    return_attention=return_attention)
+                                                    return_attention=return_attention, **options)
             sequences += found
             maps += attention
         texts = [self.vocabulary.decode(s) for s in sequences]

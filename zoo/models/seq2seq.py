@@ -148,7 +148,7 @@ class Seq2Seq(keras.Model):
         self._source_tokenizer, self._target_tokenizer = tokenizer(source_proto), tokenizer(target_proto)
 
     def translate(self, sentences, beam_size=5, max_length=None, alpha=0.6,
-                  batch_size=64, return_attention=False):
+                  batch_size=64, return_attention=False, min_length=0, no_repeat_ngram_size=0, allow_unk=False):
         """Translates raw sentences into raw, detokenized sentences.
 
         An empty or whitespace-only string translates to "" without running
@@ -173,6 +173,10 @@ class Seq2Seq(keras.Model):
                 a split text the parts' pieces are concatenated and `weights`
                 is block-diagonal (each output part attends only to its
                 source part); for an empty one `([], [], zeros (0, 0))`.
+            min_length: fewest subword tokens before the end token may be chosen.
+            no_repeat_ngram_size: if > 0, no n-gram of this size appears twice
+                in an output (OpenNMT's `block_ngram_repeat`).
+            allow_unk: whether the unknown token may be emitted (never, by default).
 
         Returns:
             A string for a string, else a list of strings (and the attention
@@ -192,11 +196,14 @@ class Seq2Seq(keras.Model):
         alpha = finite_number("alpha", alpha, minimum=0)
         batch_size = integer("batch_size", batch_size, minimum=1)
         return_attention = boolean("return_attention", return_attention)
+        options = {"min_length": integer("min_length", min_length, minimum=0),
+                   "no_repeat_ngram_size": integer("no_repeat_ngram_size", no_repeat_ngram_size, minimum=0),
+                   "allow_unk": boolean("allow_unk", allow_unk)}
 
         parts = self._source_parts(sentences)  # per sentence: its id arrays, each EOS-terminated
         ids = [p for sentence_parts in parts for p in sentence_parts]
         results, maps = self._translate_ids(ids, beam_size, max_length, alpha, batch_size,
-                                            return_attention=return_attention)
+                                            return_attention=return_attention, **options)
         part_texts = [_to_str(self._target_tokenizer.detokenize(s)) if len(s) else "" for s in results]
         texts, extra, first = [], [], 0
         for sentence_parts in parts:
@@ -269,9 +276,9 @@ class Seq2Seq(keras.Model):
     def _attention_rows(self, source_parts, results, maps):
         """`(source_pieces, output_pieces, weights)` of one sentence (see `translate`)."""
         pieces = lambda tok, seq: [tok.id_to_token(int(i)) for i in seq]  # noqa: E731
-        if len(source_parts) == 1:
-            return pieces(self._source_tokenizer, source_parts[0]), pieces(
-                self._target_tokenizer, list(results[0]) + [EOS]), maps[0]
+        if len(source_parts) == 1:  # rows for the output pieces, and for the end token if it was chosen
+            output = pieces(self._target_tokenizer, list(results[0]) + [EOS])
+            return pieces(self._source_tokenizer, source_parts[0]), output[: len(maps[0])], maps[0]
         source = [p for s in source_parts for p in pieces(self._source_tokenizer, s)]
         # A part's attention has a row per output piece, its end token included if it was chosen.
         output = [
