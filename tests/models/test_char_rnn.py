@@ -246,4 +246,4 @@ def test_cli_generate_prints_prompt_and_continuation(
     expected = zoo.load("char-lstm").generate("ab", 30, seed=2, temperature=0.8)
     assert capsys.readouterr().out == "ab" + expected + "\n"
     assert cli(["generate", "lstm-seq2seq-attn"]) == 2
-    assert "`zoo generate` needs one of" in capsys.readouterr().err
+    assert "lstm-seq2seq-attn is a translation model; use `zoo translate" in capsys.readouterr().err
