@@ -247,6 +247,7 @@ def draw(results, tasks, lengths, args):
             ax.plot([r["length"] for r in rows], [r["error"] / r["baseline"] for r in rows], "o-", label=name)
         ax.axhline(1.0, color="grey", linestyle=":", label="trivial baseline")
         ax.set_xscale("log")
+        ax.minorticks_off()
         ax.set_xticks(lengths, [str(n) for n in lengths])
         ax.set_ylim(bottom=0)
         ax.set_xlabel("sequence length")
