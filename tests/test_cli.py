@@ -54,6 +54,10 @@ USER_ERRORS = [
     (["translate"], ["required", "sentences"]),
     ([], ["required", "COMMAND"]),
     (["frob"], ["invalid choice", "'frob'"]),
+    (["export", "char-lstm", "out"], ["char-lstm is a text-generation model", "`zoo export` writes translation"]),
+    (["export", "lstm-seq2seq-attn", "."], [". already exists", "new directory"]),
+    (["export", "lstm-seq2seq", "out"], ["No trained model ships for 'lstm-seq2seq'"]),
+    (["translate", "Ein Hund.", "--weights", "no/such/dir"], ["weights='no/such/dir' is not a directory"]),
 ]
 
 
@@ -219,3 +223,17 @@ def test_translate_prints_only_the_translation():
     result = subprocess.run([sys.executable, "-m", "zoo", "translate", "Ein Hund."], cwd=ROOT, capture_output=True,
                             text=True, env=env, timeout=300)
     assert result.returncode == 0 and result.stdout.strip() and result.stderr == "", result.stderr
+
+
+def test_export_writes_a_savedmodel_that_translates_like_the_model(tmp_path, capsys):
+    import tensorflow as tf
+    import tensorflow_text  # noqa: F401  the SentencePiece ops the SavedModel needs
+
+    import zoo
+
+    assert main(["export", "lstm-seq2seq-attn", str(tmp_path / "exp")]) == 0
+    assert "wrote" in capsys.readouterr().out
+    sentences = ["Ein Mann fährt Fahrrad.", "Zwei Hunde spielen im Schnee."]
+    served = tf.saved_model.load(str(tmp_path / "exp")).signatures["serving_default"](tf.constant(sentences))
+    translations = [t.decode() for t in served["translations"].numpy()]
+    assert translations == zoo.load("lstm-seq2seq-attn").translate(sentences, beam_size=1)

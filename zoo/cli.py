@@ -98,6 +98,11 @@ def build_parser():
     p.add_argument("--attention", metavar="PNG", default=None,
                    help="also save the first image with each word's attention over it")
     p.add_argument("--weights", **WEIGHTS)
+    p = commands.add_parser("export", parents=[common],
+                            help="write a TF SavedModel of a translation or captioning model (serving, no zoo needed)")
+    p.add_argument("name")
+    p.add_argument("directory", help="where the SavedModel goes (must not exist yet)")
+    p.add_argument("--weights", **WEIGHTS)
     p = commands.add_parser("evaluate", parents=[common], help="score a shipped model on its test split")
     p.add_argument("name")
     p.add_argument("--split", default=None, choices=["val", "test"],
@@ -221,6 +226,20 @@ def _run(args):
             figure = viz.caption_attention_figure(load_image(args.images[0], model.image_size), words, weights,
                                                   captions[0])
             atomic_write(args.attention, viz.to_png(figure))
+    elif args.command == "export":
+        task = zoo.registry.describe(args.name)["task"]
+        if task not in ("translation", "captioning"):
+            raise UserError(f"{args.name} is a {task} model; `zoo export` writes translation and captioning models.")
+        if os.path.exists(args.directory):
+            raise UserError(f"{args.directory} already exists: give a new directory for the SavedModel.")
+        _check_model(args.name, task, "export", args.weights)
+        with _quiet(args):
+            from zoo.export import export
+
+            export(zoo.load(args.name, weights=args.weights), args.directory)
+        print(f"wrote {args.directory}: tf.saved_model.load it (after `import tensorflow_text`); its "
+              f"serving_default maps a batch of {'strings' if task == 'translation' else 'encoded images'} "
+              f"to {'translations' if task == 'translation' else 'captions'}")
     elif args.command == "evaluate":
         _evaluate(args)
     return 0
