@@ -120,6 +120,8 @@ class SamplesAndBest(BestCheckpoint):
         figure = self.model.gate_figure(self.gate_text, layer=0, title=f"layer 0 gates, epoch {epoch + 1}")
         png = viz.to_png(figure)
         atomic_write(self.run_dir / "gates.png", png)
+        flow = viz.gradient_flow_png(self.model, self.gate_text, title=f"gradient flow into layer 0, epoch {epoch + 1}")
+        atomic_write(self.run_dir / "gradient_flow.png", flow)
         with self.writer.as_default(step=epoch):
             lines = [
                 f"**temperature {self.cfg.temperature}, sample {i + 1}:**\n\n    "
@@ -128,6 +130,7 @@ class SamplesAndBest(BestCheckpoint):
             ]
             tf.summary.text("samples", tf.constant(lines))
             tf.summary.image("gates", tf.image.decode_png(png)[None])
+            tf.summary.image("gradient_flow", tf.image.decode_png(flow)[None])
         self.writer.flush()
         return float(logs["val_loss"])
 

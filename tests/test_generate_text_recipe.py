@@ -123,7 +123,7 @@ def test_smoke_run_resumes_after_kill_logs_and_saves_in_its_run(
     assert {"epoch_loss", "epoch_bits_per_character", "epoch_learning_rate"} <= tags(
         run / "train"
     )
-    assert {"epoch_loss", "epoch_bits_per_character", "samples", "gates"} <= tags(
+    assert {"epoch_loss", "epoch_bits_per_character", "samples", "gates", "gradient_flow"} <= tags(
         run / "validation"
     )
     assert {
