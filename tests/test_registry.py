@@ -105,9 +105,13 @@ def test_a_registration_that_disagrees_with_the_catalogue_is_refused(monkeypatch
 
 def test_a_model_registered_outside_the_catalogue_is_listed_and_built(monkeypatch):
     monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))
-    zoo.register("my-model", task="test", description="mine")(lambda **kw: ("built", kw))
-    assert "my-model" in zoo.list_models() and zoo.info("my-model")["task"] == "test"
-    assert zoo.build("my-model", units=3) == ("built", {"units": 3})
+    zoo.register("my-model", task="text-generation", description="mine")(
+        lambda **kw: zoo.build("char-lstm", **kw))
+    assert "my-model" in zoo.list_models() and zoo.info("my-model")["task"] == "text-generation"
+    assert zoo.build("my-model", units=3, embedding_dim=2).units == 3
+    zoo.register("not-a-zoo-model", task="translation", description="a tuple")(lambda **kw: ("built", kw))
+    with pytest.raises(TypeError, match="must return a ZooModel of task 'translation', got tuple"):
+        zoo.build("not-a-zoo-model")
 
 
 def test_import_zoo_list_and_info_do_not_import_tensorflow():

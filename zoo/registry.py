@@ -124,8 +124,16 @@ def info(name):
 
 
 def build(name, **overrides):
-    """A freshly initialized model (random weights)."""
-    return _builder(name)(**overrides)
+    """A freshly initialized model (random weights): a `zoo.models.base.ZooModel`
+    of the task the catalogue names."""
+    model = _builder(name)(**overrides)
+    from zoo.models.base import ZooModel  # Keras only once a model is built
+
+    task = describe(name)["task"]
+    if not isinstance(model, ZooModel) or model.task != task:
+        raise TypeError(f"The builder of {name!r} must return a ZooModel of task {task!r}, "
+                        f"got {type(model).__name__} (task {getattr(model, 'task', None)!r}).")
+    return model
 
 
 def load(name, weights="pretrained", **overrides):

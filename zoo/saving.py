@@ -86,6 +86,10 @@ def save(model, directory, name, card=None, logs=None):
     and of two concurrent saves the last one wins. `logs`: a directory copied
     into `<directory>/logs`.
     """
+    from zoo.models.base import ZooModel
+
+    if not isinstance(model, ZooModel):
+        raise TypeError(f"`model` must be a zoo model (zoo.models.base.ZooModel), got {type(model).__name__}.")
     directory = Path(directory)
     directory.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=directory.parent, prefix=f".{directory.name}."))

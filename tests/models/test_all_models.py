@@ -95,3 +95,26 @@ def test_forward_backward_and_round_trip(name, request, tmp_path):
     if task not in CHECKS:
         pytest.skip(f"no generic check for the task {task!r} yet")
     CHECKS[task](name, request, tmp_path)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_every_model_is_a_zoo_model_of_its_task(name):
+    from zoo.models.base import ZooModel
+
+    tiny = {"embedding_dim": 4, "units": 4, **({"image_size": 63} if "squeezenet" in name else {})}
+    model = zoo.build(name, **tiny)
+    assert isinstance(model, ZooModel) and model.task == zoo.info(name)["task"]
+    for hook in ("save_assets", "load_assets", "build_for_inference"):
+        assert getattr(type(model), hook) is not getattr(ZooModel, hook), f"{name} lacks {hook}"
+
+
+def test_saving_refuses_what_is_not_a_zoo_model(tmp_path):
+    with pytest.raises(TypeError, match="must be a zoo model"):
+        saving.save(keras.Sequential([keras.layers.Dense(1)]), tmp_path / "m", "char-lstm")
+
+
+def test_a_task_outside_the_table_is_refused():
+    from zoo.models.base import ZooModel
+
+    with pytest.raises(TypeError, match="task must be one of"):
+        type("Speller", (ZooModel,), {"task": "spelling"})

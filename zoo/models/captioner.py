@@ -12,6 +12,7 @@ from zoo.data.tokenizers import BOS, EOS, PAD, UNK, WordVocabulary
 from zoo.layers import AttentionDecoder, BahdanauAttention, LSTMCell
 from zoo.layers._checks import boolean, finite_number, integer, positive_int, rate
 from zoo.metrics import sum_over_replicas
+from zoo.models.base import ZooModel
 from zoo.registry import register
 
 
@@ -34,7 +35,7 @@ class MeanAttention(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="zoo")
-class Captioner(keras.Model):
+class Captioner(ZooModel):
     """CNN encoder, LSTM decoder attending over the encoder's feature grid.
 
     encoder: images -> `[batch, h, w, c]` (frozen, see `zoo.models.encoders`)
@@ -72,6 +73,8 @@ class Captioner(keras.Model):
         logits `[batch, length, vocabulary_size]` (float32); `(logits,
         attention)` in training.
     """
+
+    task = "captioning"
 
     def __init__(self, vocabulary_size=2000, encoder="squeezenet1.1", image_size=224, encoder_weights=None,
                  attention=True, embedding_dim=256, units=256, dropout=0.5, attention_penalty=1.0, **kwargs):

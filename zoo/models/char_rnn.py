@@ -10,6 +10,7 @@ from keras import ops
 from zoo.data.text import UNKNOWN_ID, CharVocabulary
 from zoo.layers import GRUCell, LSTMCell, gate_activations
 from zoo.layers._checks import finite_number, integer, positive_int, rate
+from zoo.models.base import ZooModel
 from zoo.registry import register
 
 CELLS = {"lstm": LSTMCell, "gru": GRUCell}
@@ -44,7 +45,7 @@ def _compile(fn, input_signature):
 
 
 @keras.saving.register_keras_serializable(package="zoo")
-class CharRNN(keras.Model):
+class CharRNN(ZooModel):
     """Character language model: embedding, stacked recurrent layers, softmax.
 
         x_t = embedding(char_t)            (zero vector for the unknown id 0)
@@ -90,6 +91,8 @@ class CharRNN(keras.Model):
     >>> len(model.generate("ab", length=10, seed=1))
     10
     """
+
+    task = "text-generation"
 
     def __init__(
         self,

@@ -12,6 +12,7 @@ from zoo import decoding
 from zoo.data.tokenizers import BOS, EOS, PAD, UNK, check_sentencepiece, read_sentencepiece, tokenizer
 from zoo.layers import AttentionDecoder, BahdanauAttention, GRUCell, LSTMCell
 from zoo.layers._checks import boolean, finite_number, integer, positive_int, rate
+from zoo.models.base import ZooModel
 from zoo.registry import register
 
 CELLS = {"lstm": LSTMCell, "gru": GRUCell}
@@ -23,7 +24,7 @@ _SENTENCE_END = re.compile(r"[.!?\u2026\u3002\uff01\uff1f]+[\"'\u201d\u2019\u00b
 
 
 @keras.saving.register_keras_serializable(package="zoo")
-class Seq2Seq(keras.Model):
+class Seq2Seq(ZooModel):
     """Bidirectional RNN encoder, RNN decoder, optional Bahdanau attention.
 
     encoder: embedding -> Bidirectional(RNN(cell)) -> states `[batch, src, 2u]`
@@ -48,6 +49,8 @@ class Seq2Seq(keras.Model):
     Returns:
         logits `[batch, tgt_len, target_vocabulary_size]` (float32).
     """
+
+    task = "translation"
 
     def __init__(self, source_vocabulary_size=8000, target_vocabulary_size=8000, cell="lstm",
                  attention=True, embedding_dim=256, units=256, dropout=0.2, **kwargs):
