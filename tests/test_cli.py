@@ -237,3 +237,22 @@ def test_export_writes_a_savedmodel_that_translates_like_the_model(tmp_path, cap
     served = tf.saved_model.load(str(tmp_path / "exp")).signatures["serving_default"](tf.constant(sentences))
     translations = [t.decode() for t in served["translations"].numpy()]
     assert translations == zoo.load("lstm-seq2seq-attn").translate(sentences, beam_size=1)
+
+
+def test_evaluate_as_csv_and_markdown_tables(mirror, capsys):
+    import io
+
+    import pandas as pd
+
+    args = ["evaluate", "lstm-seq2seq-attn", "--limit", "5", "--beam-size", "2"]
+    assert main(args) == 0
+    scores = json.loads(capsys.readouterr().out)
+    assert main([*args, "--format", "csv"]) == 0
+    table = pd.read_csv(io.StringIO(capsys.readouterr().out)).set_index("decoding")
+    assert list(table.index) == ["greedy", "beam2"] and set(table["sentences"]) == {5}
+    for decoding in ("greedy", "beam2"):
+        for metric in ("bleu", "chrf", "bleu_lowercase"):
+            assert table.loc[decoding, metric] == scores[decoding][metric]
+    assert main([*args, "--format", "markdown"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("| decoding | split | sentences | bleu |") and len(lines) == 4

@@ -110,6 +110,8 @@ def build_parser():
     p.add_argument("--beam-size", type=positive_int, default=None,
                    help="default: 5 for translation, 3 for captions")
     p.add_argument("--limit", type=positive_int, default=None, help="only the first N sentences (or images)")
+    p.add_argument("--format", default="json", choices=["json", "csv", "markdown"],
+                   help="json (default), or a table with one row per decoding: csv or markdown")
     return parser
 
 
@@ -245,6 +247,24 @@ def _run(args):
     return 0
 
 
+def format_results(results, style="json"):
+    """`zoo evaluate`'s results as JSON, or as a table (csv, markdown) with one
+    row per decoding ("greedy", "beam5", ...) and the split and size in each row."""
+    if style == "json":
+        return json.dumps(results, indent=2) + "\n"
+    import pandas as pd
+
+    common = {k: v for k, v in results.items() if not isinstance(v, dict)}
+    rows = [{"decoding": k, **common, **v} for k, v in results.items() if isinstance(v, dict)]
+    table = pd.DataFrame(rows or [common])
+    if style == "csv":
+        return table.to_csv(index=False)
+    rule = ["---" if isinstance(v, str) else "---:" for v in table.iloc[0]]
+    lines = [f"| {' | '.join(table.columns)} |", f"|{'|'.join(rule)}|"]
+    lines += [f"| {' | '.join(map(str, row))} |" for row in table.itertuples(index=False)]
+    return "\n".join(lines) + "\n"
+
+
 def _evaluate(args):
     import zoo
 
@@ -279,7 +299,7 @@ def _evaluate(args):
             results = evaluate_translation(model, card["data"]["pair"], args.split or "test",
                                            beam_sizes=(1, beam) if beam > 1 else (1,), limit=args.limit,
                                            progress=progress)
-    print(json.dumps(results, indent=2))
+    print(format_results(results, args.format), end="")
 
 
 def _printable(path):
