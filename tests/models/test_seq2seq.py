@@ -52,3 +52,26 @@ def test_saved_model_export_matches_greedy_translate(tiny_translator, tmp_path):
     served = tf.saved_model.load(str(tmp_path / "serving")).signatures["serving_default"]
     out = served(sentences=tf.constant(sentences))["translations"].numpy()
     assert [s.decode("utf-8") for s in out] == model.translate(sentences, beam_size=1)
+
+
+def test_n_best_lists_with_scores_follow_the_beam_search(tiny_translator):
+    model = tiny_translator("lstm-seq2seq-attn")
+    sentences = ["Der Hund ist rot.", "   ", "Der Ball ist blau."]
+    n_best = model.translate(sentences, beam_size=4, num_return_sequences=3, return_scores=True, max_length=12)
+    assert [len(x) for x in n_best] == [3, 3, 3] and n_best[1] == [("", 0.0)] * 3
+    for sentence, hypotheses in zip(sentences, n_best):
+        scores = [score for _, score in hypotheses]
+        assert scores == sorted(scores, reverse=True)  # best first
+        if sentence.strip():  # the best of the list is what translate returns
+            assert hypotheses[0][0] == model.translate(sentence, beam_size=4, max_length=12)
+    # the scores are the ones the compiled search ranks by (the default max_length follows the batch: fix it)
+    ids = model._source_parts([sentences[0]])[0]
+    _, _, scores = model._translate_ids(ids, 4, 12, 0.6, 8, return_scores=True, num_return_sequences=3)
+    alone = model.translate(sentences[0], beam_size=4, num_return_sequences=3, return_scores=True, max_length=12)
+    assert [s for _, s in alone] == pytest.approx(scores[0])
+    text, score = model.translate(sentences[0], beam_size=1, return_scores=True)
+    assert text == model.translate(sentences[0], beam_size=1) and score <= 0
+    with pytest.raises(ValueError, match="num_return_sequences"):
+        model.translate(sentences[0], beam_size=2, num_return_sequences=3)
+    with pytest.raises(ValueError, match="return_attention"):
+        model.translate(sentences[0], beam_size=2, return_scores=True, return_attention=True)

@@ -150,8 +150,8 @@ class Seq2Seq(ZooModel):
         self._word_starts = None
         self._source_tokenizer, self._target_tokenizer = tokenizer(source_proto), tokenizer(target_proto)
 
-    def translate(self, sentences, beam_size=5, max_length=None, alpha=0.6,
-                  batch_size=64, return_attention=False, min_length=0, no_repeat_ngram_size=0, allow_unk=False):
+    def translate(self, sentences, beam_size=5, max_length=None, alpha=0.6, batch_size=64, return_attention=False,
+                  min_length=0, no_repeat_ngram_size=0, allow_unk=False, num_return_sequences=1, return_scores=False):
         """Translates raw sentences into raw, detokenized sentences.
 
         An empty or whitespace-only string translates to "" without running
@@ -180,6 +180,13 @@ class Seq2Seq(ZooModel):
             no_repeat_ngram_size: if > 0, no n-gram of this size appears twice
                 in an output (OpenNMT's `block_ngram_repeat`).
             allow_unk: whether the unknown token may be emitted (never, by default).
+            num_return_sequences: translations per sentence (at most
+                `beam_size`), best first: each sentence then gets a list.
+            return_scores: pair each translation with its score, the
+                log-probability the search ranks by (divided by the length
+                penalty in beam search): `(text, score)`.
+            n-best lists and scores need texts within the encoder's limit
+            and no `return_attention`.
 
         Returns:
             A string for a string, else a list of strings (and the attention
@@ -202,8 +209,13 @@ class Seq2Seq(ZooModel):
         options = {"min_length": integer("min_length", min_length, minimum=0),
                    "no_repeat_ngram_size": integer("no_repeat_ngram_size", no_repeat_ngram_size, minimum=0),
                    "allow_unk": boolean("allow_unk", allow_unk)}
+        n_best = integer("num_return_sequences", num_return_sequences, minimum=1, maximum=beam_size)
+        return_scores = boolean("return_scores", return_scores)
 
         parts = self._source_parts(sentences)  # per sentence: its id arrays, each EOS-terminated
+        if n_best > 1 or return_scores:
+            return self._n_best(single, parts, beam_size, max_length, alpha, batch_size, n_best, return_scores,
+                                return_attention, options)
         ids = [p for sentence_parts in parts for p in sentence_parts]
         results, maps = self._translate_ids(ids, beam_size, max_length, alpha, batch_size,
                                             return_attention=return_attention, **options)
@@ -219,13 +231,36 @@ class Seq2Seq(ZooModel):
             return (texts[0], extra[0]) if single else (texts, extra)
         return texts[0] if single else texts
 
+    def _n_best(self, single, parts, beam_size, max_length, alpha, batch_size, n_best, return_scores,
+                return_attention, options):
+        """`translate` with `num_return_sequences` / `return_scores`."""
+        if return_attention:
+            raise ValueError("`return_attention` cannot be combined with `num_return_sequences` > 1 or "
+                             "`return_scores`.")
+        for i, sentence_parts in enumerate(parts):
+            if len(sentence_parts) > 1:
+                raise ValueError(f"`sentences[{i}]` is longer than the encoder's {MAX_SOURCE_TOKENS} tokens: "
+                                 f"n-best lists and scores need texts within it (translate it without them).")
+        todo = [i for i, p in enumerate(parts) if p]
+        found, _, scores = self._translate_ids([parts[i][0] for i in todo], beam_size, max_length, alpha,
+                                               batch_size, return_scores=True, num_return_sequences=n_best,
+                                               **options) if todo else ([], [], [])
+        blank = ("", 0.0) if return_scores else ""
+        answers = [[blank] * n_best if n_best > 1 else blank for _ in parts]
+        for i, sequences, values in zip(todo, found, scores):
+            sequences, values = (sequences, values) if n_best > 1 else ([sequences], [values])
+            texts = [_to_str(self._target_tokenizer.detokenize(s)) if len(s) else "" for s in sequences]
+            pairs = list(zip(texts, values)) if return_scores else texts
+            answers[i] = pairs if n_best > 1 else pairs[0]
+        return answers[0] if single else answers
+
     def _translate_ids(self, ids, beam_size, max_length, alpha, batch_size, **options):
         """EOS-terminated source id arrays -> `(token arrays, attention)` per array.
 
         Batches hold sources of similar length (sorted by length, results put
         back in order), so little of the work is padding; `options` go to
         `_decode` (attention is only traced with `return_attention=True`)."""
-        results, maps = [None] * len(ids), [None] * len(ids)
+        results, maps, scores = [None] * len(ids), [None] * len(ids), [None] * len(ids)
         order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
         for start in range(0, len(ids), batch_size):
             chunk = order[start : start + batch_size]
@@ -233,10 +268,14 @@ class Seq2Seq(ZooModel):
             for row, i in enumerate(chunk):
                 source[row, : len(ids[i])] = ids[i]
             limit = max_length or 2 * source.shape[1] + 10
-            sequences, attention = self._decode(source, beam_size, limit, alpha, **options)
-            for i, sequence, weights in zip(chunk, sequences, attention):
-                results[i], maps[i] = sequence, None if weights is None else weights[:, : len(ids[i])]
-        return results, maps
+            out = self._decode(source, beam_size, limit, alpha, **options)
+            for row, i in enumerate(chunk):
+                weights = out[1][row]
+                results[i] = out[0][row]
+                maps[i] = weights[:, : len(ids[i])] if isinstance(weights, np.ndarray) else None
+                if options.get("return_scores"):
+                    scores[i] = out[2][row]
+        return (results, maps, scores) if options.get("return_scores") else (results, maps)
 
     def _source_parts(self, sentences):
         """Per sentence, the EOS-terminated id arrays the encoder reads: none for
@@ -302,7 +341,8 @@ class Seq2Seq(ZooModel):
         """Source ids `[batch, src_len]` -> `(token arrays, attention)`, by the
         compiled search of `zoo.decoding.Decoder` (`options`: its masks and
         n-best arguments; the unknown token is never chosen by default)."""
-        if beam_size == 1:
+        if beam_size == 1:  # one hypothesis: no n-best list
+            options = {k: v for k, v in options.items() if k != "num_return_sequences"}
             return self.search.greedy(source, max_length, **options)
         return self.search.beam_search(source, beam_size, max_length, alpha, **options)
 
