@@ -54,7 +54,6 @@ USER_ERRORS = [
     (["translate"], ["required", "sentences"]),
     ([], ["required", "COMMAND"]),
     (["frob"], ["invalid choice", "'frob'"]),
-    (["export", "char-lstm", "out"], ["char-lstm is a text-generation model", "`zoo export` writes translation"]),
     (["export", "lstm-seq2seq-attn", "."], [". already exists", "new directory"]),
     (["export", "lstm-seq2seq", "out"], ["No trained model ships for 'lstm-seq2seq'"]),
     (["translate", "Ein Hund.", "--weights", "no/such/dir"], ["weights='no/such/dir' is not a directory"]),
@@ -256,3 +255,22 @@ def test_evaluate_as_csv_and_markdown_tables(mirror, capsys):
     assert main([*args, "--format", "markdown"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith("| decoding | split | sentences | bleu |") and len(lines) == 4
+
+
+def test_export_of_a_text_model_generates_like_the_model(tmp_path, capsys):
+    import tensorflow as tf
+
+    import zoo
+
+    assert main(["export", "char-lstm", str(tmp_path / "exp")]) == 0
+    serve = tf.saved_model.load(str(tmp_path / "exp")).signatures["serving_default"]
+    model = zoo.load("char-lstm")
+
+    def served(prompt, length, temperature, seed):
+        return serve(prompt=tf.constant(prompt), length=tf.constant(length), temperature=tf.constant(temperature),
+                     seed=tf.constant(seed, tf.int64))["text"].numpy().decode()
+
+    for temperature, seed in ((0.8, 3), (0.0, 0), (1.2, 7)):
+        assert served("ROMEO:", 60, temperature, seed) == model.generate("ROMEO:", 60, temperature=temperature,
+                                                                         seed=seed)
+    assert served("ROMEO:", 0, 0.8, 1) == "" and len(served("", 20, 0.8, 1)) == 20

@@ -230,8 +230,6 @@ def _run(args):
             atomic_write(args.attention, viz.to_png(figure))
     elif args.command == "export":
         task = zoo.registry.describe(args.name)["task"]
-        if task not in ("translation", "captioning"):
-            raise UserError(f"{args.name} is a {task} model; `zoo export` writes translation and captioning models.")
         if os.path.exists(args.directory):
             raise UserError(f"{args.directory} already exists: give a new directory for the SavedModel.")
         _check_model(args.name, task, "export", args.weights)
@@ -239,9 +237,10 @@ def _run(args):
             from zoo.export import export
 
             export(zoo.load(args.name, weights=args.weights), args.directory)
-        print(f"wrote {args.directory}: tf.saved_model.load it (after `import tensorflow_text`); its "
-              f"serving_default maps a batch of {'strings' if task == 'translation' else 'encoded images'} "
-              f"to {'translations' if task == 'translation' else 'captions'}")
+        serves = {"translation": "a batch of strings to translations (after `import tensorflow_text`)",
+                  "captioning": "a batch of encoded images to captions",
+                  "text-generation": "(prompt, length, temperature, seed) to the generated text"}[task]
+        print(f"wrote {args.directory}: tf.saved_model.load it; its serving_default maps {serves}")
     elif args.command == "evaluate":
         _evaluate(args)
     return 0

@@ -10,8 +10,11 @@ without the zoo package, decoding with the same compiled search
   model detokenizes with the wrong one (tensorflow/text#1304).
 - `export_captioner`: a batch of encoded images (JPEG, PNG, GIF, BMP bytes)
   in, captions out (beam 3); plain TensorFlow.
+- `export_generator`: a prompt, a length, a temperature and a seed in, the
+  generated text out, by the same compiled sampling loop as `generate` (the
+  same text for the same seed); plain TensorFlow.
 
-Both answer an empty batch with an empty one.
+The first two answer an empty batch with an empty one.
 """
 
 import keras
@@ -102,17 +105,65 @@ def export_captioner(model, directory, beam_size=3):
     return directory
 
 
+def _generate(model):
+    """(prompt, length, temperature, seed) -> text, as `CharRNN.generate`:
+    the prompt is read, then `length` characters are sampled by its compiled
+    loop (greedy at temperature 0), step t drawing with the seed `[seed, t]`,
+    which is what `generate`'s chunks of steps draw too."""
+    from zoo.data.text import UNKNOWN, UNKNOWN_ID
+
+    chars = model.vocabulary.chars
+    table = tf.lookup.StaticHashTable(
+        tf.lookup.KeyValueTensorInitializer(tf.constant(chars), tf.range(1, len(chars) + 1, dtype=tf.int32)),
+        default_value=UNKNOWN_ID,
+    )
+    strings = tf.constant([UNKNOWN, *chars])
+    greedy, sample = model._sampling_loop(True, None, None), model._sampling_loop(False, None, None)
+
+    def generate(prompt, length, temperature, seed):
+        ids = table.lookup(tf.strings.unicode_split(prompt, "UTF-8"))
+        newline = tf.reshape(table.lookup(tf.constant("\n")), [1])
+        ids = tf.cond(tf.size(ids) > 0, lambda: ids, lambda: newline)  # an empty prompt starts after a line break
+        length = tf.maximum(length, 0)
+        states = model.initial_state(1)
+        states = tf.cond(tf.size(ids) > 1, lambda: model(ids[None, :-1], return_state=True)[1], lambda: states)
+        last, seed = ids[-1:], tf.stack([seed, tf.constant(0, tf.int64)])
+        inverse = 1.0 / tf.maximum(temperature, 1e-6)
+        tokens = tf.cond(  # nothing to sample for length 0: the loop's output would have no shape
+            length > 0,
+            lambda: tf.cond(temperature > 0, lambda: sample(last, states, length, inverse, seed)[0],
+                            lambda: greedy(last, states, length, tf.constant(1.0), seed)[0]),
+            lambda: tf.zeros([1, 0], tf.int32),
+        )
+        return {"text": tf.strings.reduce_join(tf.gather(strings, tokens[0]))}
+
+    generate.table = table
+    return generate
+
+
+def export_generator(model, directory):
+    """Writes a SavedModel whose `serving_default` maps `(prompt, length,
+    temperature, seed)` to the generated text (without the prompt)."""
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    run = _generate(model)
+    archive.track(run.table)
+    signature = [tf.TensorSpec([], tf.string, name="prompt"), tf.TensorSpec([], tf.int32, name="length"),
+                 tf.TensorSpec([], tf.float32, name="temperature"), tf.TensorSpec([], tf.int64, name="seed")]
+    archive.add_endpoint("serving_default", tf.function(run, autograph=False), input_signature=signature)
+    archive.write_out(str(directory), verbose=False)
+    return directory
+
+
 def export(model, directory):
-    """Writes the SavedModel of a translation or captioning model (see
-    `export_translator`, `export_captioner`): what `zoo export NAME DIR` runs."""
+    """Writes the SavedModel of a model by its type (see `export_translator`,
+    `export_captioner`, `export_generator`): what `zoo export NAME DIR` runs."""
     from zoo.models.captioner import Captioner
+    from zoo.models.char_rnn import CharRNN
     from zoo.models.seq2seq import Seq2Seq
 
-    if isinstance(model, Seq2Seq):
-        return export_translator(model, directory)
-    if isinstance(model, Captioner):
-        return export_captioner(model, directory)
-    raise ValueError(
-        f"`model` must be a translation (Seq2Seq) or captioning (Captioner) model, got {type(model).__name__}: "
-        "text generation models have no export yet."
-    )
+    for family, write in ((Seq2Seq, export_translator), (Captioner, export_captioner), (CharRNN, export_generator)):
+        if isinstance(model, family):
+            return write(model, directory)
+    raise ValueError(f"`model` must be a zoo translation, captioning or text-generation model, "
+                     f"got {type(model).__name__}.")

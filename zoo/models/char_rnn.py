@@ -44,6 +44,23 @@ def _compile(fn, input_signature):
     return tf.function(fn, input_signature=input_signature)
 
 
+class _Functions:
+    """A plain cache of compiled functions by key: not a dict, so neither
+    Keras nor TensorFlow track it (a SavedModel export would try to save it)."""
+
+    def __init__(self):
+        self._functions = {}
+
+    def __contains__(self, key):
+        return key in self._functions
+
+    def __getitem__(self, key):
+        return self._functions[key]
+
+    def __setitem__(self, key, value):
+        self._functions[key] = value
+
+
 @keras.saving.register_keras_serializable(package="zoo")
 class CharRNN(ZooModel):
     """Character language model: embedding, stacked recurrent layers, softmax.
@@ -131,7 +148,7 @@ class CharRNN(ZooModel):
             vocabulary_size, dtype="float32", name="logits"
         )
         self.vocabulary = None
-        self._compiled = {}
+        self._compiled = _Functions()  # compiled loops, per kind; not saved with the model
 
     # -- the network -----------------------------------------------------------
 
