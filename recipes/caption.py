@@ -185,7 +185,8 @@ def main(cfg):
     keras.utils.set_random_seed(cfg.seed)
     if cfg.mixed_precision:
         keras.mixed_precision.set_global_policy(cfg.mixed_precision)
-    suffix = ("" if cfg.train_fraction == 1.0 else f"-{cfg.train_fraction:g}") + ("-smoke" if cfg.smoke else "")
+    suffix = (f"-{Path(cfg.images).name}" if cfg.images else "") + \
+        ("" if cfg.train_fraction == 1.0 else f"-{cfg.train_fraction:g}") + ("-smoke" if cfg.smoke else "")
     run_dir = Path(cfg.run_dir or f"runs/{cfg.model}{suffix}")
     chief = distribute.is_chief(strategy)
     if chief:

@@ -190,7 +190,8 @@ def main(cfg):
     keras.utils.set_random_seed(cfg.seed)
     if cfg.mixed_precision:
         keras.mixed_precision.set_global_policy(cfg.mixed_precision)
-    run_dir = Path(cfg.run_dir or f"runs/{cfg.model}-{cfg.pair}" + ("-smoke" if cfg.smoke else ""))
+    data_name = Path(cfg.train_file or cfg.source_file).stem if cfg.train_file or cfg.source_file else cfg.pair
+    run_dir = Path(cfg.run_dir or f"runs/{cfg.model}-{data_name}" + ("-smoke" if cfg.smoke else ""))
     chief = distribute.is_chief(strategy)
     if chief:
         training.lock_run_dir(run_dir)  # a second process on this run directory stops here
