@@ -87,3 +87,23 @@ def test_one_fine_tuning_step_changes_the_weights_and_keeps_the_tokenizers(tmp_p
     changed = [not np.array_equal(a, b) for a, b in zip(tuned.get_weights(), shipped.get_weights())]
     assert any(changed) and len(changed) == len(shipped.weights)
     assert tokenizers.tokenizer(tuned.source_proto).vocabulary_size() == shipped.source_vocabulary_size
+
+
+def test_captioning_on_own_images(mirror, tmp_path, shipped_untouched):
+    from zoo.data.flickr8k import read_captions
+
+    source = Path(mirror) / "flickr8k"
+    captions = read_captions(source / "captions.txt")
+    names = sorted(captions)[:60]
+    images = tmp_path / "photos"
+    images.mkdir()
+    for name in names[:-1]:  # the last one is named in the captions but missing
+        (images / name).symlink_to(source / "Images" / name)
+    rows = [f"{name},{caption.replace(',', ' ')}" for name in names for caption in captions[name]]
+    (tmp_path / "captions.csv").write_text("image,caption\n" + "\n".join(rows) + "\n")
+    out = run("caption.py", "--smoke", "--images", str(images), "--captions", str(tmp_path / "captions.csv"),
+              "--epochs", "1", "--run-dir", str(tmp_path / "r"))
+    assert f"1 images named in {tmp_path / 'captions.csv'} are not in {images}, left out: {names[-1]}" in out
+    card = json.loads((tmp_path / "r" / "model" / "card.json").read_text())
+    assert card["data"]["dataset"] == "own files: captions.csv" and card["data"]["missing_images"] == [names[-1]]
+    assert card["data"]["files"][0]["rows"] == len(rows)
