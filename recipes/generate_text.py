@@ -86,6 +86,8 @@ class Config(training.RunConfig):
     backup_every: int = flag(50, "steps between backups, besides every epoch end (0: epoch ends only)", minimum=0)
     text_file: tuple = flag((), "your own UTF-8 text instead of --corpus: one or more files, joined; the first "
                                 "90%% of the characters train, the last 10%% validate", nargs="+")
+    init_from: str = flag("", "fine-tune from a shipped model (its name) or a model directory, keeping its "
+                              "vocabulary (characters it never saw are read as unknown) and sizes")
 
 
 def parse_args(argv=None):
@@ -174,8 +176,9 @@ def main(cfg):
     if cfg.smoke:
         train_text, val_text = train_text[:20_000], val_text[:3_000]
     vocabulary_path = run_dir / "vocabulary.json"  # reused on resume, so the ids never change
+    init = training.starting_point(cfg)
     if chief and not vocabulary_path.exists():
-        atomic_write(vocabulary_path, CharVocabulary.from_text(train_text).to_json())
+        atomic_write(vocabulary_path, (init.vocabulary if init else CharVocabulary.from_text(train_text)).to_json())
     distribute.barrier(strategy)  # every worker uses the chief's vocabulary
     vocabulary = training.read_run_file(vocabulary_path, lambda data, path: CharVocabulary.from_json(data.decode()))
     global_batch = cfg.batch_size * replicas
@@ -203,16 +206,16 @@ def main(cfg):
     sizes = {"embedding_dim": 8, "units": 16} if cfg.smoke else {"embedding_dim": cfg.embedding_dim}
     if cfg.units and not cfg.smoke:
         sizes["units"] = cfg.units
+    sizes["num_layers"] = cfg.num_layers
+    if init:  # its sizes; dropout is this run's
+        sizes = {k: init.get_config()[k] for k in ("embedding_dim", "units", "num_layers")}
     with strategy.scope():
-        model = zoo.build(
-            cfg.model,
-            vocabulary_size=vocabulary.size,
-            num_layers=cfg.num_layers,
-            dropout=cfg.dropout,
-            **sizes,
-        )
+        model = zoo.build(cfg.model, vocabulary_size=vocabulary.size, dropout=cfg.dropout, **sizes)
         model.set_vocabulary(vocabulary)
         model.build_for_inference()  # restoring a backup needs a built model
+        if init:
+            model.set_weights(init.get_weights())  # a backup, if any, is restored over it below
+            print(f"initialized from {cfg.init_from}")
         schedule = keras.optimizers.schedules.CosineDecay(
             cfg.learning_rate, decay_steps=max(1, cfg.epochs * steps), alpha=0.05
         )

@@ -116,20 +116,6 @@ def own_data(cfg):
     return train, val, test, card
 
 
-def starting_point(cfg):
-    """The model `--init-from` names (a shipped model or a directory), or None.
-    Its tokenizers are kept: words it never saw are split into known pieces,
-    down to single characters; a character it never saw becomes <unk>."""
-    if not cfg.init_from:
-        return None
-    if Path(cfg.init_from).is_dir():
-        return zoo.load(cfg.model, weights=cfg.init_from)
-    if cfg.init_from == cfg.model:
-        return zoo.load(cfg.model)
-    raise ValueError(f"--init-from must be {cfg.model!r} (the shipped model of --model) or a directory "
-                     f"holding a trained {cfg.model}, got {cfg.init_from!r}.")
-
-
 def build_model(cfg, protos, init=None):
     """The model to train, built (in the current strategy's scope), with its
     tokenizers; with `init` (`starting_point`), its sizes and weights."""
@@ -213,7 +199,7 @@ def main(cfg):
             "selection": "val (best epoch by greedy val BLEU)",
             "test": "test_2016_flickr (1,000)" if "es" not in cfg.pair else "spa-eng test",
         }
-    init = starting_point(cfg)
+    init = training.starting_point(cfg)  # its tokenizers: words it never saw split into known pieces
     for side, texts, size in (
         ("source", train_src, cfg.source_vocabulary),
         ("target", train_tgt, cfg.target_vocabulary),

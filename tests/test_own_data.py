@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import zoo
+from zoo import training
 from zoo.data import tokenizers
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -71,12 +72,12 @@ def test_own_data_flags_are_checked(flags, message, capsys):
 def test_fine_tuning_starts_from_the_shipped_model_exactly():
     module = recipe_module("translate.py")
     cfg = module.parse_args(["--init-from", "lstm-seq2seq-attn", "--train-file", str(PAIRS)])
-    shipped = module.starting_point(cfg)
+    shipped = training.starting_point(cfg)
     model = module.build_model(cfg, (shipped.source_proto, shipped.target_proto), shipped)
     sentences = ["Ein Mann fährt Fahrrad.", "Der Koch ruft die Katze am Strand."]
     assert model.translate(sentences, beam_size=1) == zoo.load("lstm-seq2seq-attn").translate(sentences, beam_size=1)
     with pytest.raises(ValueError, match="--init-from must be 'lstm-seq2seq-attn'"):
-        module.starting_point(module.parse_args(["--init-from", "char-lstm"]))
+        training.starting_point(module.parse_args(["--init-from", "char-lstm"]))
 
 
 def test_one_fine_tuning_step_changes_the_weights_and_keeps_the_tokenizers(tmp_path, shipped_untouched):
@@ -107,3 +108,16 @@ def test_captioning_on_own_images(mirror, tmp_path, shipped_untouched):
     card = json.loads((tmp_path / "r" / "model" / "card.json").read_text())
     assert card["data"]["dataset"] == "own files: captions.csv" and card["data"]["missing_images"] == [names[-1]]
     assert card["data"]["files"][0]["rows"] == len(rows)
+
+
+def test_fine_tuning_a_character_model_keeps_its_vocabulary(tmp_path, shipped_untouched):
+    text = tmp_path / "sonnet.txt"
+    text.write_text("Shall I compare thee to a summer's day?\n" * 300)
+    run("generate_text.py", "--init-from", "char-lstm", "--text-file", str(text), "--epochs", "1",
+        "--steps-per-epoch", "1", "--batch-size", "4", "--sequence-length", "32", "--sample-length", "20",
+        "--run-dir", str(tmp_path / "r"))
+    tuned, shipped = zoo.load("char-lstm", weights=tmp_path / "r" / "model"), zoo.load("char-lstm")
+    assert tuned.vocabulary.chars == shipped.vocabulary.chars and tuned.get_config() == shipped.get_config() | {
+        "dropout": tuned.get_config()["dropout"]}
+    changed = [not np.array_equal(a, b) for a, b in zip(tuned.get_weights(), shipped.get_weights())]
+    assert any(changed)

@@ -152,6 +152,22 @@ def run(main, cfg):
         raise SystemExit(2) from None
 
 
+def starting_point(cfg):
+    """The trained model `--init-from` names, to fine-tune, or None: the
+    shipped one of `--model` (by its name) or a directory a recipe wrote. The
+    recipe keeps its tokenizers or vocabulary and its sizes."""
+    from zoo import registry
+
+    if not cfg.init_from:
+        return None
+    if Path(cfg.init_from).is_dir():
+        return registry.load(cfg.model, weights=cfg.init_from)
+    if cfg.init_from == cfg.model:
+        return registry.load(cfg.model)
+    raise ValueError(f"--init-from must be {cfg.model!r} (the shipped model of --model) or a directory "
+                     f"holding a trained {cfg.model}, got {cfg.init_from!r}.")
+
+
 def decoding_key(beam_size):
     """The key of a beam size in `zoo.evaluate`'s results: "greedy" or "beam<k>"."""
     return "greedy" if beam_size == 1 else f"beam{beam_size}"
