@@ -80,6 +80,7 @@ def test_fine_tuning_starts_from_the_shipped_model_exactly():
         training.starting_point(module.parse_args(["--init-from", "char-lstm"]))
 
 
+@pytest.mark.slow  # a recipe run at the shipped model's size; the start point is checked by default
 def test_one_fine_tuning_step_changes_the_weights_and_keeps_the_tokenizers(tmp_path, shipped_untouched):
     run("translate.py", "--init-from", "lstm-seq2seq-attn", "--train-file", str(PAIRS), "--epochs", "1",
         "--steps-per-epoch", "1", "--batch-size", "8", "--beam-size", "1", "--run-dir", str(tmp_path / "r"))
@@ -110,6 +111,7 @@ def test_captioning_on_own_images(mirror, tmp_path, shipped_untouched):
     assert card["data"]["files"][0]["rows"] == len(rows)
 
 
+@pytest.mark.slow  # a recipe run at the shipped model's size; the start point is checked by default
 def test_fine_tuning_a_character_model_keeps_its_vocabulary(tmp_path, shipped_untouched):
     text = tmp_path / "sonnet.txt"
     text.write_text("Shall I compare thee to a summer's day?\n" * 300)
