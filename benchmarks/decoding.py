@@ -39,25 +39,15 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from cells import matmul_gflops  # noqa: E402  the same large-matmul rate as the cell benchmark
+
 import zoo  # noqa: E402
 from zoo import decoding  # noqa: E402
 from zoo.data.tokenizers import BOS, EOS, UNK  # noqa: E402
 from zoo.data.translation import load_pairs  # noqa: E402
 from zoo.metrics import translation_scores  # noqa: E402
 from zoo.models.seq2seq import _to_str  # noqa: E402
-
-
-def matmul_gflops(n=2048, repeats=10):
-    """The rate of a large float32 matmul in TensorFlow on this machine."""
-    a, b = tf.random.normal((n, n)), tf.random.normal((n, n))
-    f = tf.function(lambda: tf.reduce_sum(tf.matmul(a, b)))
-    f()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        f().numpy()
-        times.append(time.perf_counter() - start)
-    return 2 * n**3 / statistics.median(times) / 1e9
 
 
 def run(model, sentences, decode, batch_size, sort):

@@ -236,9 +236,7 @@ class Captioner(ZooModel):
         alpha = finite_number("alpha", alpha, minimum=0)
         batch_size = integer("batch_size", batch_size, minimum=1)
         return_attention = boolean("return_attention", return_attention)
-        options = {"min_length": integer("min_length", min_length, minimum=0),
-                   "no_repeat_ngram_size": integer("no_repeat_ngram_size", no_repeat_ngram_size, minimum=0),
-                   "allow_unk": boolean("allow_unk", allow_unk)}
+        options = decoding.search_options(min_length, no_repeat_ngram_size, allow_unk)
 
         def load(i, image):
             try:
