@@ -222,7 +222,7 @@ def _run(args):
         if args.attention:
             from zoo import viz
             from zoo.data.flickr8k import load_image
-            from zoo.saving import atomic_write
+            from zoo.io import atomic_write
 
             words, weights = maps[0]
             figure = viz.caption_attention_figure(load_image(args.images[0], model.image_size), words, weights,

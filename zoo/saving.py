@@ -22,25 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
-from zoo.data.download import sha256
+from zoo.io import atomic_write, sha256  # noqa: F401  atomic_write: zoo.saving.atomic_write stays importable
 
 WEIGHTS = "weights.npz"
-
-
-def atomic_write(path, data):
-    """Writes `data` (str or bytes) to `path` through a temporary file of its
-    own and a rename, so a kill leaves the old file or the new one, never half
-    of one, and two writers of the same path never share a temporary file."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data.encode() if isinstance(data, str) else data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _exchange(a, b):

@@ -20,6 +20,8 @@ import urllib.request
 import zipfile
 from pathlib import Path
 
+from zoo.io import atomic_write, sha256
+
 DATA_ENV = "ZOO_DATA_DIR"
 CACHE_ENV = "ZOO_CACHE_DIR"
 
@@ -55,14 +57,6 @@ FLICKR8K_MIRROR = {
     "captions.txt": "1f64199044088bc04efbf4496856d1f076a04eba9c7519bd6c3b909feb70afab",
     "Images": "9fb426826ba07ef91f349f95152ede5bc202aaf7b80cf332e1e212b1d934ab19",
 }
-
-
-def sha256(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def cache_dir():
@@ -119,10 +113,8 @@ def fetch(name):
         _check(path, expected, url, f"the cache {path.parent} (delete it to refetch)")
         return path
     writable_cache_dir(path.parent)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".part")
-    os.close(fd)
-    try:
-        print(f"Downloading {url} -> {path}")
+
+    def download(tmp):  # checked before it takes its final name: a half-download never stays
         try:
             urllib.request.urlretrieve(url, tmp)
         except OSError as e:
@@ -130,12 +122,10 @@ def fetch(name):
                 f"could not download {name} from {url} ({e}); without internet, "
                 f"point {DATA_ENV} at a local mirror of the files."
             ) from e
-        _check(Path(tmp), expected, url, "the download")
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    return path
+        _check(tmp, expected, url, "the download")
+
+    print(f"Downloading {url} -> {path}")
+    return atomic_write(path, download)
 
 
 def _check(path, expected, url, where):

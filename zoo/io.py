@@ -1,0 +1,69 @@
+"""Small file helpers shared by downloads, saving, callbacks and recipes.
+
+Standard library only, so any module (the registry included) may import it.
+
+- `sha256(path)`: the hex digest of a file, read in blocks.
+- `atomic_write(path, data_or_writer)`: a file replaced whole or not at all.
+"""
+
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+
+
+def sha256(path):
+    """The sha256 hex digest of the file at `path`, read 1 MiB at a time.
+
+    Example:
+
+    >>> import pathlib, tempfile
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "hello.txt"
+    >>> _ = path.write_bytes(b"hello\\n")
+    >>> sha256(path)[:16]
+    '5891b5b522d5df08'
+    """
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def atomic_write(path, data_or_writer):
+    """Writes `path` through a temporary file of its own beside it and a
+    rename, so a kill leaves the old file or the new one, never half of one,
+    and two writers of the same path never share a temporary file.
+
+    Args:
+        path: the file to write (its directory must exist).
+        data_or_writer: a str (written as UTF-8) or bytes; or a callable
+            `writer(tmp_path)` that writes the file at `tmp_path` itself (a
+            download, `model.save_weights`): the temporary name ends with the
+            same suffixes as `path` (`.weights.h5`), and an exception raised
+            by the writer leaves `path` untouched and no temporary file.
+
+    Returns:
+        `path`, as a `pathlib.Path`.
+    """
+    path = Path(path)
+    if not (callable(data_or_writer) or isinstance(data_or_writer, (str, bytes, bytearray, memoryview))):
+        raise TypeError(
+            f"`data_or_writer` must be str, bytes or a callable writer(tmp_path), "
+            f"got {type(data_or_writer).__name__}."
+        )
+    suffix = ".tmp" + "".join(path.suffixes)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
+    try:
+        if callable(data_or_writer):
+            os.close(fd)
+            data_or_writer(Path(tmp))
+        else:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data_or_writer.encode() if isinstance(data_or_writer, str) else data_or_writer)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
