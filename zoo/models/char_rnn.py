@@ -7,9 +7,9 @@ import keras
 import numpy as np
 from keras import ops
 
+from zoo.checks import finite_number, integer, positive_int, rate
 from zoo.data.text import UNKNOWN_ID, CharVocabulary
 from zoo.layers import GRUCell, LSTMCell, gate_activations
-from zoo.layers._checks import finite_number, integer, positive_int, rate
 from zoo.models.base import ZooModel
 from zoo.registry import register
 

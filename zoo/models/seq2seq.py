@@ -9,9 +9,9 @@ import numpy as np
 from keras import ops
 
 from zoo import decoding
+from zoo.checks import boolean, finite_number, integer, positive_int, rate
 from zoo.data.tokenizers import BOS, EOS, PAD, UNK, check_sentencepiece, read_sentencepiece, tokenizer
 from zoo.layers import AttentionDecoder, BahdanauAttention, GRUCell, LSTMCell
-from zoo.layers._checks import boolean, finite_number, integer, positive_int, rate
 from zoo.models.base import ZooModel
 from zoo.registry import register
 
