@@ -23,6 +23,16 @@ def test_table_formats_give_the_same_pairs(tmp_path):
         assert pairs.dropped == 1 and pairs.files[0]["rows"] == 3 and len(pairs.files[0]["sha256"]) == 64
 
 
+def test_column_numbers_read_a_table_without_header(tmp_path):
+    # Tatoeba's spa.txt: `english<TAB>spanish`, no header row, a .txt name.
+    (tmp_path / "spa.txt").write_text("Go.\tVe.\nI see.\tYa veo.\n")
+    pairs = user_files.read_pairs(tmp_path / "spa.txt", "1", "0")
+    assert (pairs.sources, pairs.targets) == (["Ve.", "Ya veo."], ["Go.", "I see."])
+    assert pairs.files[0]["rows"] == 2  # the first line is a pair, not a header
+    with pytest.raises(ValueError, match="has no column 2; it has '0', '1'"):
+        user_files.read_pairs(tmp_path / "spa.txt", "2", "0")
+
+
 def test_missing_columns_name_the_ones_found(tmp_path):
     (tmp_path / "p.tsv").write_text("german\tenglish\nHallo.\tHello.\n")
     with pytest.raises(ValueError, match="has no column 'source', 'target'; it has 'german', 'english'"):

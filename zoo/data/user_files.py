@@ -2,7 +2,9 @@
 files and plain texts, each checked with errors that name the file and line.
 
 Translation pairs come from a table (TSV, CSV or Parquet, read with pandas;
-columns `source` and `target` unless told otherwise) or from two aligned text
+columns `source` and `target` unless told otherwise; numbers such as `1` and
+`0` choose columns by position in a file without a header row, as in the
+Tatoeba `spa.txt`: `.txt` tables are tab-separated) or from two aligned text
 files with one sentence per line. Rows whose source or target is empty or only
 whitespace are dropped and counted. Without separate validation and test
 files, `split_pairs` holds out a seeded 5% for each (at least one pair each).
@@ -22,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-TABLE_SUFFIXES = {".tsv": "\t", ".tab": "\t", ".csv": ",", ".parquet": None}
+TABLE_SUFFIXES = {".tsv": "\t", ".tab": "\t", ".txt": "\t", ".csv": ",", ".parquet": None}
 HELD_OUT_FRACTION = 0.05  # of the pairs, for each of val and test, when no files are given
 
 
@@ -87,8 +89,11 @@ def _clean(sources, targets, files):
 
 
 def read_pairs(path, source_column="source", target_column="target", argument="--train-file"):
-    """Sentence pairs from a TSV, CSV or Parquet table (by the file's suffix)."""
+    """Sentence pairs from a TSV, CSV or Parquet table (by the file's suffix).
+    Two column numbers (`"1"`, `"0"`) read a table without a header row by position."""
     import pandas as pd
+
+    by_position = all(str(c).isdigit() for c in (source_column, target_column))
 
     path = _existing(path, argument)
     suffix = path.suffix.lower()
@@ -103,10 +108,14 @@ def read_pairs(path, source_column="source", target_column="target", argument="-
         read_lines(path, argument)  # names the line of a byte that is not UTF-8
         try:
             table = pd.read_csv(path, sep=TABLE_SUFFIXES[suffix], dtype=str, keep_default_na=False,
+                                header=None if by_position else "infer",
                                 quoting=csv.QUOTE_NONE if suffix != ".csv" else csv.QUOTE_MINIMAL,
                                 encoding="utf-8-sig")
         except (pd.errors.ParserError, pd.errors.EmptyDataError) as e:
             raise ValueError(f"{argument}: {path} is not a well-formed table ({str(e).strip()}).") from None
+    if by_position:
+        source_column, target_column = int(source_column), int(target_column)
+        table.columns = range(len(table.columns))
     missing = [c for c in (source_column, target_column) if c not in table.columns]
     if missing:
         raise ValueError(

@@ -25,6 +25,10 @@ CATALOGUE = {
         SEQ2SEQ, "translation",
         "Bidirectional GRU encoder, GRU decoder with Bahdanau attention and input feeding",
     ),
+    "lstm-seq2seq-attn-en-es": (
+        SEQ2SEQ, "translation",
+        "lstm-seq2seq-attn for English to Spanish, trained on Tatoeba's spa-eng pairs",
+    ),
     "lstm-seq2seq": (
         SEQ2SEQ, "translation",
         "Bidirectional LSTM encoder, LSTM decoder without attention (baseline)",
