@@ -436,6 +436,12 @@ def gru_seq2seq_attn(**kwargs):
     return Seq2Seq(**{"cell": "gru", "attention": True, **kwargs})
 
 
+@register("lstm-seq2seq-attn-en-es", task="translation",
+          description="lstm-seq2seq-attn for English to Spanish, trained on Tatoeba's spa-eng pairs")
+def lstm_seq2seq_attn_en_es(**kwargs):
+    return lstm_seq2seq_attn(**kwargs)
+
+
 @register("lstm-seq2seq", task="translation",
           description="Bidirectional LSTM encoder, LSTM decoder without attention (baseline)")
 def lstm_seq2seq(**kwargs):
