@@ -63,8 +63,8 @@ class Config(training.RunConfig):
     beam_size: int = flag(5, "beam size of the test evaluation", minimum=1)
     steps_per_epoch: int = flag(0, "batches per epoch (0: one pass over the data, 3 with --smoke)", minimum=0)
     train_file: str = flag("", "your own sentence pairs instead of --pair: a TSV, CSV or Parquet table")
-    source_column: str = flag("source", "--train-file's column of source sentences")
-    target_column: str = flag("target", "--train-file's column of target sentences")
+    source_column: str = flag("source", "--train-file's column of source sentences (a number: by position, no header row)")
+    target_column: str = flag("target", "--train-file's column of target sentences (a number: by position, no header row)")
     source_file: str = flag("", "your own source sentences, one per line, aligned with --target-file")
     target_file: str = flag("", "your own target sentences, one per line, aligned with --source-file")
     val_file: str = flag("", "validation pairs (a table like --train-file); without it and --test-file, 5%% of "
