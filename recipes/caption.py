@@ -3,14 +3,18 @@
     python recipes/caption.py --model sat-lstm-squeezenet
     python recipes/caption.py --model lstm-squeezenet                          # no attention
     python recipes/caption.py --train-fraction 0.25                            # less data
+    for i in 0 1 2 3 4; do python recipes/caption.py --folds 5 --fold $i --run-dir runs/sat-cv$i; done
+    python benchmarks/caption_cv.py --runs runs/sat-cv*                   # their cross-validated scores
 
 Reads top to bottom: config -> strategy -> data -> features -> model -> fit ->
-evaluate -> save. The split is fixed by image name (`zoo.data.flickr8k`); the
-word vocabulary comes from the training captions. The frozen CNN encodes each
-image once: its feature grids are cached in <run-dir>/features.npz, and
-training reads them, not the images. Killing the run and re-running the same
-command resumes from the last backup (every --backup-every steps and every
-epoch end), mid-epoch included. Several workers: `python -m zoo.launch
+evaluate -> save. The split is fixed by image name (`zoo.data.flickr8k`), or
+with --folds K --fold I it is fold I of K-fold cross-validation (test = the
+images of fold I, every image in one fold; val and train from the others,
+also by name); the word vocabulary comes from the training captions. The
+frozen CNN encodes each image once: its feature grids are cached in
+<run-dir>/features.npz, and training reads them, not the images. Killing the
+run and re-running the same command resumes from the last backup (every
+--backup-every steps and every epoch end), mid-epoch included. Several workers: `python -m zoo.launch
 --workers 2 recipes/caption.py ...`. Watch it with `tensorboard --logdir runs/`:
 losses, token accuracy, val BLEU-4, sample captions and attention overlays
 (each word's attention over the image), hparams. At the end the best epoch
@@ -40,8 +44,9 @@ from tqdm import tqdm  # noqa: E402
 import zoo  # noqa: E402
 from zoo import distribute, saving, viz  # noqa: E402
 from zoo.callbacks import BestCheckpoint, StepBackup  # noqa: E402
-from zoo.data.flickr8k import load_flickr8k, load_image, normalize_caption  # noqa: E402
-from zoo.data.tokenizers import BOS, EOS, WordVocabulary  # noqa: E402
+from zoo.data.captions import caption_dataset, caption_pairs  # noqa: E402
+from zoo.data.flickr8k import FOLD_VAL_PERCENT, load_flickr8k, load_flickr8k_fold, load_image, normalize_caption  # noqa: E402
+from zoo.data.tokenizers import WordVocabulary  # noqa: E402
 from zoo.data import user_files  # noqa: E402
 from zoo.evaluate import evaluate_captioning  # noqa: E402
 from zoo.metrics import MaskedAccuracy, caption_scores, masked_cross_entropy  # noqa: E402
@@ -66,6 +71,9 @@ class Config(training.RunConfig):
     max_length: int = flag(20, "words per caption in training (longer ones are cut)", minimum=2)
     image_size: int = flag(224, "images are resized to this square size for the CNN", minimum=32)
     train_fraction: float = flag(1.0, "keep this share of the training images (a seeded choice), in (0, 1]")
+    folds: int = flag(0, "k-fold cross-validation over Flickr8k with K folds, K >= 2, tested on --fold "
+                         "(0: the fixed 82/9/9 split)", minimum=0)
+    fold: int = flag(0, "with --folds: the fold whose images are the test set, in [0, K)", minimum=0)
     patience: int = flag(5, "epochs without a better val BLEU-4 before stopping", minimum=1)
     beam_size: int = flag(3, "beam size of the test evaluation", minimum=1)
     steps_per_epoch: int = flag(0, "batches per epoch (0: one pass over the captions, 3 with --smoke)", minimum=0)
@@ -82,6 +90,14 @@ def parse_args(argv=None):
         raise SystemExit("--images and --captions go together (a folder of images and their captions file)")
     if cfg.dropout >= 1:
         raise SystemExit(f"--dropout must be in [0, 1), got {cfg.dropout}")
+    if cfg.folds == 1:
+        raise SystemExit(f"--folds must be 0 (the fixed split) or an integer >= 2, got {cfg.folds}")
+    if cfg.folds and cfg.fold >= cfg.folds:
+        raise SystemExit(f"--fold must be in [0, {cfg.folds}) with --folds {cfg.folds}, got {cfg.fold}")
+    if cfg.fold and not cfg.folds:
+        raise SystemExit(f"--fold {cfg.fold} needs --folds K (K >= 2, the number of folds)")
+    if cfg.folds and cfg.images:
+        raise SystemExit("--folds is for Flickr8k; with --images your own files are split by a hash of their names")
     return cfg
 
 
@@ -103,40 +119,6 @@ def cache_features(model, items, path, batch_size=32):
         np.savez(tmp, **cached)
         os.replace(tmp, path)
     return cached
-
-
-def caption_pairs(items, features, vocabulary, max_length):
-    """Every (image, caption) pair as arrays: feature rows `[n]` into
-    `features` order, and tokens `[n, max_length + 2]` (start ... end, 0-padded)."""
-    rows, tokens = [], []
-    for i, (_, captions) in enumerate(items):
-        for caption in captions:
-            ids = vocabulary.encode(normalize_caption(caption))[:max_length]
-            row = np.zeros(max_length + 2, np.int32)
-            row[: len(ids) + 2] = [BOS, *ids, EOS]
-            rows.append(i)
-            tokens.append(row)
-    return np.array(rows, np.int64), np.stack(tokens)
-
-
-def caption_dataset(features, rows, tokens, batch_size, shuffle=False, seed=0, epochs=(0,), steps_per_epoch=None):
-    """Yields `((features, tokens_in), tokens_out)`; pass `e` of `epochs` in an
-    order drawn from `(seed, e)` alone, so a resumed run sees the batches of an
-    unbroken one (`.skip(n)` to resume mid-epoch). Every batch is full."""
-    used = len(rows) // batch_size * batch_size
-    if steps_per_epoch:
-        used = min(used, steps_per_epoch * batch_size)
-    n = len(rows)
-    orders = [np.random.default_rng([seed, e]).permutation(n) if shuffle else np.arange(n) for e in epochs]
-    order = np.concatenate([o[:used] for o in orders]) if orders else np.zeros([0], np.int64)
-    table = tf.constant(features)  # [images, locations, channels], float16
-
-    def pair(row, caption):
-        return (tf.cast(tf.gather(table, row), tf.float32), caption[:, :-1]), caption[:, 1:]
-
-    ds = tf.data.Dataset.from_tensor_slices((rows[order], tokens[order]))
-    ds = ds.batch(batch_size, drop_remainder=True).map(pair, num_parallel_calls=tf.data.AUTOTUNE)
-    return ds.prefetch(tf.data.AUTOTUNE)
 
 
 class CaptionValidation(BestCheckpoint):
@@ -186,6 +168,7 @@ def main(cfg):
     if cfg.mixed_precision:
         keras.mixed_precision.set_global_policy(cfg.mixed_precision)
     suffix = (f"-{Path(cfg.images).name}" if cfg.images else "") + \
+        (f"-cv{cfg.fold}of{cfg.folds}" if cfg.folds else "") + \
         ("" if cfg.train_fraction == 1.0 else f"-{cfg.train_fraction:g}") + ("-smoke" if cfg.smoke else "")
     run_dir = Path(cfg.run_dir or f"runs/{cfg.model}{suffix}")
     chief = distribute.is_chief(strategy)
@@ -193,8 +176,9 @@ def main(cfg):
         training.lock_run_dir(run_dir)  # a second process on this run directory stops here
     out_dir = distribute.worker_dir(run_dir, strategy)  # run_dir on the chief, else a temporary dir
 
-    # -- data: a fixed split by image name; the vocabulary from training captions --------
+    # -- data: a fixed split (or a fold) by image name; the vocabulary from training captions
     dataset = "flickr8k (the 850-image mirror subset)"
+    split = "by sha256 of the image name (zoo.data.flickr8k): 82/9/9 % train/val/test"
     if cfg.images:
         splits, files, missing = user_files.read_image_captions(cfg.images, cfg.captions)
         if missing:
@@ -205,8 +189,14 @@ def main(cfg):
             raise ValueError(f"--images: {len(train)}/{len(val)}/{len(test)} train/val/test images; each split needs "
                              f"at least one (an image's split follows a hash of its name: give more images).")
         dataset = "own files: " + ", ".join(f["name"] for f in files)
+    elif cfg.folds:
+        train, val, test = load_flickr8k_fold(cfg.fold, cfg.folds)
+        # Another test set: a shipped card measured on the fixed split is not compared with this one.
+        dataset += f", cross-validation fold {cfg.fold} of {cfg.folds}"
+        split = (f"fold {cfg.fold} of {cfg.folds} by sha256 of the image name (zoo.data.flickr8k.fold_images): "
+                 f"test = the fold, val = {FOLD_VAL_PERCENT} % of the others")
     else:
-        train, val, test = (load_flickr8k(split) for split in ("train", "val", "test"))
+        train, val, test = (load_flickr8k(name) for name in ("train", "val", "test"))
     if cfg.train_fraction < 1.0:
         keep = np.random.default_rng(cfg.seed).permutation(len(train))[: round(cfg.train_fraction * len(train))]
         train = [train[i] for i in sorted(keep)]
@@ -292,7 +282,8 @@ def main(cfg):
         "data": {
             "dataset": dataset,
             **({"files": files, "missing_images": missing} if cfg.images else {}),
-            "split": "by sha256 of the image name (zoo.data.flickr8k): 82/9/9 % train/val/test",
+            "split": split,
+            **({"fold": cfg.fold, "folds": cfg.folds} if cfg.folds else {}),
             "train_images": len(train),
             "train_captions": len(train_rows),
             "val_images": len(val),

@@ -1,6 +1,8 @@
-"""Metrics of the field: sacreBLEU/chrF for translation, BLEU-1..4 for captions."""
+"""Metrics of the field: sacreBLEU/chrF for translation, BLEU-1..4 and CIDEr-D for captions, with bootstrap
+intervals over images."""
 
 import keras
+import numpy as np
 import sacrebleu
 from keras import ops
 
@@ -23,22 +25,21 @@ def translation_scores(hypotheses, references):
     }
 
 
-def caption_scores(hypotheses, references):
+def caption_scores(hypotheses, references, cider=False):
     """Corpus BLEU-1..4 (sacreBLEU, lowercased) of captions against all of each
-    image's references, as captioning papers report them.
+    image's references, as captioning papers report them; with `cider=True`
+    also CIDEr-D (`cider_d`).
 
     Args:
         hypotheses: one caption per image.
         references: per image, its list of reference captions.
+        cider: add `"cider"`, CIDEr-D x 100 over the same images.
 
     Returns:
-        `{"bleu1": .., "bleu2": .., "bleu3": .., "bleu4": ..}` on a 0-100 scale.
+        `{"bleu1": .., "bleu2": .., "bleu3": .., "bleu4": ..}` on a 0-100 scale
+        (and `"cider"`).
     """
-    if len(hypotheses) != len(references) or not all(references):
-        raise ValueError(
-            f"`references` must hold a non-empty list per hypothesis, got {len(references)} lists "
-            f"for {len(hypotheses)} hypotheses."
-        )
+    _check_captions(hypotheses, references)
     most = max(len(r) for r in references)
     # sacreBLEU takes reference streams; a repeated reference changes nothing (clipped counts, closest length).
     streams = [[r[min(k, len(r) - 1)] for r in references] for k in range(most)]
@@ -46,7 +47,114 @@ def caption_scores(hypotheses, references):
     for n in range(1, 5):
         bleu = sacrebleu.metrics.BLEU(max_ngram_order=n, lowercase=True)
         scores[f"bleu{n}"] = round(bleu.corpus_score(list(hypotheses), streams).score, 2)
+    if cider:
+        scores["cider"] = round(100 * float(np.mean(cider_d(hypotheses, references))), 2)
     return scores
+
+
+def _check_captions(hypotheses, references):
+    if len(hypotheses) != len(references) or not all(references):
+        raise ValueError(
+            f"`references` must hold a non-empty list per hypothesis, got {len(references)} lists "
+            f"for {len(hypotheses)} hypotheses."
+        )
+
+
+def cider_d(hypotheses, references):
+    """Per-image CIDEr-D (Vedantam et al. 2015, as the COCO caption evaluation
+    computes it: `pycocoevalcap`'s `Cider`).
+
+    For n = 1..4, each caption is a vector of n-gram counts weighted by
+    idf = log(images / images whose references hold the n-gram), the
+    document frequencies taken from the references of the images scored
+    together; an image's score is 10 x the mean over n and over its
+    references of the cosine similarity, with the candidate's weights clipped
+    at the reference's and a length penalty exp(-(length difference)^2 / 72)
+    (sigma 6). The corpus CIDEr-D is the mean of these scores; papers print
+    it x 100. Captions are tokenized as the project's training and BLEU
+    captions are (`zoo.data.flickr8k.normalize_caption`: lowercase, words of
+    letters and digits, punctuation dropped) instead of the COCO evaluation's
+    Java PTB tokenizer.
+
+    Args:
+        hypotheses: one caption per image.
+        references: per image, its list of reference captions.
+
+    Returns:
+        float64 `[images]`, on CIDEr-D's own scale (0 to 10).
+    """
+    from pycocoevalcap.cider.cider import Cider
+
+    from zoo.data.flickr8k import normalize_caption
+
+    _check_captions(hypotheses, references)
+    if not len(hypotheses):
+        return np.zeros([0])
+    images = range(len(hypotheses))
+    candidates = {i: [normalize_caption(hypotheses[i])] for i in images}
+    refs = {i: [normalize_caption(r) for r in references[i]] for i in images}
+    _, per_image = Cider(sigma=6.0).compute_score(refs, candidates)
+    return np.asarray(per_image, np.float64)
+
+
+def caption_intervals(hypotheses, references, resamples=1000, seed=0, level=0.95):
+    """Bootstrap intervals of the captioning scores over images: `resamples`
+    draws of as many images, with replacement (seeded: the same `seed` and
+    number of images give the same draws, so two systems scored on the same
+    images get paired intervals), each scored as a corpus.
+
+    BLEU-n is recomputed for each draw from the images' sufficient statistics
+    (clipped n-gram matches, n-gram counts, lengths, closest reference
+    lengths), exactly as `caption_scores` computes it on the drawn corpus.
+    CIDEr-D is the mean of the drawn images' scores, with the document
+    frequencies of the whole set (those of the images scored, as in the COCO
+    evaluation).
+
+    Args:
+        hypotheses, references: as for `caption_scores`.
+        resamples: number of bootstrap draws, a positive integer.
+        seed: seed of the draws.
+        level: the central share of the draws the interval holds, in (0, 1).
+
+    Returns:
+        `{"bleu1": (low, high), .., "bleu4": (low, high), "cider": (low, high)}`,
+        on the scales of `caption_scores(..., cider=True)`.
+    """
+    _check_captions(hypotheses, references)
+    if isinstance(resamples, bool) or not isinstance(resamples, int) or resamples < 1:
+        raise ValueError(f"`resamples` must be a positive integer, got {resamples!r}.")
+    if isinstance(level, bool) or not isinstance(level, (int, float)) or not 0 < level < 1:
+        raise ValueError(f"`level` must be a number in (0, 1), got {level!r}.")
+    if not len(hypotheses):
+        raise ValueError("`hypotheses` must hold at least one caption, got none.")
+    draws = np.random.default_rng(seed).integers(0, len(hypotheses), (resamples, len(hypotheses)))
+    stats = _bleu_statistics(hypotheses, references)  # [images, 2 + 2 * 4]
+    sums = stats[draws].sum(axis=1)  # [resamples, 10]
+    bleu = sacrebleu.metrics.BLEU(lowercase=True)
+    tails = [100 * (1 - level) / 2, 100 * (1 + level) / 2]
+    intervals = {}
+    for n in range(1, 5):
+        values = [
+            bleu.compute_bleu(list(s[2 : 2 + n]), list(s[6 : 6 + n]), int(s[0]), int(s[1]), bleu.smooth_method,
+                              bleu.smooth_value, max_ngram_order=n).score
+            for s in sums
+        ]
+        intervals[f"bleu{n}"] = tuple(round(float(v), 2) for v in np.percentile(values, tails))
+    cider = 100 * cider_d(hypotheses, references)[draws].mean(axis=1)
+    intervals["cider"] = tuple(round(float(v), 2) for v in np.percentile(cider, tails))
+    return intervals
+
+
+def _bleu_statistics(hypotheses, references):
+    """Per image: hypothesis length, closest reference length, clipped 1..4-gram
+    matches, 1..4-gram counts (sacreBLEU 13a, lowercased): summed over images
+    they give the corpus BLEU of `caption_scores`."""
+    bleu = sacrebleu.metrics.BLEU(lowercase=True, effective_order=True)  # effective_order: no warning; same counts
+    rows = []
+    for hypothesis, refs in zip(hypotheses, references):
+        s = bleu.sentence_score(hypothesis, list(refs))
+        rows.append([s.sys_len, s.ref_len, *s.counts, *s.totals])
+    return np.array(rows, np.int64).reshape(len(rows), 10)
 
 
 def masked_cross_entropy(label_smoothing=0.0, pad=0):

@@ -12,6 +12,14 @@ other). bucket = first 8 bytes of sha256(name) as a big-endian integer, mod
 mirror's 850 images: 692 train, 83 val, 75 test. This is not the official
 Flickr_8k.{train,dev,test}Images.txt split (6,000 / 1,000 / 1,000), which the
 mirror lacks.
+
+Folds, for k-fold cross-validation (`fold_of`, `fold_images`,
+`load_flickr8k_fold`): also by the hash of the name, so every image is tested
+in exactly one fold of k, whatever the order or the other images. fold = the
+next 8 bytes of the same sha256, mod k; of the images outside the test fold,
+those whose third 8 bytes mod 100 fall below `FOLD_VAL_PERCENT` are the
+validation images, the rest train. On the mirror's 850 images, k = 5: test
+folds of 154-189 images (a hash, not a deal: sizes vary), 59-65 val images.
 """
 
 import csv
@@ -29,6 +37,7 @@ from zoo.data import download
 SPLITS = ("train", "val", "test", "all")
 TEST_PERCENT = 9
 VAL_PERCENT = 9
+FOLD_VAL_PERCENT = 10  # of the images outside the test fold
 KAGGLE_HEADER = "image,caption"
 _TOKEN_LINE = re.compile(r"(?P<name>[^\t#]+)#\d+\t(?P<caption>.*)")
 _WORD = re.compile(r"[^\W_]+(?:['-][^\W_]+)*")  # alphanumerics, joined by inner ' or -
@@ -101,6 +110,45 @@ def split_of(name):
     """Returns "train", "val" or "test" for the image file name `name` (see the module docstring)."""
     bucket = int.from_bytes(hashlib.sha256(name.encode("utf-8")).digest()[:8], "big") % 100
     return "test" if bucket < TEST_PERCENT else "val" if bucket < TEST_PERCENT + VAL_PERCENT else "train"
+
+
+def _hash_part(name, part):
+    """The `part`-th 8 bytes of sha256(name) as a big-endian integer."""
+    return int.from_bytes(hashlib.sha256(name.encode("utf-8")).digest()[8 * part : 8 * part + 8], "big")
+
+
+def _check_fold(fold, folds):
+    if isinstance(folds, bool) or not isinstance(folds, int) or folds < 2:
+        raise ValueError(f"`folds` must be an integer >= 2, got {folds!r}.")
+    if isinstance(fold, bool) or not isinstance(fold, int) or not 0 <= fold < folds:
+        raise ValueError(f"`fold` must be an integer in [0, {folds}) for folds={folds}, got {fold!r}.")
+
+
+def fold_of(name, folds):
+    """Returns the fold in [0, `folds`) whose test set holds the image file name `name`."""
+    _check_fold(0, folds)
+    return _hash_part(name, 1) % folds
+
+
+def fold_images(names, fold, folds):
+    """Returns `(train, val, test)`, the distinct `names` of fold `fold` of
+    `folds`, each sorted: test = the names `fold_of` puts in `fold`; of the
+    others, about `FOLD_VAL_PERCENT` % are val (by hash), the rest train.
+
+    Example:
+
+    >>> train, val, test = fold_images([f"{i}.jpg" for i in range(100)], 0, 5)
+    >>> len(train) + len(val) + len(test), sorted(set(train) & set(test))
+    (100, [])
+    """
+    _check_fold(fold, folds)
+    split = {"train": [], "val": [], "test": []}
+    for name in sorted(set(names)):
+        if fold_of(name, folds) == fold:
+            split["test"].append(name)
+        else:
+            split["val" if _hash_part(name, 2) % 100 < FOLD_VAL_PERCENT else "train"].append(name)
+    return split["train"], split["val"], split["test"]
 
 
 def split_images(names, split):
@@ -268,6 +316,16 @@ def load_flickr8k(split, limit=None):
     images = directory / "Images"
     names = [name for name in split_images(captions, split) if (images / name).is_file()]
     return [(str(images / name), captions[name]) for name in names[:limit]]
+
+
+def load_flickr8k_fold(fold, folds):
+    """Returns `(train, val, test)`, each `[(image path, [captions])]` sorted
+    by image name, for fold `fold` of `folds` (`fold_images` over every image
+    of `load_flickr8k("all")`)."""
+    _check_fold(fold, folds)
+    items = load_flickr8k("all")
+    by_name = {Path(path).name: (path, captions) for path, captions in items}
+    return tuple([by_name[name] for name in names] for names in fold_images(by_name, fold, folds))
 
 
 def normalize_caption(text):

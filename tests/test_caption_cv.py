@@ -1,0 +1,227 @@
+"""Cross-validated captioning evaluation: CIDEr-D, bootstrap intervals over images, k-fold splits by image
+name, the captions pipeline module, and the recipe's --folds/--fold."""
+
+import importlib.util
+import random
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from zoo.data import captions as caption_data
+from zoo.data.flickr8k import FOLD_VAL_PERCENT, fold_images, fold_of, load_flickr8k_fold
+from zoo.data.tokenizers import BOS, EOS, WordVocabulary
+from zoo.metrics import caption_intervals, caption_scores, cider_d
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# Two images, two references each. Image 0's candidate repeats "a dog" (clipping matters: the references hold
+# "dog" once) and is 10 words against 6 and 7 (the length penalty matters); "a", "the", "on" and "in" are in
+# both images' references (idf 0), the rest in one (idf log 2).
+HYPOTHESES = ["A dog, a dog runs on grass in the park.", "a man rides a bike"]
+REFERENCES = [
+    ["a dog runs on the grass", "a brown dog plays in the grass"],
+    ["two men ride bikes", "A man rides a bike on the road."],
+]
+
+
+def hand_cider(hypotheses, references, sigma=6.0, clip=True):
+    """CIDEr-D from the paper's definition, with dense tf-idf vectors over every n-gram seen."""
+    hyps = [h.lower().replace(",", "").replace(".", "").split() for h in hypotheses]
+    refs = [[r.lower().replace(",", "").replace(".", "").split() for r in rs] for rs in references]
+    images = len(hyps)
+
+    def grams(words, n):
+        return Counter(tuple(words[i : i + n]) for i in range(len(words) - n + 1))
+
+    scores = np.zeros(images)
+    for n in range(1, 5):
+        vocab = sorted({g for words in hyps + [r for rs in refs for r in rs] for g in grams(words, n)})
+        index = {g: k for k, g in enumerate(vocab)}
+        df = np.zeros(len(vocab))
+        for rs in refs:
+            seen = {g for r in rs for g in grams(r, n)}
+            df[[index[g] for g in seen]] += 1
+        idf = np.log(images) - np.log(np.maximum(df, 1.0))
+
+        def vector(words, n=n, index=index, idf=idf):
+            tf = np.zeros(len(idf))
+            for g, count in grams(words, n).items():
+                tf[index[g]] = count
+            return tf * idf
+
+        for i, (h, rs) in enumerate(zip(hyps, refs)):
+            vh = vector(h)
+            for r in rs:
+                vr = vector(r)
+                dot = np.sum((np.minimum(vh, vr) if clip else vh) * vr)
+                norms = np.linalg.norm(vh) * np.linalg.norm(vr)
+                cosine = dot / norms if norms > 0 else 0.0
+                penalty = np.exp(-((len(h) - len(r)) ** 2) / (2 * sigma**2))
+                scores[i] += cosine * penalty / (4 * len(rs))
+    return 10 * scores
+
+
+def test_cider_d_is_the_papers_tf_idf_cosine_with_clipping_and_length_penalty():
+    expected = hand_cider(HYPOTHESES, REFERENCES)
+    found = cider_d(HYPOTHESES, REFERENCES)
+    np.testing.assert_allclose(found, expected, rtol=1e-9)
+    # The test tells the variants apart: no clipping, or another sigma, moves the scores well past the tolerance.
+    assert abs(hand_cider(HYPOTHESES, REFERENCES, clip=False)[0] - expected[0]) > 0.05
+    assert abs(hand_cider(HYPOTHESES, REFERENCES, sigma=1e9)[0] - expected[0]) > 0.05
+    # A candidate equal to every reference of its image, sharing no n-gram with the other images, scores 10;
+    # one of two words has no 3- or 4-grams: half of that.
+    exact = ["a red kite flies", "the blue car parks"]
+    assert cider_d(exact, [[exact[0], exact[0]], [exact[1]]]) == pytest.approx([10, 10])
+    assert cider_d(["red kite", "blue car"], [["red kite"], ["blue car"]]) == pytest.approx([5, 5])
+
+
+def test_caption_scores_adds_cider_x100_and_keeps_bleu():
+    with_cider = caption_scores(HYPOTHESES, REFERENCES, cider=True)
+    without = caption_scores(HYPOTHESES, REFERENCES)
+    assert {k: v for k, v in with_cider.items() if k != "cider"} == without
+    assert with_cider["cider"] == pytest.approx(100 * hand_cider(HYPOTHESES, REFERENCES).mean(), abs=0.005)
+    with pytest.raises(ValueError, match="non-empty list per hypothesis"):
+        cider_d(["a"], [[]])
+
+
+def corpus(images=40, seed=1):
+    rng = random.Random(seed)
+    words = "a dog man runs on the grass in red ball two boys play water beach".split()
+    hypotheses = [" ".join(rng.choices(words, k=rng.randint(3, 9))) for _ in range(images)]
+    references = [[" ".join(rng.choices(words, k=rng.randint(4, 10))) for _ in range(rng.randint(1, 5))]
+                  for _ in range(images)]
+    return hypotheses, references
+
+
+def test_bootstrap_recomputes_corpus_bleu_on_each_draw():
+    hypotheses, references = corpus()
+    draw = np.random.default_rng(7).integers(0, len(hypotheses), (1, len(hypotheses)))[0]  # the one draw of seed 7
+    assert len(set(draw.tolist())) < len(draw)  # images drawn twice
+    intervals = caption_intervals(hypotheses, references, resamples=1, seed=7)
+    drawn = caption_scores([hypotheses[i] for i in draw], [references[i] for i in draw])
+    for n in range(1, 5):
+        assert intervals[f"bleu{n}"][0] == intervals[f"bleu{n}"][1] == pytest.approx(drawn[f"bleu{n}"], abs=0.011)
+    # CIDEr-D: the drawn images' scores, with the document frequencies of the whole set.
+    cider = 100 * cider_d(hypotheses, references)[draw].mean()
+    assert intervals["cider"][0] == pytest.approx(cider, abs=0.011)
+
+
+def test_bootstrap_interval_holds_the_estimate_and_is_seeded():
+    hypotheses, references = corpus()
+    point = caption_scores(hypotheses, references, cider=True)
+    intervals = caption_intervals(hypotheses, references, resamples=200, seed=3)
+    for key, (low, high) in intervals.items():
+        assert low < point[key] < high, key
+    assert caption_intervals(hypotheses, references, resamples=200, seed=3) == intervals
+    assert caption_intervals(hypotheses, references, resamples=200, seed=4) != intervals
+    narrow = caption_intervals(hypotheses, references, resamples=200, seed=3, level=0.5)
+    assert all(intervals[k][0] <= narrow[k][0] <= narrow[k][1] <= intervals[k][1] for k in intervals)
+
+
+def test_bootstrap_over_identical_images_has_zero_width():
+    hypotheses, references = ["a dog runs on grass"] * 12, [["a dog runs on the grass", "a dog"]] * 12
+    point = caption_scores(hypotheses, references, cider=True)
+    intervals = caption_intervals(hypotheses, references, resamples=50)
+    for key, (low, high) in intervals.items():
+        assert low == high == pytest.approx(point[key], abs=0.011), key
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"resamples": 0}, "`resamples` must be a positive integer, got 0"),
+    ({"level": 1.0}, r"`level` must be a number in \(0, 1\), got 1.0"),
+])
+def test_bootstrap_checks_its_arguments(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        caption_intervals(["a"], [["a"]], **kwargs)
+
+
+NAMES = [f"{1000 + 37 * i}_{i % 7}.jpg" for i in range(400)]
+
+
+@pytest.mark.parametrize("folds", [2, 5])
+def test_folds_test_every_image_once_and_split_the_rest(folds):
+    tests = []
+    for fold in range(folds):
+        train, val, test = fold_images(NAMES, fold, folds)
+        assert not (set(train) & set(val) or set(train) & set(test) or set(val) & set(test))
+        assert sorted(train + val + test) == sorted(NAMES)
+        assert all(fold_of(name, folds) == fold for name in test)
+        assert train == sorted(train) and val == sorted(val) and test == sorted(test)
+        # About FOLD_VAL_PERCENT % of the non-test images are val (a hash: within a few points on 400 names).
+        assert abs(100 * len(val) / (len(train) + len(val)) - FOLD_VAL_PERCENT) < 5
+        tests += test
+    assert sorted(tests) == sorted(NAMES)  # every image tested exactly once
+    assert min(Counter(fold_of(name, folds) for name in NAMES).values()) > 0.6 * len(NAMES) / folds
+
+
+def test_folds_depend_on_the_name_alone():
+    shuffled = NAMES[::-1] + NAMES[:50]  # another order, with repeats
+    random.Random(0).shuffle(shuffled)
+    assert fold_images(shuffled, 3, 5) == fold_images(NAMES, 3, 5)
+    subset = NAMES[::3]  # an image keeps its fold and split whatever the other images
+    assert fold_images(subset, 3, 5) == tuple([n for n in part if n in set(subset)]
+                                              for part in fold_images(NAMES, 3, 5))
+
+
+@pytest.mark.parametrize("fold, folds, match", [
+    (5, 5, r"`fold` must be an integer in \[0, 5\) for folds=5, got 5"),
+    (-1, 5, "got -1"),
+    (0, 1, "`folds` must be an integer >= 2, got 1"),
+    (True, 5, "got True"),
+])
+def test_fold_arguments_are_checked(fold, folds, match):
+    with pytest.raises(ValueError, match=match):
+        fold_images(NAMES, fold, folds)
+
+
+def test_the_mirror_folds_cover_its_850_images(mirror):
+    seen = []
+    for fold in range(5):
+        train, val, test = load_flickr8k_fold(fold, 5)
+        assert len(train) + len(val) + len(test) == 850 and all(len(c) == 5 for _, c in test)
+        seen += [path for path, _ in test]
+    assert len(set(seen)) == 850
+
+
+def test_caption_pipeline_pairs_every_caption_and_batches_features():
+    vocabulary = WordVocabulary.from_texts(["a dog runs", "a cat"])
+    items = [("x.jpg", ["A dog runs fast!", "a cat"]), ("y.jpg", ["dog"])]
+    features = np.arange(2 * 3 * 4, dtype=np.float16).reshape(2, 3, 4)
+    rows, tokens = caption_data.caption_pairs(items, features, vocabulary, max_length=3)
+    assert rows.tolist() == [0, 0, 1] and tokens.shape == (3, 5)
+    assert tokens[0].tolist() == [BOS, *vocabulary.encode("a dog runs"), EOS]  # "fast" cut at max_length 3
+    assert tokens[2].tolist() == [BOS, *vocabulary.encode("dog"), EOS, 0, 0]
+    batches = list(caption_data.caption_dataset(features, rows, tokens, 2, shuffle=True, seed=1, epochs=(0, 1)))
+    assert len(batches) == 2  # one full batch of 2 per epoch
+    for (grid, tokens_in), tokens_out in batches:
+        assert grid.shape == (2, 3, 4) and grid.dtype == "float32"
+        assert tokens_in.shape == tokens_out.shape == (2, 4)
+        assert (tokens_in.numpy()[:, 1:] == tokens_out.numpy()[:, :-1]).all()
+    # Pass e's order is drawn from (seed, e) alone: a run resumed at epoch 1 sees the same batch.
+    resumed = list(caption_data.caption_dataset(features, rows, tokens, 2, shuffle=True, seed=1, epochs=(1,)))
+    assert (resumed[0][1].numpy() == batches[1][1].numpy()).all()
+
+
+def recipe():
+    spec = importlib.util.spec_from_file_location("caption_recipe", ROOT / "recipes" / "caption.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_recipe_takes_the_pipeline_from_zoo_data_and_checks_folds():
+    module = recipe()
+    assert module.caption_dataset is caption_data.caption_dataset
+    assert module.caption_pairs is caption_data.caption_pairs
+    cfg = module.parse_args(["--folds", "5", "--fold", "4"])
+    assert (cfg.folds, cfg.fold) == (5, 4)
+    for flags, message in [
+        (["--folds", "1"], "--folds must be 0 (the fixed split) or an integer >= 2, got 1"),
+        (["--folds", "5", "--fold", "5"], "--fold must be in [0, 5) with --folds 5, got 5"),
+        (["--fold", "2"], "--fold 2 needs --folds K"),
+        (["--folds", "3", "--images", "x", "--captions", "y"], "--folds is for Flickr8k"),
+    ]:
+        with pytest.raises(SystemExit, match=message.replace("[", r"\[").replace("(", r"\(").replace(")", r"\)")):
+            module.parse_args(flags)
