@@ -1,4 +1,4 @@
-"""The `zoo` command: list, info, translate, generate, caption, evaluate.
+"""The `zoo` command: list, info, translate, generate, caption, evaluate, export.
 
 `zoo --help`, `zoo list` and `zoo info` read the registry's catalogue and the
 model cards only: they never import TensorFlow, and answer at once. The other
@@ -8,6 +8,10 @@ Every user error (a bad flag value, a model of the wrong task, an unknown name,
 a missing or corrupt file) is one line on stderr, `zoo <command>: error: ...`,
 and exit status 2; anything unexpected is one line and exit status 1. `--debug`
 shows the traceback instead and keeps TensorFlow's start-up lines.
+
+What differs between tasks (the verb that runs a model, how it is evaluated
+and exported, its headline metric) is read from `zoo.tasks`; a model's task
+comes from the registry for a name, from its card for a `--weights` directory.
 """
 
 import argparse
@@ -15,15 +19,11 @@ import contextlib
 import json
 import math
 import os
-import re
 import sys
+from pathlib import Path
 
-# The command that fits each task, for error messages.
-USAGE = {
-    "translation": "zoo translate SENTENCE --model {name}",
-    "text-generation": "zoo generate {name}",
-    "captioning": "zoo caption IMAGE --model {name}",
-}
+from zoo import tasks
+from zoo.io import read_json
 
 
 class UserError(ValueError):
@@ -99,7 +99,7 @@ def build_parser():
                    help="also save the first image with each word's attention over it")
     p.add_argument("--weights", **WEIGHTS)
     p = commands.add_parser("export", parents=[common],
-                            help="write a TF SavedModel of a translation or captioning model (serving, no zoo needed)")
+                            help="write a TF SavedModel of a model (serving, no zoo needed)")
     p.add_argument("name")
     p.add_argument("directory", help="where the SavedModel goes (must not exist yet)")
     p.add_argument("--weights", **WEIGHTS)
@@ -109,9 +109,11 @@ def build_parser():
                    help="default: test; val for text generation (no test split)")
     p.add_argument("--beam-size", type=positive_int, default=None,
                    help="default: 5 for translation, 3 for captions")
-    p.add_argument("--limit", type=positive_int, default=None, help="only the first N sentences (or images)")
+    p.add_argument("--limit", type=positive_int, default=None,
+                   help="only the first N sentences (or images, or characters)")
     p.add_argument("--format", default="json", choices=["json", "csv", "markdown"],
                    help="json (default), or a table with one row per decoding: csv or markdown")
+    p.add_argument("--weights", **WEIGHTS)
     return parser
 
 
@@ -162,20 +164,36 @@ def _check_text(args):
                 raise UserError(f"argument {flag}: {raw!r} is not valid UTF-8 text; pass UTF-8.") from None
 
 
-def _check_model(name, task, command, weights="pretrained"):
-    """Refuses a model of another task, naming the command that fits it, and a
-    model that does not ship, before TensorFlow is imported."""
+def _task_and_card(name, weights="pretrained"):
+    """The `zoo.tasks.Task` and the card (None if none) of the model a command
+    loads: for a name, the registry's task and the shipped card; for a
+    `--weights` directory, its card's task (the registry's if it has no card)."""
     import zoo
 
-    actual = zoo.registry.describe(name)["task"]
-    if actual == task:
-        if weights == "pretrained":
-            zoo.registry.shipped_dir(name)
-        return
-    if actual in USAGE:
-        raise UserError(f"{name} is a {actual} model; use `{USAGE[actual].format(name=name)}`.")
-    names = [n for n in zoo.list_models() if zoo.registry.describe(n)["task"] == task]
-    raise UserError(f"{name} is a {actual} model; `zoo {command}` needs a {task} model: {', '.join(names)}.")
+    task = zoo.registry.describe(name)["task"]
+    if weights == "pretrained":
+        return tasks.get(task), zoo.registry.read_card(name)
+    directory = Path(os.fsdecode(weights))
+    if not directory.is_dir():
+        raise FileNotFoundError(f"weights={weights!r} is not a directory: pass a directory written by a recipe "
+                                f"(<run-dir>/model) or zoo.saving.save.")
+    card = read_json(directory / "card.json") if (directory / "card.json").is_file() else None
+    return tasks.get(card.get("task", task) if card else task), card
+
+
+def _check_model(name, command, weights="pretrained"):
+    """The `zoo.tasks.Task` of model `name`; refuses, before TensorFlow is
+    imported, a model of another task than the one the verb `command` runs
+    (naming the command that fits it) and a model that does not ship."""
+    import zoo
+
+    task, _ = _task_and_card(name, weights)
+    verbs = {t.verb: t for t in tasks.TASKS.values()}
+    if command in verbs and task is not verbs[command]:
+        raise UserError(f"{name} is a {task.name} model; use `{task.usage.format(name=name)}`.")
+    if weights == "pretrained":
+        zoo.registry.shipped_dir(name)
+    return task
 
 
 def _quiet(args):
@@ -197,14 +215,14 @@ def _run(args):
     elif args.command == "info":
         print(json.dumps(zoo.info(args.name), indent=2, ensure_ascii=False))
     elif args.command == "translate":
-        _check_model(args.model, "translation", "translate", args.weights)
+        _check_model(args.model, "translate", args.weights)
         with _quiet(args):
             model = zoo.load(args.model, weights=args.weights)
             lines = model.translate(args.sentences, beam_size=args.beam_size)
         for line in lines:
             print(line)
     elif args.command == "generate":
-        _check_model(args.name, "text-generation", "generate", args.weights)
+        _check_model(args.name, "generate", args.weights)
         with _quiet(args):
             model = zoo.load(args.name, weights=args.weights)
             texts = model.generate(args.prompt, args.length, temperature=args.temperature,
@@ -213,7 +231,7 @@ def _run(args):
         for i, text in enumerate([texts] if isinstance(texts, str) else texts):
             print(("" if i == 0 else "\n" + "-" * 40 + "\n") + args.prompt + text)
     elif args.command == "caption":
-        _check_model(args.model, "captioning", "caption", args.weights)
+        _check_model(args.model, "caption", args.weights)
         with _quiet(args):
             model = zoo.load(args.model, weights=args.weights)
             captions, maps = model.caption(args.images, beam_size=args.beam_size, return_attention=True)
@@ -229,18 +247,15 @@ def _run(args):
                                                   captions[0])
             atomic_write(args.attention, viz.to_png(figure))
     elif args.command == "export":
-        task = zoo.registry.describe(args.name)["task"]
+        zoo.registry.describe(args.name)  # an unknown name first
         if os.path.exists(args.directory):
             raise UserError(f"{args.directory} already exists: give a new directory for the SavedModel.")
-        _check_model(args.name, task, "export", args.weights)
+        task = _check_model(args.name, "export", args.weights)
         with _quiet(args):
             from zoo.export import export
 
             export(zoo.load(args.name, weights=args.weights), args.directory)
-        serves = {"translation": "a batch of strings to translations (after `import tensorflow_text`)",
-                  "captioning": "a batch of encoded images to captions",
-                  "text-generation": "(prompt, length, temperature, seed) to the generated text"}[task]
-        print(f"wrote {args.directory}: tf.saved_model.load it; its serving_default maps {serves}")
+        print(f"wrote {args.directory}: tf.saved_model.load it; its serving_default maps {task.serves}")
     elif args.command == "evaluate":
         _evaluate(args)
     return 0
@@ -265,39 +280,24 @@ def format_results(results, style="json"):
 
 
 def _evaluate(args):
+    """Scores a model on the split of the data its card names, by its task's
+    evaluation (`zoo.tasks`)."""
     import zoo
 
-    entry = zoo.info(args.name)
-    card, task = entry["card"], entry["task"]
+    task, card = _task_and_card(args.name, args.weights)
     if card is None:
-        raise UserError(f"no trained model ships for {args.name}: `zoo evaluate` scores shipped models.")
-    if task == "text-generation" and args.split == "test":
-        raise UserError("the text corpora have no test split (first 90% train, last 10% val): use --split val.")
-    if task not in ("translation", "captioning", "text-generation"):
-        raise UserError(f"`zoo evaluate` knows no task {task!r} yet.")
-    progress = sys.stderr.isatty()
+        if args.weights == "pretrained":
+            raise UserError(f"no trained model ships for {args.name}: `zoo evaluate` scores shipped models, "
+                            f"or a model a recipe wrote (--weights DIR).")
+        raise UserError(f"{args.weights} has no card.json: `zoo evaluate` scores a model on the data its card names.")
+    try:
+        split = task.check_split(args.split)
+    except ValueError as e:
+        raise UserError(str(e)) from None
     with _quiet(args):
-        model = zoo.load(args.name)
-        if task == "text-generation":
-            from zoo.data.text import load_text
-
-            if progress:
-                print(f"scoring the val split of {card['data']['corpus']} ...", file=sys.stderr)
-            nats = model.log_loss(load_text(card["data"]["corpus"], "val"))
-            results = {"split": "val", "log_loss": round(nats, 4), "bits_per_character": round(nats / math.log(2), 4)}
-        elif task == "captioning":
-            from zoo.evaluate import evaluate_captioning
-
-            beam = args.beam_size or 3
-            results = evaluate_captioning(model, args.split or "test", beam_sizes=(1, beam) if beam > 1 else (1,),
-                                          limit=args.limit, progress=progress)
-        else:
-            from zoo.evaluate import evaluate_translation
-
-            beam = args.beam_size or 5
-            results = evaluate_translation(model, card["data"]["pair"], args.split or "test",
-                                           beam_sizes=(1, beam) if beam > 1 else (1,), limit=args.limit,
-                                           progress=progress)
+        model = zoo.load(args.name, weights=args.weights)
+        results = task.evaluate_card(model, card, split, beam_size=args.beam_size, limit=args.limit,
+                                     progress=sys.stderr.isatty())
     print(format_results(results, args.format), end="")
 
 
@@ -312,20 +312,8 @@ def _printable(path):
 def headline(card):
     """The metric a model is known by, from its card: "test BLEU 40.40 (beam 5)"."""
     metrics = card.get("metrics") if isinstance(card.get("metrics"), dict) else {}
-    task = card.get("task")
-    if task == "text-generation" and isinstance(metrics.get("val_log_loss"), (int, float)):
-        return f"val {metrics['val_log_loss']:.4f} nats/char"
-    key, label = {"translation": ("bleu", "BLEU"), "captioning": ("bleu4", "BLEU-4")}.get(task, (None, None))
-    decodings = {
-        name: scores[key] for name, scores in metrics.items()
-        if re.fullmatch(r"greedy|beam\d+", name) and isinstance(scores, dict)
-        and isinstance(scores.get(key), (int, float))
-    }
-    if not decodings:
-        return "-"
-    best = max(decodings, key=decodings.get)
-    decoding = "greedy" if best == "greedy" else f"beam {best[4:]}"
-    return f"{metrics.get('split', 'test')} {label} {decodings[best]:.2f} ({decoding})"
+    task = tasks.TASKS.get(card.get("task")) if isinstance(card.get("task"), str) else None
+    return task.headline(metrics) if task else "-"
 
 
 def _parameters(card):

@@ -1,4 +1,6 @@
-"""Evaluation of trained models with the field's metrics.
+"""Evaluation of trained models with the field's metrics: one function per
+task (`evaluate_translation`, `evaluate_captioning`,
+`evaluate_text_generation`), which `zoo.tasks` maps each task to.
 
 With `progress=True` a tqdm bar on stderr counts the sentences (or images)
 decoded for each beam size. The inputs go to the model one batch at a time,
@@ -6,6 +8,7 @@ sentences sorted by length as `translate` itself batches them (the
 hypotheses are put back in order), so the progress costs no speed.
 """
 
+import math
 import sys
 import time
 
@@ -18,9 +21,13 @@ TRANSLATION_BATCH = 64  # Seq2Seq.translate's default batch_size
 CAPTION_BATCH = 32  # Captioner.caption's default batch_size
 
 
-def _check(limit, beam_sizes):
+def _check_limit(limit):
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
         raise ValueError(f"limit must be None (everything) or a positive integer, got {limit!r}.")
+
+
+def _check(limit, beam_sizes):
+    _check_limit(limit)
     beam_sizes = tuple(beam_sizes)
     if not beam_sizes or any(isinstance(b, bool) or not isinstance(b, int) or b < 1 for b in beam_sizes):
         raise ValueError(f"beam_sizes must be positive integers (1 for greedy), got {beam_sizes!r}.")
@@ -93,6 +100,23 @@ def evaluate_captioning(model, split="test", beam_sizes=(1, 3), limit=None, prog
         scores["images_per_second"] = round(len(paths) / seconds, 1)
         results["greedy" if beam == 1 else f"beam{beam}"] = scores
     return results
+
+
+def evaluate_text_generation(model, corpus, split="val", limit=None, progress=False):
+    """Nats and bits per character of `model.log_loss` on `split` of the
+    built-in `corpus` ("tinyshakespeare"; "val", the last 10% of it, or
+    "train"), its state carried over the whole text; `limit`: only the first
+    `limit` characters.
+
+    Returns `{"split", "log_loss", "bits_per_character"}` (4 decimals).
+    """
+    from zoo.data.text import load_text
+
+    _check_limit(limit)
+    if progress:
+        print(f"scoring the {split} split of {corpus} ...", file=sys.stderr)
+    nats = model.log_loss(load_text(corpus, split)[:limit])
+    return {"split": split, "log_loss": round(nats, 4), "bits_per_character": round(nats / math.log(2), 4)}
 
 
 def quick_check(model, card):

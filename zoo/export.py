@@ -156,14 +156,13 @@ def export_generator(model, directory):
 
 
 def export(model, directory):
-    """Writes the SavedModel of a model by its type (see `export_translator`,
-    `export_captioner`, `export_generator`): what `zoo export NAME DIR` runs."""
-    from zoo.models.captioner import Captioner
-    from zoo.models.char_rnn import CharRNN
-    from zoo.models.seq2seq import Seq2Seq
+    """Writes the SavedModel of a zoo model by its task (`zoo.tasks`: see
+    `export_translator`, `export_captioner`, `export_generator`): what
+    `zoo export NAME DIR` runs."""
+    from zoo import tasks
+    from zoo.models.base import ZooModel
 
-    for family, write in ((Seq2Seq, export_translator), (Captioner, export_captioner), (CharRNN, export_generator)):
-        if isinstance(model, family):
-            return write(model, directory)
-    raise ValueError(f"`model` must be a zoo translation, captioning or text-generation model, "
-                     f"got {type(model).__name__}.")
+    if not isinstance(model, ZooModel) or model.task not in tasks.TASKS:
+        raise ValueError(f"`model` must be a zoo translation, captioning or text-generation model, "
+                         f"got {type(model).__name__}.")
+    return tasks.get(model.task).export_model(model, directory)

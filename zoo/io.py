@@ -4,9 +4,11 @@ Standard library only, so any module (the registry included) may import it.
 
 - `sha256(path)`: the hex digest of a file, read in blocks.
 - `atomic_write(path, data_or_writer)`: a file replaced whole or not at all.
+- `read_json(path)`: a JSON object, or a ValueError naming the file.
 """
 
 import hashlib
+import json
 import os
 import tempfile
 from pathlib import Path
@@ -67,3 +69,16 @@ def atomic_write(path, data_or_writer):
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def read_json(path, what="a JSON object"):
+    """The JSON object in `path`; a ValueError naming the file if it is not one."""
+    try:
+        value = json.loads(Path(path).read_text(encoding="utf-8"))
+    except UnicodeDecodeError as e:
+        raise ValueError(f"{path} is corrupt: not UTF-8 text ({e.reason} at byte {e.start}).") from e
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path} is corrupt: not valid JSON ({e.msg} at line {e.lineno}).") from e
+    if not isinstance(value, dict):
+        raise ValueError(f"{path} is corrupt: it should hold {what}, not {type(value).__name__} {value!r:.40}.")
+    return value

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from zoo.io import atomic_write, sha256  # noqa: F401  atomic_write: zoo.saving.atomic_write stays importable
+from zoo.io import atomic_write, read_json, sha256  # noqa: F401  zoo.saving.atomic_write stays importable
 
 WEIGHTS = "weights.npz"
 
@@ -98,19 +98,6 @@ def save(model, directory, name, card=None, logs=None):
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return directory
-
-
-def read_json(path, what="a JSON object"):
-    """The JSON object in `path`; a ValueError naming the file if it is not one."""
-    try:
-        value = json.loads(Path(path).read_text(encoding="utf-8"))
-    except UnicodeDecodeError as e:
-        raise ValueError(f"{path} is corrupt: not UTF-8 text ({e.reason} at byte {e.start}).") from e
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{path} is corrupt: not valid JSON ({e.msg} at line {e.lineno}).") from e
-    if not isinstance(value, dict):
-        raise ValueError(f"{path} is corrupt: it should hold {what}, not {type(value).__name__} {value!r:.40}.")
-    return value
 
 
 def load(directory, expected_name=None):

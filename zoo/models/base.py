@@ -11,7 +11,9 @@ by token (translation, captioning) also give `encode`-style inputs and a
 
 import keras
 
-TASKS = ("translation", "captioning", "text-generation")
+from zoo.tasks import TASKS as _TASKS
+
+TASKS = tuple(_TASKS)  # ("translation", "captioning", "text-generation"): zoo.tasks is their table
 
 
 class ZooModel(keras.Model):
