@@ -26,7 +26,7 @@ from zoo.data.tokenizers import BOS, EOS, PAD, UNK
 def _translate(model, beam_size=1, alpha=0.6, max_extra_tokens=10):
     """strings -> strings by the model's compiled search (`zoo.decoding.Decoder`),
     the same graph `translate` runs: the unknown piece is never chosen."""
-    tokenizer = model._target_tokenizer
+    tokenizer = model.target_tokenizer
     pieces = [tokenizer.id_to_token(i) for i in range(tokenizer.vocabulary_size())]
     pieces[UNK] = "\u2581\u2047\u2581"  # SentencePiece prints " ⁇ " for an unknown piece
     for control in (PAD, BOS, EOS):
@@ -34,7 +34,7 @@ def _translate(model, beam_size=1, alpha=0.6, max_extra_tokens=10):
     pieces = tf.constant(pieces)
 
     def run(sentences):
-        ids = tf.cast(model._source_tokenizer(sentences), tf.int32)  # ragged [batch, None]
+        ids = tf.cast(model.source_tokenizer(sentences), tf.int32)  # ragged [batch, None]
         eos = tf.fill([tf.shape(sentences)[0], 1], EOS)
         source = tf.concat([ids, tf.RaggedTensor.from_tensor(eos)], axis=1).to_tensor(PAD)
         max_length = 2 * tf.shape(source)[1] + max_extra_tokens
@@ -118,7 +118,7 @@ def _generate(model):
         default_value=UNKNOWN_ID,
     )
     strings = tf.constant([UNKNOWN, *chars])
-    greedy, sample = model._sampling_loop(True, None, None), model._sampling_loop(False, None, None)
+    greedy, sample = model.sampling_loop(True), model.sampling_loop(False)
 
     def generate(prompt, length, temperature, seed):
         ids = table.lookup(tf.strings.unicode_split(prompt, "UTF-8"))

@@ -298,7 +298,7 @@ class CharRNN(ZooModel):
             if len(ids) > 1
             else self.initial_state(num_samples)
         )
-        sample = self._sampling_loop(temperature == 0, top_k, top_p)
+        sample = self.sampling_loop(temperature == 0, top_k, top_p)
         seed = int(np.random.randint(1, 2**31 - 1)) if seed is None else seed
         inverse_temperature = np.float32(
             1.0 if temperature == 0 else 1.0 / max(temperature, 1e-6)
@@ -327,7 +327,7 @@ class CharRNN(ZooModel):
             )
         return self._compiled["read"](ops.convert_to_tensor(ids, "int32"))
 
-    def _sampling_loop(self, greedy, top_k, top_p):
+    def sampling_loop(self, greedy, top_k=None, top_p=None):
         """A compiled `(last, states, steps, inverse_temperature, seed) ->
         (tokens [batch, steps], last, states)`: from the carried `states` and
         the last characters `last` `[batch]`, samples `steps` characters with

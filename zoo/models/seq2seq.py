@@ -124,10 +124,6 @@ class Seq2Seq(ZooModel):
             attention = None
         return self._logits(outputs, embedded, training=training), attention
 
-    def attention_weights(self, source, target_in):
-        """Teacher-forced attention `[batch, tgt_len, src_len]` (None without)."""
-        return self._forward((source, target_in))[1]
-
     # -- inference ----------------------------------------------------------------
 
     def decode_step(self, tokens, state, memory):
@@ -149,6 +145,16 @@ class Seq2Seq(ZooModel):
         self.source_proto, self.target_proto = source_proto, target_proto
         self._word_starts = None
         self._source_tokenizer, self._target_tokenizer = tokenizer(source_proto), tokenizer(target_proto)
+
+    @property
+    def source_tokenizer(self):
+        """The source side's `keras_hub` SentencePiece tokenizer (raw text -> ids); None before `set_tokenizers`."""
+        return getattr(self, "_source_tokenizer", None)
+
+    @property
+    def target_tokenizer(self):
+        """The target side's `keras_hub` SentencePiece tokenizer (ids -> raw text); None before `set_tokenizers`."""
+        return getattr(self, "_target_tokenizer", None)
 
     def translate(self, sentences, beam_size=5, max_length=None, alpha=0.6, batch_size=64, return_attention=False,
                   min_length=0, no_repeat_ngram_size=0, allow_unk=False, num_return_sequences=1, return_scores=False):
