@@ -225,3 +225,28 @@ def test_recipe_takes_the_pipeline_from_zoo_data_and_checks_folds():
     ]:
         with pytest.raises(SystemExit, match=message.replace("[", r"\[").replace("(", r"\(").replace(")", r"\)")):
             module.parse_args(flags)
+
+
+def benchmark():
+    spec = importlib.util.spec_from_file_location("caption_cv", ROOT / "benchmarks" / "caption_cv.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_cross_validated_retrieval_captions_each_image_from_its_folds_training_images_only():
+    names = NAMES[:60]
+    rng = np.random.default_rng(0)
+    features = rng.normal(size=(60, 4, 3)).astype(np.float32)
+    references = [[f"image{i} a", f"image{i} b"] for i in range(60)]  # whose caption was retrieved
+    predictions, fold_of_image = benchmark().cross_validated_retrieval(names, features, references, 5)
+    assert fold_of_image.tolist() == [fold_of(n, 5) for n in names]
+    for i, caption in enumerate(predictions):
+        source = int(caption.split()[0][len("image"):])
+        train, _, _ = fold_images(names, fold_of(names[i], 5), 5)
+        assert names[source] in train  # never a test image of the fold, never val
+        # ... and it is the training image closest in cosine of the mean features.
+        mean = features.mean(axis=1)
+        mean /= np.linalg.norm(mean, axis=1, keepdims=True)
+        candidates = [names.index(n) for n in train]
+        assert source == candidates[int(np.argmax(mean[candidates] @ mean[i]))]

@@ -1,0 +1,239 @@
+"""Cross-validated captioning evaluation on the 850 Flickr8k images of the mirror.
+
+    python benchmarks/caption_cv.py                                   # retrieval (5 folds) and the shipped model
+    python benchmarks/caption_cv.py --runs runs/sat-cv*               # and fold models of recipes/caption.py
+    python benchmarks/caption_cv.py --json runs/caption-cv/results.json
+
+Folds are `zoo.data.flickr8k.fold_images`: by a hash of the image name, every
+image in the test set of exactly one fold. Each row gives corpus BLEU-1..4
+(sacreBLEU 13a, lowercased, all 5 references, as the model cards) and CIDEr-D
+(x 100, `zoo.metrics.cider_d`) over all the test predictions of the row, each
+with its 95% bootstrap interval over images (`zoo.metrics.caption_intervals`,
+1,000 draws, the same draws for every row of the same images: paired), and for
+cross-validated rows the mean and range of the per-fold scores.
+
+- Nearest-neighbour retrieval (`zoo.models.captioner.nearest_neighbour_captions`)
+  needs no training: for each fold it retrieves from that fold's training images.
+- `--runs DIR ...`: models written by `recipes/caption.py --folds K --fold I`
+  (DIR or DIR/model, with its card.json), each scored on the test images of its
+  fold, greedy and beam 3; runs of one model and K are pooled over their folds.
+- The shipped `sat-lstm-squeezenet` was trained on the fixed split's 692 train
+  images: it is scored on the 158 others (83 val, which chose its epoch, and
+  75 test), beside retrieval from those 692 images. This is not
+  cross-validation: one model, one split, 158 images.
+
+SqueezeNet features of the 850 images are computed once per encoder (the
+sha256 of its weights) and cached in --cache-dir.
+"""
+
+import argparse
+import hashlib
+import json
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from zoo import quiet  # noqa: E402
+
+quiet.quiet_tensorflow()  # before TensorFlow loads: no start-up lines a reader cannot act on
+
+import zoo  # noqa: E402
+from zoo.data.flickr8k import fold_images, load_flickr8k, load_image, normalize_caption, split_of  # noqa: E402
+from zoo.metrics import caption_intervals, caption_scores  # noqa: E402
+from zoo.models.captioner import nearest_neighbour_captions  # noqa: E402
+
+METRICS = ("bleu1", "bleu2", "bleu3", "bleu4", "cider")
+SHIPPED = "sat-lstm-squeezenet"
+_LOADED = {}  # features already read in this process
+
+
+def image_features(model, paths, cache_dir, batch_size=32):
+    """float32 `[images, locations, channels]` of `paths` by `model`'s encoder,
+    cached in `cache_dir` under the sha256 of the encoder's weights."""
+    digest = hashlib.sha256(str(model.image_size).encode())
+    for weight in model.encoder.get_weights():
+        digest.update(np.ascontiguousarray(weight).tobytes())
+    path = Path(cache_dir) / f"features-{model.encoder_name}-{digest.hexdigest()[:16]}.npz"
+    names = [Path(p).name for p in paths]
+    if (path, tuple(names)) in _LOADED:
+        return _LOADED[path, tuple(names)]
+    if path.is_file():
+        with np.load(path) as stored:
+            if list(stored["names"]) == names:
+                _LOADED[path, tuple(names)] = stored["features"]
+                return _LOADED[path, tuple(names)]
+    chunks = []
+    for start in tqdm(range(0, len(paths), batch_size), desc="encoding images", file=sys.stderr):
+        pixels = np.stack([load_image(p, model.image_size) for p in paths[start : start + batch_size]])
+        chunks.append(np.asarray(model.encode_images(pixels), np.float32))
+    features = np.concatenate(chunks)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".tmp-{path.name}")
+    with open(tmp, "wb") as f:
+        np.savez(f, names=np.array(names), features=features)
+    os.replace(tmp, path)
+    _LOADED[path, tuple(names)] = features
+    return features
+
+
+def cross_validated_retrieval(names, features, references, folds):
+    """`(predictions, fold of each image)`: every image captioned by retrieval
+    from the training images of the fold that tests it."""
+    index = {name: i for i, name in enumerate(names)}
+    predictions, fold_of_image = [None] * len(names), np.full(len(names), -1)
+    for fold in range(folds):
+        train, _, test = fold_images(names, fold, folds)
+        train, test = [index[n] for n in train], [index[n] for n in test]
+        found = nearest_neighbour_captions(features[train], [references[i] for i in train], features[test])
+        for i, caption in zip(test, found):
+            predictions[i] = caption
+        fold_of_image[test] = fold
+    return predictions, fold_of_image
+
+
+def decode(model, features, beam_size, batch_size=32):
+    """Captions of cached features, as `model.caption` decodes them (unknown word masked)."""
+    texts = []
+    for start in range(0, len(features), batch_size):
+        sequences, _ = model.decode_features(features[start : start + batch_size], beam_size=beam_size)
+        texts += [model.vocabulary.decode(s) for s in sequences]
+    return texts
+
+
+def row(name, predictions, references, resamples, seed, fold_of_image=None):
+    """Scores of `predictions` pooled over their images, with intervals; per fold too."""
+    result = {
+        "name": name,
+        "images": len(predictions),
+        "scores": caption_scores(predictions, references, cider=True),
+        "intervals": caption_intervals(predictions, references, resamples=resamples, seed=seed),
+    }
+    if fold_of_image is not None:
+        folds = sorted(set(fold_of_image.tolist()))
+        result["folds"] = {
+            int(f): caption_scores([p for p, g in zip(predictions, fold_of_image) if g == f],
+                                   [r for r, g in zip(references, fold_of_image) if g == f], cider=True)
+            for f in folds
+        }
+        result["fold_mean"] = {m: round(float(np.mean([s[m] for s in result["folds"].values()])), 2)
+                               for m in METRICS}
+    return result
+
+
+def load_runs(directories):
+    """`{(model name, folds): {fold: (model, card)}}` of the recipe's fold runs."""
+    groups = {}
+    for directory in directories:
+        directory = Path(directory)
+        model_dir = directory / "model" if (directory / "model" / "card.json").is_file() else directory
+        card_path = model_dir / "card.json"
+        if not card_path.is_file():
+            raise SystemExit(f"--runs: no card.json in {directory} or {directory / 'model'}")
+        card = json.loads(card_path.read_text())
+        fold, folds = card.get("data", {}).get("fold"), card.get("data", {}).get("folds")
+        if fold is None or folds is None:
+            raise SystemExit(f"--runs: {card_path} names no fold: train it with recipes/caption.py --folds K --fold I")
+        group = groups.setdefault((card["name"], folds), {})
+        if fold in group:
+            raise SystemExit(f"--runs: fold {fold} of {folds} of {card['name']} given twice ({directory})")
+        group[fold] = (zoo.load(card["name"], weights=model_dir), card)
+    return groups
+
+
+def cell(result, metric):
+    low, high = result["intervals"][metric]
+    return f"{result['scores'][metric]:.2f} ({low:.1f}-{high:.1f})"
+
+
+def table(rows, title):
+    lines = [f"{title}\n", "| system | images | BLEU-1 | BLEU-2 | BLEU-3 | BLEU-4 | CIDEr-D | mean over folds: BLEU-4, "
+             "CIDEr-D (range) |", "|---|---:|---:|---:|---:|---:|---:|---|"]
+    for r in rows:
+        folds = ""
+        if "folds" in r:
+            b4, cd = ([s[m] for s in r["folds"].values()] for m in ("bleu4", "cider"))
+            folds = (f"{r['fold_mean']['bleu4']:.2f} ({min(b4):.1f}-{max(b4):.1f}), "
+                     f"{r['fold_mean']['cider']:.2f} ({min(cd):.1f}-{max(cd):.1f}); "
+                     f"{len(b4)} fold{'s' if len(b4) > 1 else ''}")
+        lines.append(f"| {r['name']} | {r['images']} | " + " | ".join(cell(r, m) for m in METRICS) + f" | {folds} |")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--folds", type=int, default=5, help="folds of the retrieval baseline (>= 2)")
+    parser.add_argument("--runs", nargs="*", default=[], help="run directories of recipes/caption.py --folds K")
+    parser.add_argument("--resamples", type=int, default=1000, help="bootstrap draws")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the bootstrap draws")
+    parser.add_argument("--no-shipped", action="store_true", help="leave out the shipped model")
+    parser.add_argument("--cache-dir", default="runs/caption-cv", help="where the image features are cached")
+    parser.add_argument("--json", default="", help="also write every number to this file")
+    args = parser.parse_args(argv)
+    if args.folds < 2:
+        parser.error(f"--folds must be an integer >= 2, got {args.folds}")
+
+    items = load_flickr8k("all")
+    names = [Path(p).name for p, _ in items]
+    references = [[normalize_caption(c) for c in captions] for _, captions in items]
+    shipped = zoo.load(SHIPPED)
+    features = image_features(shipped, [p for p, _ in items], args.cache_dir)
+    results = {"images": len(items), "folds": args.folds, "cross_validated": [], "shipped_split": []}
+
+    # -- cross-validated: retrieval, then the recipe's fold models -------------------------
+    predictions, fold_of_image = cross_validated_retrieval(names, features, references, args.folds)
+    results["cross_validated"].append(row(f"nearest-neighbour retrieval, {args.folds} folds", predictions,
+                                          references, args.resamples, args.seed, fold_of_image))
+    for (model_name, folds), group in sorted(load_runs(args.runs).items()):
+        covered = sorted(group)
+        index = {name: i for i, name in enumerate(names)}
+        for beam in (3, 1):
+            images, texts, fold_ids = [], [], []
+            for fold in covered:
+                model, _ = group[fold]
+                test = [index[n] for n in fold_images(names, fold, folds)[2]]
+                grid = image_features(model, [p for p, _ in items], args.cache_dir)[test]
+                images += test
+                texts += decode(model, grid, beam)
+                fold_ids += [fold] * len(test)
+            label = f"{model_name}, {'greedy' if beam == 1 else f'beam {beam}'}, folds {covered} of {folds}"
+            if covered == list(range(folds)):
+                label = f"{model_name}, {'greedy' if beam == 1 else f'beam {beam}'}, {folds} folds"
+            results["cross_validated"].append(row(label, texts, [references[i] for i in images], args.resamples,
+                                                  args.seed, np.array(fold_ids)))
+
+    # -- the shipped model on the images it was not trained on, beside retrieval --------------
+    if not args.no_shipped:
+        train = [i for i, n in enumerate(names) if split_of(n) == "train"]
+        unseen = [i for i, n in enumerate(names) if split_of(n) != "train"]
+        unseen_refs = [references[i] for i in unseen]
+        for beam in (3, 1):
+            texts = decode(shipped, features[unseen], beam)
+            results["shipped_split"].append(row(f"{SHIPPED} (shipped), {'greedy' if beam == 1 else f'beam {beam}'}",
+                                                texts, unseen_refs, args.resamples, args.seed))
+            on_test = [t for t, i in zip(texts, unseen) if split_of(names[i]) == "test"]
+            test_refs = [references[i] for i in unseen if split_of(names[i]) == "test"]
+            results["shipped_split"][-1]["test_split_only"] = caption_scores(on_test, test_refs, cider=True)
+        retrieved = nearest_neighbour_captions(features[train], [references[i] for i in train], features[unseen])
+        results["shipped_split"].append(row("nearest-neighbour retrieval from the 692 train images", retrieved,
+                                            unseen_refs, args.resamples, args.seed))
+
+    print(table(results["cross_validated"], f"Cross-validated over the {len(items)} images (each tested once):"))
+    if results["shipped_split"]:
+        print()
+        print(table(results["shipped_split"], f"The {len(unseen)} images outside the shipped model's training "
+                                              f"split (83 val + 75 test; not cross-validation):"))
+        for r in results["shipped_split"]:
+            if "test_split_only" in r:
+                print(f"  {r['name']} on the 75 test images alone: {r['test_split_only']}")
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(results, indent=1))
+    return results
+
+
+if __name__ == "__main__":
+    main()
