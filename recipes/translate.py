@@ -18,8 +18,6 @@ saved_models/<model>/ if its test BLEU beats the shipped card's.
 """
 
 import dataclasses
-import json
-import shlex
 import sys
 from pathlib import Path
 
@@ -28,17 +26,16 @@ from zoo import training  # noqa: E402, I001  first: it imports TensorFlow witho
 
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
-from tensorboard.plugins.hparams import api as hp  # noqa: E402
 
 import zoo  # noqa: E402
-from zoo import distribute, saving, viz  # noqa: E402
-from zoo.callbacks import BestCheckpoint, StepBackup  # noqa: E402
+from zoo import viz  # noqa: E402
+from zoo.callbacks import BestCheckpoint  # noqa: E402
 from zoo.data import tokenizers, user_files  # noqa: E402
 from zoo.data.pipeline import count_batches, encode, translation_dataset  # noqa: E402
 from zoo.data.translation import load_pairs, pairs  # noqa: E402
 from zoo.evaluate import evaluate_translation  # noqa: E402
 from zoo.metrics import MaskedAccuracy, masked_cross_entropy, translation_scores  # noqa: E402
-from zoo.saving import atomic_write  # noqa: E402
+from zoo.io import atomic_write  # noqa: E402
 from zoo.training import flag  # noqa: E402
 
 TRANSLATORS = tuple(zoo.list_models("*seq2seq*"))
@@ -63,8 +60,10 @@ class Config(training.RunConfig):
     beam_size: int = flag(5, "beam size of the test evaluation", minimum=1)
     steps_per_epoch: int = flag(0, "batches per epoch (0: one pass over the data, 3 with --smoke)", minimum=0)
     train_file: str = flag("", "your own sentence pairs instead of --pair: a TSV, CSV or Parquet table")
-    source_column: str = flag("source", "--train-file's column of source sentences (a number: by position, no header row)")
-    target_column: str = flag("target", "--train-file's column of target sentences (a number: by position, no header row)")
+    source_column: str = flag("source", "--train-file's column of source sentences (a number: by position, "
+                                        "no header row)")
+    target_column: str = flag("target", "--train-file's column of target sentences (a number: by position, "
+                                        "no header row)")
     source_file: str = flag("", "your own source sentences, one per line, aligned with --target-file")
     target_file: str = flag("", "your own target sentences, one per line, aligned with --source-file")
     val_file: str = flag("", "validation pairs (a table like --train-file); without it and --test-file, 5%% of "
@@ -87,33 +86,6 @@ def parse_args(argv=None):
     if cfg.val_file and not (cfg.train_file or cfg.source_file):
         raise SystemExit("--val-file/--test-file need your training pairs too (--train-file or --source-file)")
     return cfg
-
-
-def own_data(cfg):
-    """`(train, val, test, data card)` from the user's files (see zoo.data.user_files)."""
-    if cfg.train_file:
-        pairs = user_files.read_pairs(cfg.train_file, cfg.source_column, cfg.target_column)
-    else:
-        pairs = user_files.read_aligned(cfg.source_file, cfg.target_file)
-    print(f"{len(pairs.sources)} sentence pairs from {', '.join(f['name'] for f in pairs.files)}"
-          f" ({pairs.dropped} with an empty side dropped)")
-    if cfg.val_file:
-        train = pairs
-        val, test = (user_files.read_pairs(f, cfg.source_column, cfg.target_column, argument=a)
-                     for f, a in ((cfg.val_file, "--val-file"), (cfg.test_file, "--test-file")))
-        split = "as given"
-    else:
-        train, val, test = user_files.split_pairs(pairs, cfg.seed)
-        split = f"seeded split (--seed {cfg.seed}): {user_files.HELD_OUT_FRACTION:.0%} each held out for val and test"
-    card = {
-        "pair": "own files: " + ", ".join(f["name"] for f in pairs.files),
-        "files": {"train": pairs.files, "val": val.files, "test": test.files},
-        "split": split,
-        "train": f"{len(train.sources)} pairs ({pairs.dropped} with an empty side dropped)",
-        "selection": "val (best epoch by greedy val BLEU)",
-        "test": f"{len(test.sources)} pairs",
-    }
-    return train, val, test, card
 
 
 def build_model(cfg, protos, init=None):
@@ -171,22 +143,16 @@ class ValidationBleu(BestCheckpoint):
 
 
 def main(cfg):
-    strategy = distribute.get_strategy(cfg.strategy, cfg.cpu_devices)  # first: may set up devices
-    print(f"strategy: {type(strategy).__name__} with {strategy.num_replicas_in_sync} replica(s)")
-    keras.utils.set_random_seed(cfg.seed)
-    if cfg.mixed_precision:
-        keras.mixed_precision.set_global_policy(cfg.mixed_precision)
     data_name = Path(cfg.train_file or cfg.source_file).stem if cfg.train_file or cfg.source_file else cfg.pair
-    run_dir = Path(cfg.run_dir or f"runs/{cfg.model}-{data_name}" + ("-smoke" if cfg.smoke else ""))
-    chief = distribute.is_chief(strategy)
-    if chief:
-        training.lock_run_dir(run_dir)  # a second process on this run directory stops here
-    out_dir = distribute.worker_dir(run_dir, strategy)  # run_dir on the chief, else a temporary dir
+    run = training.setup(cfg, data_name)  # strategy, seed, precision, run directory locked by the chief
 
     # -- data: tokenizers are learned on the training split only -------------------
     limit = 300 if cfg.smoke else None
     if cfg.train_file or cfg.source_file:
-        train, val, test, data_card = own_data(cfg)
+        train, val, test, data_card = user_files.translation_files(
+            cfg.train_file, cfg.source_column, cfg.target_column, cfg.source_file, cfg.target_file, cfg.val_file,
+            cfg.test_file, cfg.seed)
+        data_card["selection"] = "val (best epoch by greedy val BLEU)"
         (train_src, train_tgt), (val_src, val_tgt) = (train.sources[:limit], train.targets[:limit]), \
             (val.sources[: 50 if cfg.smoke else None], val.targets[: 50 if cfg.smoke else None])
         test_pairs = (test.sources, test.targets)
@@ -204,16 +170,16 @@ def main(cfg):
         ("source", train_src, cfg.source_vocabulary),
         ("target", train_tgt, cfg.target_vocabulary),
     ):
-        path = run_dir / f"{side}.spm"  # reused on resume, so the ids never change
-        if chief and not path.exists():
+        path = run.run_dir / f"{side}.spm"  # reused on resume, so the ids never change
+        if run.chief and not path.exists():
             proto = getattr(init, f"{side}_proto") if init else \
                 tokenizers.train_sentencepiece(texts, 300 if cfg.smoke else size)
             atomic_write(path, proto)
-    distribute.barrier(strategy)  # every worker uses the chief's tokenizers
-    protos = [training.read_run_file(run_dir / f"{side}.spm", tokenizers.check_sentencepiece)
+    run.barrier()  # every worker uses the chief's tokenizers
+    protos = [training.read_run_file(run.run_dir / f"{side}.spm", tokenizers.check_sentencepiece)
               for side in ("source", "target")]
     src_tok, tgt_tok = (tokenizers.tokenizer(p) for p in protos)
-    global_batch = cfg.batch_size * strategy.num_replicas_in_sync
+    global_batch = run.global_batch(cfg.batch_size)
     train_src_ids = encode(src_tok, train_src, cfg.max_length)
     train_tgt_ids = encode(tgt_tok, train_tgt, cfg.max_length, add_bos=True)
 
@@ -234,7 +200,7 @@ def main(cfg):
     )
 
     # -- model -------------------------------------------------------------------
-    with strategy.scope():
+    with run.strategy.scope():
         model = build_model(cfg, protos, init)
         model.compile(
             optimizer=keras.optimizers.Adam(cfg.learning_rate, clipnorm=cfg.clipnorm),
@@ -242,56 +208,36 @@ def main(cfg):
             metrics=[MaskedAccuracy()],
             jit_compile=cfg.jit_compile,
         )
-        backup = StepBackup(run_dir / "backup", steps, cfg.backup_every, write_dir=out_dir / "backup")
-        start = backup.restore(model)  # batches already trained, 0 on a fresh run
+        backup, start = run.step_backup(model, steps, cfg.backup_every)  # start: batches already trained
     training.check_jit_compile(model, cfg.jit_compile, cfg.model)
     model.summary(print_fn=lambda line, **_: print(line))
 
     # -- fit ---------------------------------------------------------------------
-    bleu = ValidationBleu(val_src, val_tgt, out_dir)
+    bleu = ValidationBleu(val_src, val_tgt, run.out_dir)
     callbacks = [
         backup,  # first: it ends a resumed epoch early, before the others see its end
         keras.callbacks.ReduceLROnPlateau("val_loss", factor=0.5, patience=1, min_lr=1e-5),
         bleu,
         keras.callbacks.EarlyStopping("val_bleu", mode="max", patience=cfg.patience),
-        keras.callbacks.TensorBoard(str(out_dir)),
+        keras.callbacks.TensorBoard(str(run.out_dir)),
     ]
     optimizer_steps = training.fit_resumed(
         model, train_stream, start, steps, cfg.epochs, callbacks, val_ds,
         verbose=2 if cfg.smoke else "auto", skip=backup.finished,
     )
-    if not chief:
+    if not run.chief:
         return None  # evaluating and shipping is the chief's
 
-    # -- evaluate the best epoch on the test split and ship it ---------------------
-    if (run_dir / "best.weights.h5").exists():
-        model.load_weights(run_dir / "best.weights.h5")
-    card = {
-        "task": "translation",
-        "data": data_card,
-        "config": dataclasses.asdict(cfg),
-        "command": "python " + " ".join(shlex.quote(a) for a in sys.argv),
-        "best_epoch": bleu.state["epoch"],
-        "optimizer_steps": optimizer_steps,
-        "train_seconds": round(bleu.state["train_seconds"]),
-        "hardware": training.hardware(),
-        "replicas": strategy.num_replicas_in_sync,
-        "parameters": model.count_params(),
-    }
-    model_dir = saving.save(model, run_dir / "model", cfg.model, card)  # float16 weights: evaluate what ships
-    results = evaluate_translation(
-        zoo.load(cfg.model, weights=model_dir), test_pairs, "test", beam_sizes=sorted({1, cfg.beam_size}),
-        limit=50 if cfg.smoke else None,
-    )
-    card["metrics"] = results
-    saving.save(model, model_dir, cfg.model, card)
-    with tf.summary.create_file_writer(str(run_dir / "hparams")).as_default():
-        hp.hparams({k: v for k, v in dataclasses.asdict(cfg).items() if isinstance(v, (int, float, str, bool))})
-        tf.summary.scalar("test_bleu", results[training.decoding_key(cfg.beam_size)]["bleu"], step=0)
-        tf.summary.scalar("val_bleu", bleu.state["bleu"], step=0)
-    print(json.dumps(results, indent=2))
-    training.ship(model, cfg, run_dir, card, (training.decoding_key(cfg.beam_size), "bleu"), data_key="pair")
-    return results
+    # -- evaluate the best epoch, as saved, on the test split; write model/ and ship it --
+    key = training.decoding_key(cfg.beam_size)
+
+    def evaluate(saved, card):
+        results = evaluate_translation(saved, test_pairs, "test", beam_sizes=sorted({1, cfg.beam_size}),
+                                       limit=50 if cfg.smoke else None)
+        return results, {"test_bleu": results[key]["bleu"], "val_bleu": bleu.state["bleu"]}
+
+    return training.finish(model, cfg, run, "translation", data_card, bleu, optimizer_steps, evaluate,
+                           (key, "bleu"), data_key="pair")
 
 
 if __name__ == "__main__":

@@ -1,18 +1,24 @@
 """The few pieces every recipe shares: the flags every run has (`RunConfig`),
-flags from a config dataclass with their help, the run directory's lock,
-writing and shipping the trained model, the hardware line of a card, and the
-`--jit-compile` check.
+flags from a config dataclass with their help, the set-up of a run (`setup`:
+strategy, seed, precision, run directory and its lock, chief), its step
+backups (`Run.step_backup`), fit with resume (`fit_resumed`), and the end of
+a run (`finish`: best weights, card, save, evaluate what ships, hparams,
+`--ship`).
 
 Kept to what would otherwise be copied word for word: each recipe still reads
-top to bottom on its own (config -> strategy -> data -> model -> fit -> save).
+top to bottom on its own (config -> setup -> data -> model -> fit -> finish),
+and keeps what is its own: data, model, callbacks, and how its model is
+evaluated (a function `finish` calls on the saved model).
 """
 
 import argparse
 import dataclasses
 import fcntl
+import json
 import math
 import os
 import platform
+import shlex
 import sys
 import tempfile
 from pathlib import Path
@@ -125,6 +131,123 @@ def lock_run_dir(run_dir):
     os.write(fd, str(os.getpid()).encode())
     _LOCKS.append(fd)
     return run_dir
+
+
+@dataclasses.dataclass
+class Run:
+    """A run as `setup` prepared it.
+
+    Attributes:
+        strategy: the `tf.distribute` strategy (build and compile in its scope).
+        run_dir: the run directory: logs, backups, best weights, model/.
+        out_dir: where this process writes: `run_dir` on the chief, a
+            temporary directory on the other workers.
+        chief: whether this process evaluates, saves and ships.
+    """
+
+    strategy: object
+    run_dir: Path
+    out_dir: Path
+    chief: bool
+
+    @property
+    def replicas(self):
+        return self.strategy.num_replicas_in_sync
+
+    def global_batch(self, batch_size):
+        """The batch of one step over every replica, from `--batch-size` (per replica)."""
+        return batch_size * self.replicas
+
+    def barrier(self):
+        """Waits for every worker (after the chief wrote a file they all read)."""
+        from zoo import distribute
+
+        distribute.barrier(self.strategy)
+
+    def step_backup(self, model, steps, every):
+        """`(StepBackup, batches already trained)`: the backups of `run_dir/backup`
+        (written to `out_dir/backup`), restored into `model` (0 on a fresh run).
+        Call it in the strategy's scope, after `compile`."""
+        from zoo.callbacks import StepBackup
+
+        backup = StepBackup(self.run_dir / "backup", steps, every, write_dir=self.out_dir / "backup")
+        return backup, backup.restore(model)
+
+
+def setup(cfg, data_name):
+    """The start every recipe shares: the strategy (first: it may set up
+    devices), the seed, the mixed-precision policy, the run directory
+    (`--run-dir`, default `runs/<model>-<data_name>[-smoke]`) locked by the
+    chief (a second process on it stops here). Returns a `Run`."""
+    from zoo import distribute
+
+    strategy = distribute.get_strategy(cfg.strategy, cfg.cpu_devices)
+    print(f"strategy: {type(strategy).__name__} with {strategy.num_replicas_in_sync} replica(s)")
+    keras.utils.set_random_seed(cfg.seed)
+    if cfg.mixed_precision:
+        keras.mixed_precision.set_global_policy(cfg.mixed_precision)
+    run_dir = Path(cfg.run_dir or f"runs/{cfg.model}-{data_name}" + ("-smoke" if cfg.smoke else ""))
+    chief = distribute.is_chief(strategy)
+    if chief:
+        lock_run_dir(run_dir)
+    return Run(strategy, run_dir, distribute.worker_dir(run_dir, strategy), chief)
+
+
+def log_hparams(run_dir, cfg=None, scalars=None):
+    """Writes to `<run_dir>/hparams` the config's flags (the hparams dashboard;
+    skipped when `cfg` is None) and `scalars` (name -> number, at step 0)."""
+    from tensorboard.plugins.hparams import api as hp
+
+    with tf.summary.create_file_writer(str(Path(run_dir) / "hparams")).as_default():
+        if cfg is not None:
+            hp.hparams({k: v for k, v in dataclasses.asdict(cfg).items() if isinstance(v, (int, float, str, bool))})
+        for name, value in (scalars or {}).items():
+            tf.summary.scalar(name, value, step=0)
+
+
+def finish(model, cfg, run, task, data, best, optimizer_steps, evaluate, headline, higher_is_better=True,
+           data_key=None, hparams=True):
+    """The end every recipe shares, on the chief: the best epoch's weights
+    (`best.weights.h5`, if any), the card, `<run_dir>/model` saved, the model
+    loaded back from it (float16 weights: what ships is what is evaluated),
+    `evaluate(loaded_model, card) -> (metrics, scalars)` (it may add to the
+    card), the card saved again with its metrics, the scalars (and, with
+    `hparams`, the flags) logged to `<run_dir>/hparams`, the metrics printed,
+    and `ship`.
+
+    Args:
+        task, data: the card's "task" and "data".
+        best: the run's `zoo.callbacks.BestCheckpoint` (best epoch, train time).
+        optimizer_steps: what `fit_resumed` returned.
+        headline, higher_is_better, data_key: what `ship` compares.
+
+    Returns:
+        The metrics.
+    """
+    from zoo import registry, saving
+
+    if (run.run_dir / "best.weights.h5").exists():
+        model.load_weights(run.run_dir / "best.weights.h5")
+    card = {
+        "task": task,
+        "data": data,
+        "config": dataclasses.asdict(cfg),
+        "command": "python " + " ".join(shlex.quote(a) for a in sys.argv),
+        "best_epoch": best.state["epoch"],
+        "optimizer_steps": optimizer_steps,
+        "train_seconds": round(best.state["train_seconds"]),
+        "hardware": hardware(),
+        "replicas": run.replicas,
+        "parameters": model.count_params(),
+    }
+    model_dir = saving.save(model, run.run_dir / "model", cfg.model, card)
+    metrics, scalars = evaluate(registry.load(cfg.model, weights=model_dir), card)
+    card["metrics"] = metrics
+    saving.save(model, model_dir, cfg.model, card)
+    log_hparams(run.run_dir, cfg if hparams else None, scalars)
+    print(json.dumps(metrics, indent=2))
+    ship(model, cfg, run.run_dir, card, headline, higher_is_better=higher_is_better, data_key=data_key)
+    return metrics
 
 
 def read_run_file(path, check):

@@ -183,3 +183,33 @@ def read_image_captions(images, captions, argument="--captions"):
         splits[split_of(name)].append((str(images / name), named[name]))
     rows = sum(len(c) for c in named.values())
     return splits, [file_record(captions_path, rows)], missing
+
+
+def translation_files(train_file="", source_column="source", target_column="target", source_file="",
+                      target_file="", val_file="", test_file="", seed=0):
+    """`(train, val, test, data)` for the translation recipe's own-data flags:
+    `Pairs` from a table (`train_file`) or two aligned files, with `val_file`
+    and `test_file` as given or else a seeded split (`split_pairs`); `data`
+    describes them for the model card (`pair`, `files`, `split`, `train`, `test`)."""
+    if train_file:
+        pairs = read_pairs(train_file, source_column, target_column)
+    else:
+        pairs = read_aligned(source_file, target_file)
+    print(f"{len(pairs.sources)} sentence pairs from {', '.join(f['name'] for f in pairs.files)}"
+          f" ({pairs.dropped} with an empty side dropped)")
+    if val_file:
+        train = pairs
+        val, test = (read_pairs(f, source_column, target_column, argument=a)
+                     for f, a in ((val_file, "--val-file"), (test_file, "--test-file")))
+        split = "as given"
+    else:
+        train, val, test = split_pairs(pairs, seed)
+        split = f"seeded split (--seed {seed}): {HELD_OUT_FRACTION:.0%} each held out for val and test"
+    data = {
+        "pair": "own files: " + ", ".join(f["name"] for f in pairs.files),
+        "files": {"train": pairs.files, "val": val.files, "test": test.files},
+        "split": split,
+        "train": f"{len(train.sources)} pairs ({pairs.dropped} with an empty side dropped)",
+        "test": f"{len(test.sources)} pairs",
+    }
+    return train, val, test, data
