@@ -31,9 +31,7 @@ so about 50-95 minutes for the 8 epochs; the card records the real numbers.
 """
 
 import dataclasses
-import json
 import math
-import shlex
 import sys
 import time
 from pathlib import Path
@@ -43,15 +41,14 @@ from zoo import training  # noqa: E402, I001  first: it imports TensorFlow witho
 
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
-from tensorboard.plugins.hparams import api as hp  # noqa: E402
 
 import zoo  # noqa: E402
-from zoo import distribute, saving, viz  # noqa: E402
-from zoo.callbacks import BestCheckpoint, StepBackup  # noqa: E402
+from zoo import distribute, viz  # noqa: E402
+from zoo.callbacks import BestCheckpoint  # noqa: E402
 from zoo.data.pipeline import count_batches  # noqa: E402
 from zoo.data import user_files  # noqa: E402
 from zoo.data.text import CORPORA, CharVocabulary, char_dataset, load_text, split_text  # noqa: E402
-from zoo.saving import atomic_write  # noqa: E402
+from zoo.io import atomic_write  # noqa: E402
 from zoo.training import flag  # noqa: E402
 
 # Where each corpus's samples start; the gate picture reads the first
@@ -154,19 +151,8 @@ class SamplesAndBest(BestCheckpoint):
 
 
 def main(cfg):
-    strategy = distribute.get_strategy(cfg.strategy, cfg.cpu_devices)  # first: may set up devices
-    replicas = strategy.num_replicas_in_sync
-    print(f"strategy: {type(strategy).__name__} with {replicas} replica(s)")
-    keras.utils.set_random_seed(cfg.seed)
-    if cfg.mixed_precision:
-        keras.mixed_precision.set_global_policy(cfg.mixed_precision)
     corpus = "own files: " + ", ".join(Path(f).name for f in cfg.text_file) if cfg.text_file else cfg.corpus
-    data_name = Path(cfg.text_file[0]).stem if cfg.text_file else cfg.corpus
-    run_dir = Path(cfg.run_dir or f"runs/{cfg.model}-{data_name}" + ("-smoke" if cfg.smoke else ""))
-    chief = distribute.is_chief(strategy)
-    if chief:
-        training.lock_run_dir(run_dir)  # a second process on this run directory stops here
-    out_dir = distribute.worker_dir(run_dir, strategy)  # run_dir on the chief, else a temporary dir
+    run = training.setup(cfg, Path(cfg.text_file[0]).stem if cfg.text_file else cfg.corpus)
 
     # -- data: first 90% train, last 10% validation; vocabulary from train -----
     if cfg.text_file:
@@ -175,31 +161,21 @@ def main(cfg):
         train_text, val_text = load_text(cfg.corpus, "train"), load_text(cfg.corpus, "val")
     if cfg.smoke:
         train_text, val_text = train_text[:20_000], val_text[:3_000]
-    vocabulary_path = run_dir / "vocabulary.json"  # reused on resume, so the ids never change
     init = training.starting_point(cfg)
-    if chief and not vocabulary_path.exists():
-        atomic_write(vocabulary_path, (init.vocabulary if init else CharVocabulary.from_text(train_text)).to_json())
-    distribute.barrier(strategy)  # every worker uses the chief's vocabulary
-    vocabulary = training.read_run_file(vocabulary_path, lambda data, path: CharVocabulary.from_json(data.decode()))
-    global_batch = cfg.batch_size * replicas
+    vocabulary = run.shared_file(  # the chief's, for every worker; kept on resume, so the ids never change
+        "vocabulary.json", lambda: (init.vocabulary if init else CharVocabulary.from_text(train_text)).to_json(),
+        lambda data, path: CharVocabulary.from_json(data.decode()))
+    global_batch = run.global_batch(cfg.batch_size)
     sequence_length = 32 if cfg.smoke else cfg.sequence_length
     train_ids = vocabulary.encode(train_text)
 
     def train_stream(epochs):  # epoch e in the same order in any process: a resumed run sees the same batches
-        return char_dataset(
-            train_ids,
-            sequence_length,
-            global_batch,
-            shuffle=True,
-            seed=cfg.seed,
-            epochs=epochs,
-            steps_per_epoch=cfg.steps_per_epoch or (3 if cfg.smoke else None),
-        )
+        return char_dataset(train_ids, sequence_length, global_batch, shuffle=True, seed=cfg.seed, epochs=epochs,
+                            steps_per_epoch=cfg.steps_per_epoch or (3 if cfg.smoke else None))
 
     steps = count_batches(train_stream(range(1)))  # per epoch
-    val_ds = char_dataset(
-        vocabulary.encode(val_text), sequence_length, global_batch, steps_per_epoch=2 if cfg.smoke else None
-    )
+    val_ds = char_dataset(vocabulary.encode(val_text), sequence_length, global_batch,
+                          steps_per_epoch=2 if cfg.smoke else None)
     prompt = cfg.prompt or (PROMPTS[cfg.corpus] if not cfg.text_file else train_text[:8])
 
     # -- model -----------------------------------------------------------------
@@ -209,98 +185,64 @@ def main(cfg):
     sizes["num_layers"] = cfg.num_layers
     if init:  # its sizes; dropout is this run's
         sizes = {k: init.get_config()[k] for k in ("embedding_dim", "units", "num_layers")}
-    with strategy.scope():
+    with run.strategy.scope():
         model = zoo.build(cfg.model, vocabulary_size=vocabulary.size, dropout=cfg.dropout, **sizes)
         model.set_vocabulary(vocabulary)
         model.build_for_inference()  # restoring a backup needs a built model
         if init:
             model.set_weights(init.get_weights())  # a backup, if any, is restored over it below
             print(f"initialized from {cfg.init_from}")
-        schedule = keras.optimizers.schedules.CosineDecay(
-            cfg.learning_rate, decay_steps=max(1, cfg.epochs * steps), alpha=0.05
-        )
+        schedule = keras.optimizers.schedules.CosineDecay(cfg.learning_rate, max(1, cfg.epochs * steps), alpha=0.05)
         model.compile(
             optimizer=keras.optimizers.Adam(schedule, clipnorm=cfg.clipnorm),
             loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
             metrics=[keras.metrics.MeanMetricWrapper(bits_per_character, name="bits_per_character")],
             jit_compile=cfg.jit_compile,
         )
-        backup = StepBackup(run_dir / "backup", steps, cfg.backup_every, write_dir=out_dir / "backup")
-        start = backup.restore(model)  # batches already trained, 0 on a fresh run
+        backup, start = run.step_backup(model, steps, cfg.backup_every)  # start: batches already trained
     training.check_jit_compile(model, cfg.jit_compile, cfg.model)
     model.summary(print_fn=lambda line, **_: print(line))
-    hparams_dir = run_dir / "hparams"
-    if chief and not hparams_dir.exists():  # once per run, not again on resume
-        with tf.summary.create_file_writer(str(hparams_dir)).as_default():
-            hp.hparams({k: v for k, v in dataclasses.asdict(cfg).items() if isinstance(v, (int, float, str, bool))})
+    if run.chief and not (run.run_dir / "hparams").exists():  # once per run, not again on resume
+        training.log_hparams(run.run_dir, cfg)
 
     # -- fit -------------------------------------------------------------------
-    best = SamplesAndBest(out_dir, prompt, val_text[:100], cfg)
-    callbacks = [
-        backup,  # first: it ends a resumed epoch early, before the others see its end
-        best,
-        keras.callbacks.TensorBoard(str(out_dir)),
-    ]
+    best = SamplesAndBest(run.out_dir, prompt, val_text[:100], cfg)
+    # backup first: it ends a resumed epoch early, before the others see its end
+    callbacks = [backup, best, keras.callbacks.TensorBoard(str(run.out_dir))]
     optimizer_steps = training.fit_resumed(
         model, train_stream, start, steps, cfg.epochs, callbacks, val_ds,
         verbose=2 if cfg.smoke else "auto", skip=best.budget_spent(),
     )
-    if not chief:
+    if not run.chief:
         return None  # scoring and shipping is the chief's
 
-    # -- score the best epoch, as shipped, on the whole validation text --------
-    if (run_dir / "best.weights.h5").exists():
-        model.load_weights(run_dir / "best.weights.h5")
-    card = {
-        "task": "text-generation",
-        "data": {
-            "corpus": corpus,
-            **({"files": [user_files.file_record(f) for f in cfg.text_file]} if cfg.text_file else {}),
-            "split": "first 90% of the characters train, last 10% validate",
-            "train_characters": len(train_text),
-            "val_characters": len(val_text),
-            "vocabulary": f"{len(vocabulary.chars)} characters of the training split + unknown id 0",
-            "selection": "val (best epoch by windowed val loss)",
-        },
-        "config": dataclasses.asdict(cfg),
-        "command": "python " + " ".join(shlex.quote(a) for a in sys.argv),
-        "best_epoch": best.state["epoch"],
-        "train_seconds": round(best.state["train_seconds"]),
-        "optimizer_steps": optimizer_steps,
-        "hardware": training.hardware(),
-        "replicas": replicas,
-        "parameters": model.count_params(),
+    # -- score the best epoch, as saved, on the whole validation text; write model/ and ship it --
+    data = {
+        "corpus": corpus,
+        **({"files": [user_files.file_record(f) for f in cfg.text_file]} if cfg.text_file else {}),
+        "split": "first 90% of the characters train, last 10% validate",
+        "train_characters": len(train_text),
+        "val_characters": len(val_text),
+        "vocabulary": f"{len(vocabulary.chars)} characters of the training split + unknown id 0",
+        "selection": "val (best epoch by windowed val loss)",
     }
-    model_dir = saving.save(model, run_dir / "model", cfg.model, card)  # float16 weights: score what ships
-    shipped = zoo.load(cfg.model, weights=model_dir)
-    start = time.perf_counter()
-    nats = shipped.log_loss(val_text)
-    seconds = time.perf_counter() - start
-    shipped.generate(prompt, 10, seed=0)  # trace the sampling loop before timing it
-    start = time.perf_counter()
-    sample = shipped.generate(prompt, cfg.sample_length, temperature=cfg.temperature, seed=cfg.seed)
-    chars_per_second = cfg.sample_length / (time.perf_counter() - start)
-    card["metrics"] = {
-        "val_log_loss": round(nats, 4),  # nats per character, state carried over the whole text
-        "val_bits_per_character": round(nats / math.log(2), 4),
-        "target_log_loss": TARGET_NATS,
-        "meets_target": nats <= TARGET_NATS,
-        "log_loss_seconds": round(seconds, 1),
-        "generate_chars_per_second": round(chars_per_second),
-    }
-    card["sample"] = {
-        "prompt": prompt,
-        "temperature": cfg.temperature,
-        "seed": cfg.seed,
-        "text": prompt + sample,
-    }
-    saving.save(model, model_dir, cfg.model, card)
-    with tf.summary.create_file_writer(str(hparams_dir)).as_default():
-        tf.summary.scalar("val_log_loss", nats, step=0)
-        tf.summary.scalar("val_bits_per_character", nats / math.log(2), step=0)
-    print(json.dumps(card["metrics"], indent=2))
-    training.ship(model, cfg, run_dir, card, ("val_log_loss",), higher_is_better=False, data_key="corpus")
-    return card["metrics"]
+
+    def evaluate(saved, card):
+        start = time.perf_counter()
+        nats = saved.log_loss(val_text)  # state carried over the whole text
+        seconds = time.perf_counter() - start
+        saved.generate(prompt, 10, seed=0)  # trace the sampling loop before timing it
+        start = time.perf_counter()
+        sample = saved.generate(prompt, cfg.sample_length, temperature=cfg.temperature, seed=cfg.seed)
+        chars_per_second = cfg.sample_length / (time.perf_counter() - start)
+        card["sample"] = {"prompt": prompt, "temperature": cfg.temperature, "seed": cfg.seed, "text": prompt + sample}
+        metrics = {"val_log_loss": round(nats, 4), "val_bits_per_character": round(nats / math.log(2), 4),  # per char
+                   "target_log_loss": TARGET_NATS, "meets_target": nats <= TARGET_NATS,
+                   "log_loss_seconds": round(seconds, 1), "generate_chars_per_second": round(chars_per_second)}
+        return metrics, {"val_log_loss": nats, "val_bits_per_character": nats / math.log(2)}
+
+    return training.finish(model, cfg, run, "text-generation", data, best, optimizer_steps, evaluate,
+                           ("val_log_loss",), higher_is_better=False, data_key="corpus", hparams=False)
 
 
 if __name__ == "__main__":

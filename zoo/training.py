@@ -164,6 +164,19 @@ class Run:
 
         distribute.barrier(self.strategy)
 
+    def shared_file(self, name, make, check):
+        """The run file `name` (a tokenizer, a vocabulary): written once by the
+        chief as `make()` (str or bytes) and kept on resume, so the ids never
+        change; every worker waits for it and reads it back through
+        `check(bytes, path)` (`read_run_file`: a corrupt file says how to recover)."""
+        from zoo.io import atomic_write
+
+        path = self.run_dir / name
+        if self.chief and not path.exists():
+            atomic_write(path, make())
+        self.barrier()
+        return read_run_file(path, check)
+
     def step_backup(self, model, steps, every):
         """`(StepBackup, batches already trained)`: the backups of `run_dir/backup`
         (written to `out_dir/backup`), restored into `model` (0 on a fresh run).
