@@ -3,6 +3,7 @@
     python recipes/caption.py --model sat-lstm-squeezenet
     python recipes/caption.py --model lstm-squeezenet                          # no attention
     python recipes/caption.py --train-fraction 0.25                            # less data
+    python recipes/caption.py --images DIR --captions FILE --init-from sat-lstm-squeezenet   # fine-tune, own data
     for i in 0 1 2 3 4; do python recipes/caption.py --folds 5 --fold $i --run-dir runs/sat-cv$i; done
     python benchmarks/caption_cv.py --runs runs/sat-cv*                   # their cross-validated scores
 
@@ -27,7 +28,6 @@ saved_models/<model>/ if its test BLEU-4 beats the shipped card's.
 
 import dataclasses
 import json
-import os
 import shlex
 import sys
 from pathlib import Path
@@ -39,19 +39,18 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from tensorboard.plugins.hparams import api as hp  # noqa: E402
-from tqdm import tqdm  # noqa: E402
 
 import zoo  # noqa: E402
 from zoo import distribute, saving, viz  # noqa: E402
 from zoo.callbacks import BestCheckpoint, StepBackup  # noqa: E402
-from zoo.data.captions import caption_dataset, caption_pairs  # noqa: E402
+from zoo.data.captions import cache_features, caption_dataset, caption_pairs  # noqa: E402
 from zoo.data.flickr8k import FOLD_VAL_PERCENT, load_flickr8k, load_flickr8k_fold, load_image, normalize_caption  # noqa: E402
 from zoo.data.tokenizers import WordVocabulary  # noqa: E402
 from zoo.data import user_files  # noqa: E402
 from zoo.evaluate import evaluate_captioning  # noqa: E402
 from zoo.metrics import MaskedAccuracy, caption_scores, masked_cross_entropy  # noqa: E402
 from zoo.models.captioner import nearest_neighbour_captions  # noqa: E402
-from zoo.saving import atomic_write  # noqa: E402
+from zoo.io import atomic_write  # noqa: E402
 from zoo.training import flag  # noqa: E402
 
 
@@ -80,6 +79,9 @@ class Config(training.RunConfig):
     images: str = flag("", "your own images instead of Flickr8k: a folder, with --captions")
     captions: str = flag("", "captions of --images: a CSV 'image,caption' or Flickr8k's 'name.jpg#k<TAB>caption' "
                              "lines; images it names but the folder lacks are left out and listed")
+    init_from: str = flag("", "fine-tune from the shipped model (its name, = --model) or a model directory a caption "
+                              "run wrote (<run-dir>/model), keeping its word vocabulary, sizes and weights: words "
+                              "of your captions it never saw are <unk>")
 
 
 def parse_args(argv=None):
@@ -101,24 +103,29 @@ def parse_args(argv=None):
     return cfg
 
 
-def cache_features(model, items, path, batch_size=32):
-    """`{image name: float16 [locations, channels]}` of every image in `items`,
-    computed once with the model's encoder and kept in `path` (.npz)."""
-    cached = {}
-    if path.exists():
-        with np.load(path) as stored:
-            cached = {name: stored[name] for name in stored.files}
-    missing = [p for p, _ in items if Path(p).name not in cached]
-    for start in tqdm(range(0, len(missing), batch_size), desc="encoding images", disable=not missing):
-        chunk = missing[start : start + batch_size]
-        features = model.encode_images(np.stack([load_image(p, model.image_size) for p in chunk]))
-        for p, f in zip(chunk, keras.ops.convert_to_numpy(features)):
-            cached[Path(p).name] = f.astype(np.float16)
-    if missing:
-        tmp = path.with_name(f".tmp-{path.name}")
-        np.savez(tmp, **cached)
-        os.replace(tmp, path)
-    return cached
+def build_model(cfg, vocabulary, init=None):
+    """The model to train, built (in the current strategy's scope), with its
+    vocabulary; with `init` (`training.starting_point`), its sizes and weights,
+    the encoder's included (dropout and the attention penalty are this run's)."""
+    sizes = {"embedding_dim": cfg.embedding_dim, "units": cfg.units, "image_size": cfg.image_size}
+    if cfg.smoke:
+        sizes |= {"embedding_dim": 16, "units": 16}
+    if init:
+        sizes = {k: init.get_config()[k] for k in sizes}
+    model = zoo.build(
+        cfg.model,
+        vocabulary_size=vocabulary.size,
+        encoder_weights=None if init else "imagenet",  # a starting point brings its own
+        dropout=cfg.dropout,
+        attention_penalty=cfg.attention_penalty,
+        **sizes,
+    )
+    model.set_vocabulary(vocabulary)
+    model.build_for_inference()  # restoring a backup needs a built model
+    if init:
+        model.set_weights(init.get_weights())  # a backup, if any, is restored over it later
+        print(f"initialized from {cfg.init_from}")
+    return model
 
 
 class CaptionValidation(BestCheckpoint):
@@ -202,29 +209,22 @@ def main(cfg):
         train = [train[i] for i in sorted(keep)]
     if cfg.smoke:
         train, val, test = train[:40], val[:8], test[:8]
+    init = training.starting_point(cfg)  # its vocabulary: words it never saw are <unk>
+    min_count = 1 if cfg.smoke else cfg.min_count
     vocabulary_path = run_dir / "vocabulary.json"  # reused on resume, so the ids never change
     if chief and not vocabulary_path.exists():
         captions = [normalize_caption(c) for _, cs in train for c in cs]
-        atomic_write(vocabulary_path, WordVocabulary.from_texts(captions, 1 if cfg.smoke else cfg.min_count).to_json())
+        atomic_write(vocabulary_path, (init.vocabulary if init else WordVocabulary.from_texts(captions, min_count))
+                     .to_json())
     distribute.barrier(strategy)  # every worker uses the chief's vocabulary
     vocabulary = training.read_run_file(vocabulary_path, lambda data, path: WordVocabulary.from_json(data.decode()))
+    if init and vocabulary != init.vocabulary:
+        raise ValueError(f"--init-from {cfg.init_from}: {vocabulary_path} holds another vocabulary (the run "
+                         f"directory was started without it); pass another --run-dir.")
 
     # -- model ---------------------------------------------------------------------------
-    sizes = {"embedding_dim": cfg.embedding_dim, "units": cfg.units}
-    if cfg.smoke:
-        sizes = {"embedding_dim": 16, "units": 16}
     with strategy.scope():
-        model = zoo.build(
-            cfg.model,
-            vocabulary_size=vocabulary.size,
-            encoder_weights="imagenet",
-            image_size=cfg.image_size,
-            dropout=cfg.dropout,
-            attention_penalty=cfg.attention_penalty,
-            **sizes,
-        )
-        model.set_vocabulary(vocabulary)
-        model.build_for_inference()  # restoring a backup needs a built model
+        model = build_model(cfg, vocabulary, init)
 
     # -- features: every image through the frozen CNN once ---------------------------------
     features_path = run_dir / "features.npz"
@@ -288,7 +288,9 @@ def main(cfg):
             "train_captions": len(train_rows),
             "val_images": len(val),
             "test_images": len(test),
-            "vocabulary": f"{len(vocabulary.words)} words seen >= {cfg.min_count} times in the training captions",
+            "vocabulary": f"{len(vocabulary.words)} words of {cfg.init_from}'s vocabulary (kept; words it never saw "
+                          f"are <unk>)" if init else
+                          f"{len(vocabulary.words)} words seen >= {min_count} times in the training captions",
             "selection": "val (best epoch by greedy val BLEU-4)",
             "metric": "corpus BLEU-1..4, sacreBLEU 13a, lowercased, all 5 references",
         },

@@ -109,6 +109,49 @@ def test_captioning_on_own_images(mirror, tmp_path, shipped_untouched):
     card = json.loads((tmp_path / "r" / "model" / "card.json").read_text())
     assert card["data"]["dataset"] == "own files: captions.csv" and card["data"]["missing_images"] == [names[-1]]
     assert card["data"]["files"][0]["rows"] == len(rows)
+    words = json.loads((tmp_path / "r" / "model" / "vocabulary.json").read_text())["words"]
+    assert card["data"]["vocabulary"] == f"{len(words)} words seen >= 1 times in the training captions"  # --smoke's
+
+
+def mirror_images(mirror, count=3):
+    return [str(p) for p in sorted((Path(mirror) / "flickr8k" / "Images").glob("*.jpg"))[:count]]
+
+
+def test_fine_tuning_a_captioner_starts_from_the_shipped_model_exactly(mirror):
+    module = recipe_module("caption.py")
+    cfg = module.parse_args(["--init-from", "sat-lstm-squeezenet", "--smoke"])  # --smoke's sizes give way to its own
+    init = training.starting_point(cfg)
+    model = module.build_model(cfg, init.vocabulary, init)
+    shipped = zoo.load("sat-lstm-squeezenet")
+    assert model.get_config() == shipped.get_config() and model.vocabulary == shipped.vocabulary
+    assert all(np.array_equal(a, b) for a, b in zip(model.get_weights(), shipped.get_weights()))
+    images = mirror_images(mirror)
+    assert model.caption(images, beam_size=1) == shipped.caption(images, beam_size=1)
+    assert model.caption(images) == shipped.caption(images)  # beam 3
+    with pytest.raises(ValueError, match="--init-from must be 'sat-lstm-squeezenet'"):
+        training.starting_point(module.parse_args(["--init-from", "lstm-squeezenet"]))
+    with pytest.raises(ValueError, match="holds 'sat-lstm-squeezenet', not 'lstm-squeezenet'"):
+        training.starting_point(module.parse_args(["--model", "lstm-squeezenet", "--init-from",
+                                                   str(ROOT / "saved_models" / "sat-lstm-squeezenet")]))
+
+
+# A recipe run at the shipped model's size, one step on --smoke's 40 images: ~16 s on 2 busy cores.
+def test_one_fine_tuning_step_of_a_captioner_changes_the_weights_and_keeps_the_vocabulary(mirror, tmp_path,
+                                                                                         shipped_untouched):
+    run("caption.py", "--init-from", "sat-lstm-squeezenet", "--smoke", "--epochs", "1", "--steps-per-epoch", "1",
+        "--batch-size", "8", "--beam-size", "1", "--run-dir", str(tmp_path / "r"))
+    tuned = zoo.load("sat-lstm-squeezenet", weights=tmp_path / "r" / "model")
+    shipped = zoo.load("sat-lstm-squeezenet")
+    assert tuned.vocabulary == shipped.vocabulary and tuned.get_config() == shipped.get_config()
+    encoder = {id(w) for w in shipped.encoder.weights}
+    frozen = [np.array_equal(a, b) for w, a, b in zip(shipped.weights, tuned.get_weights(), shipped.get_weights())
+              if id(w) in encoder]
+    trained = [not np.array_equal(a, b) for w, a, b in zip(shipped.weights, tuned.get_weights(),
+                                                            shipped.get_weights()) if id(w) not in encoder]
+    assert len(frozen) == len(shipped.encoder.weights) and all(frozen) and any(trained)
+    card = json.loads((tmp_path / "r" / "model" / "card.json").read_text())
+    assert card["data"]["vocabulary"].startswith(f"{len(shipped.vocabulary.words)} words of sat-lstm-squeezenet's")
+    assert card["config"]["init_from"] == "sat-lstm-squeezenet" and card["optimizer_steps"] == 1
 
 
 @pytest.mark.slow  # a recipe run at the shipped model's size; the start point is checked by default

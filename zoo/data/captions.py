@@ -1,11 +1,47 @@
-"""The captioning tf.data pipeline: (image, caption) pairs over cached CNN
-features, in a seeded order per epoch that a resumed run repeats."""
+"""The captioning data on the way to a model: CNN features of every image
+computed once and cached (`cache_features`), and the tf.data pipeline of
+(image, caption) pairs over them, in a seeded order per epoch that a resumed
+run repeats."""
+
+import os
+from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
+from tqdm import tqdm
 
-from zoo.data.flickr8k import normalize_caption
+from zoo.data.flickr8k import load_image, normalize_caption
 from zoo.data.tokenizers import BOS, EOS
+
+
+def cache_features(model, items, path, batch_size=32, dtype=np.float16):
+    """`{image name: [locations, channels]}` of every image in `items`
+    (`(image path, captions)` pairs), computed once with `model.encode_images`
+    and kept in `path` (.npz, keyed by file name).
+
+    Images already in `path` are read, not encoded again; the others are
+    encoded in batches of `batch_size` and `path` is rewritten atomically with
+    all of them. Features are stored as `dtype` (float16 halves the file; the
+    recipe trains on them).
+    """
+    path = Path(path)
+    cached = {}
+    if path.exists():
+        with np.load(path) as stored:
+            cached = {name: stored[name] for name in stored.files}
+    missing = [p for p, _ in items if Path(p).name not in cached]
+    for start in tqdm(range(0, len(missing), batch_size), desc="encoding images", disable=not missing):
+        chunk = missing[start : start + batch_size]
+        features = model.encode_images(np.stack([load_image(p, model.image_size) for p in chunk]))
+        for p, f in zip(chunk, np.asarray(features)):
+            cached[Path(p).name] = f.astype(dtype)
+    if missing:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".tmp-{path.name}")
+        with open(tmp, "wb") as f:  # a file object: np.savez adds no ".npz" to the name
+            np.savez(f, **cached)
+        os.replace(tmp, path)
+    return cached
 
 
 def caption_pairs(items, features, vocabulary, max_length):
