@@ -23,18 +23,17 @@ cross-validated rows the mean and range of the per-fold scores.
   cross-validation: one model, one split, 158 images.
 
 SqueezeNet features of the 850 images are computed once per encoder (the
-sha256 of its weights) and cached in --cache-dir.
+sha256 of its weights) and cached in --cache-dir, as float32 (the recipe's
+`zoo.data.captions.cache_features`, which keeps float16 for training).
 """
 
 import argparse
 import hashlib
 import json
-import os
 import sys
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from zoo import quiet  # noqa: E402
@@ -42,7 +41,8 @@ from zoo import quiet  # noqa: E402
 quiet.quiet_tensorflow()  # before TensorFlow loads: no start-up lines a reader cannot act on
 
 import zoo  # noqa: E402
-from zoo.data.flickr8k import fold_images, load_flickr8k, load_image, normalize_caption, split_of  # noqa: E402
+from zoo.data.captions import cache_features  # noqa: E402
+from zoo.data.flickr8k import fold_images, load_flickr8k, normalize_caption, split_of  # noqa: E402
 from zoo.metrics import caption_intervals, caption_scores  # noqa: E402
 from zoo.models.captioner import nearest_neighbour_captions  # noqa: E402
 
@@ -53,31 +53,16 @@ _LOADED = {}  # features already read in this process
 
 def image_features(model, paths, cache_dir, batch_size=32):
     """float32 `[images, locations, channels]` of `paths` by `model`'s encoder,
-    cached in `cache_dir` under the sha256 of the encoder's weights."""
+    cached (`cache_features`) in `cache_dir` under the sha256 of the encoder's weights."""
     digest = hashlib.sha256(str(model.image_size).encode())
     for weight in model.encoder.get_weights():
         digest.update(np.ascontiguousarray(weight).tobytes())
-    path = Path(cache_dir) / f"features-{model.encoder_name}-{digest.hexdigest()[:16]}.npz"
-    names = [Path(p).name for p in paths]
-    if (path, tuple(names)) in _LOADED:
-        return _LOADED[path, tuple(names)]
-    if path.is_file():
-        with np.load(path) as stored:
-            if list(stored["names"]) == names:
-                _LOADED[path, tuple(names)] = stored["features"]
-                return _LOADED[path, tuple(names)]
-    chunks = []
-    for start in tqdm(range(0, len(paths), batch_size), desc="encoding images", file=sys.stderr):
-        pixels = np.stack([load_image(p, model.image_size) for p in paths[start : start + batch_size]])
-        chunks.append(np.asarray(model.encode_images(pixels), np.float32))
-    features = np.concatenate(chunks)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".tmp-{path.name}")
-    with open(tmp, "wb") as f:
-        np.savez(f, names=np.array(names), features=features)
-    os.replace(tmp, path)
-    _LOADED[path, tuple(names)] = features
-    return features
+    path = Path(cache_dir) / f"image-features-{model.encoder_name}-{digest.hexdigest()[:16]}.npz"
+    names = tuple(Path(p).name for p in paths)
+    if (path, names) not in _LOADED:
+        cached = cache_features(model, [(p, None) for p in paths], path, batch_size, dtype=np.float32)
+        _LOADED[path, names] = np.stack([cached[name] for name in names])
+    return _LOADED[path, names]
 
 
 def cross_validated_retrieval(names, features, references, folds):

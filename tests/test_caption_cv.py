@@ -250,3 +250,66 @@ def test_cross_validated_retrieval_captions_each_image_from_its_folds_training_i
         mean /= np.linalg.norm(mean, axis=1, keepdims=True)
         candidates = [names.index(n) for n in train]
         assert source == candidates[int(np.argmax(mean[candidates] @ mean[i]))]
+
+
+class FakeCaptioner:
+    """What `cache_features` and `image_features` use of a captioner: a 4-location, 3-channel "encoder" (the mean
+    colour of each quarter of the rows, / 7 so that float16 rounds), counting the images it encodes."""
+
+    image_size, encoder_name = 32, "fake"
+
+    def __init__(self, scale=1.0):
+        self.scale, self.encoded = scale, 0
+        self.encoder = self
+
+    def get_weights(self):
+        return [np.array([self.scale], np.float32)]
+
+    def encode_images(self, images):
+        self.encoded += len(images)
+        return images.reshape(len(images), 4, -1, 3).mean(axis=2) * self.scale / 7
+
+
+def photos(directory, count):
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    paths = []
+    for i in range(count):
+        paths.append(str(directory / f"photo{i}.png"))
+        Image.fromarray(rng.integers(0, 256, (20 + 5 * i, 30, 3), dtype=np.uint8)).save(paths[-1])
+    return paths
+
+
+def test_cache_features_encodes_each_image_once_and_keeps_the_file(tmp_path):
+    from zoo.data.flickr8k import load_image
+
+    paths, model, cache = photos(tmp_path, 3), FakeCaptioner(), tmp_path / "cache" / "features.npz"
+    expected = {Path(p).name: (load_image(p, 32).reshape(4, -1, 3).mean(axis=1) / 7).astype(np.float16)
+                for p in paths}
+    first = caption_data.cache_features(model, [(p, ["a caption"]) for p in paths[:2]], cache, batch_size=1)
+    assert model.encoded == 2 and sorted(first) == ["photo0.png", "photo1.png"]
+    for name, features in first.items():
+        assert features.dtype == np.float16 and np.array_equal(features, expected[name])
+    more = caption_data.cache_features(model, [(p, []) for p in paths], cache)
+    assert model.encoded == 3 and sorted(more) == sorted(expected)  # only photo2 was encoded
+    again = caption_data.cache_features(FakeCaptioner(), [(p, []) for p in paths], cache)  # read from the file
+    assert all(np.array_equal(again[n], expected[n]) for n in expected)
+    assert sorted(p.name for p in cache.parent.iterdir()) == ["features.npz"]  # no temporary file left
+    exact = caption_data.cache_features(model, [(paths[0], [])], tmp_path / "f32.npz", dtype=np.float32)
+    assert exact["photo0.png"].dtype == np.float32 and not np.array_equal(exact["photo0.png"], expected["photo0.png"])
+
+
+def test_benchmark_features_come_from_the_recipes_cache_per_encoder(tmp_path):
+    module = benchmark()
+    paths = photos(tmp_path, 3)
+    model = FakeCaptioner()
+    features = module.image_features(model, paths[::-1], tmp_path / "cache")
+    assert features.shape == (3, 4, 3) and features.dtype == np.float32 and model.encoded == 3
+    stored = caption_data.cache_features(model, [(p, []) for p in paths], next((tmp_path / "cache").iterdir()))
+    assert model.encoded == 3 and np.array_equal(features, np.stack([stored[Path(p).name] for p in paths[::-1]]))
+    module._LOADED.clear()
+    assert np.array_equal(module.image_features(FakeCaptioner(), paths[::-1], tmp_path / "cache"), features)
+    other = FakeCaptioner(scale=2.0)  # other encoder weights: other features, in their own file
+    assert np.allclose(module.image_features(other, paths[::-1], tmp_path / "cache"), 2 * features)
+    assert other.encoded == 3 and len(list((tmp_path / "cache").iterdir())) == 2
