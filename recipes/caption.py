@@ -27,8 +27,6 @@ saved_models/<model>/ if its test BLEU-4 beats the shipped card's.
 """
 
 import dataclasses
-import json
-import shlex
 import sys
 from pathlib import Path
 
@@ -38,11 +36,10 @@ from zoo import training  # noqa: E402, I001  first: it imports TensorFlow witho
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
-from tensorboard.plugins.hparams import api as hp  # noqa: E402
 
 import zoo  # noqa: E402
-from zoo import distribute, saving, viz  # noqa: E402
-from zoo.callbacks import BestCheckpoint, StepBackup  # noqa: E402
+from zoo import viz  # noqa: E402
+from zoo.callbacks import BestCheckpoint  # noqa: E402
 from zoo.data.captions import cache_features, caption_dataset, caption_pairs  # noqa: E402
 from zoo.data.flickr8k import FOLD_VAL_PERCENT, load_flickr8k, load_flickr8k_fold, load_image, normalize_caption  # noqa: E402
 from zoo.data.tokenizers import WordVocabulary  # noqa: E402
@@ -169,19 +166,10 @@ def overlay_png(model, path, sequence, weights, title):
 
 
 def main(cfg):
-    strategy = distribute.get_strategy(cfg.strategy, cfg.cpu_devices)  # first: may set up devices
-    print(f"strategy: {type(strategy).__name__} with {strategy.num_replicas_in_sync} replica(s)")
-    keras.utils.set_random_seed(cfg.seed)
-    if cfg.mixed_precision:
-        keras.mixed_precision.set_global_policy(cfg.mixed_precision)
-    suffix = (f"-{Path(cfg.images).name}" if cfg.images else "") + \
-        (f"-cv{cfg.fold}of{cfg.folds}" if cfg.folds else "") + \
-        ("" if cfg.train_fraction == 1.0 else f"-{cfg.train_fraction:g}") + ("-smoke" if cfg.smoke else "")
-    run_dir = Path(cfg.run_dir or f"runs/{cfg.model}{suffix}")
-    chief = distribute.is_chief(strategy)
-    if chief:
-        training.lock_run_dir(run_dir)  # a second process on this run directory stops here
-    out_dir = distribute.worker_dir(run_dir, strategy)  # run_dir on the chief, else a temporary dir
+    data_name = "-".join([Path(cfg.images).name if cfg.images else "flickr8k",
+                          *([f"cv{cfg.fold}of{cfg.folds}"] if cfg.folds else []),
+                          *([f"{cfg.train_fraction:g}"] if cfg.train_fraction < 1.0 else [])])
+    run = training.setup(cfg, data_name)  # strategy, seed, precision, run directory locked by the chief
 
     # -- data: a fixed split (or a fold) by image name; the vocabulary from training captions
     dataset = "flickr8k (the 850-image mirror subset)"
@@ -211,30 +199,27 @@ def main(cfg):
         train, val, test = train[:40], val[:8], test[:8]
     init = training.starting_point(cfg)  # its vocabulary: words it never saw are <unk>
     min_count = 1 if cfg.smoke else cfg.min_count
-    vocabulary_path = run_dir / "vocabulary.json"  # reused on resume, so the ids never change
-    if chief and not vocabulary_path.exists():
-        captions = [normalize_caption(c) for _, cs in train for c in cs]
-        atomic_write(vocabulary_path, (init.vocabulary if init else WordVocabulary.from_texts(captions, min_count))
-                     .to_json())
-    distribute.barrier(strategy)  # every worker uses the chief's vocabulary
-    vocabulary = training.read_run_file(vocabulary_path, lambda data, path: WordVocabulary.from_json(data.decode()))
+    vocabulary = run.shared_file(  # the chief's, for every worker; kept on resume, so the ids never change
+        "vocabulary.json", lambda: (init.vocabulary if init else WordVocabulary.from_texts(
+            [normalize_caption(c) for _, cs in train for c in cs], min_count)).to_json(),
+        lambda data, path: WordVocabulary.from_json(data.decode()))
     if init and vocabulary != init.vocabulary:
-        raise ValueError(f"--init-from {cfg.init_from}: {vocabulary_path} holds another vocabulary (the run "
-                         f"directory was started without it); pass another --run-dir.")
+        raise ValueError(f"--init-from {cfg.init_from}: {run.run_dir / 'vocabulary.json'} holds another vocabulary "
+                         f"(the run directory was started without it); pass another --run-dir.")
 
     # -- model ---------------------------------------------------------------------------
-    with strategy.scope():
+    with run.strategy.scope():
         model = build_model(cfg, vocabulary, init)
 
     # -- features: every image through the frozen CNN once ---------------------------------
-    features_path = run_dir / "features.npz"
-    cached = cache_features(model, train + val + test, features_path) if chief else None
-    distribute.barrier(strategy)
-    if not chief:
+    features_path = run.run_dir / "features.npz"
+    cached = cache_features(model, train + val + test, features_path) if run.chief else None
+    run.barrier()
+    if not run.chief:
         cached = cache_features(model, [], features_path)
     grid = {split: np.stack([cached[Path(p).name] for p, _ in items]) for split, items in
             (("train", train), ("val", val), ("test", test))}
-    global_batch = cfg.batch_size * strategy.num_replicas_in_sync
+    global_batch = run.global_batch(cfg.batch_size)
     train_rows, train_tokens = caption_pairs(train, grid["train"], vocabulary, cfg.max_length)
     val_rows, val_tokens = caption_pairs(val, grid["val"], vocabulary, cfg.max_length)
     steps_per_epoch = cfg.steps_per_epoch or (3 if cfg.smoke else None)
@@ -246,84 +231,66 @@ def main(cfg):
     steps = min(len(train_rows) // global_batch, steps_per_epoch or len(train_rows))
     val_ds = caption_dataset(grid["val"], val_rows, val_tokens, global_batch)
 
-    with strategy.scope():
+    with run.strategy.scope():
         model.compile(
             optimizer=keras.optimizers.Adam(cfg.learning_rate, clipnorm=cfg.clipnorm),
             loss=masked_cross_entropy(cfg.label_smoothing),
             metrics=[MaskedAccuracy()],
             jit_compile=cfg.jit_compile,
         )
-        backup = StepBackup(run_dir / "backup", steps, cfg.backup_every, write_dir=out_dir / "backup")
-        start = backup.restore(model)  # batches already trained, 0 on a fresh run
+        backup, start = run.step_backup(model, steps, cfg.backup_every)  # start: batches already trained
     training.check_jit_compile(model, cfg.jit_compile, cfg.model)
     model.summary(print_fn=lambda line, **_: print(line))
 
     # -- fit -----------------------------------------------------------------------------
-    validation = CaptionValidation(val, grid["val"], out_dir)
+    validation = CaptionValidation(val, grid["val"], run.out_dir)
     callbacks = [
         backup,  # first: it ends a resumed epoch early, before the others see its end
         keras.callbacks.ReduceLROnPlateau("val_loss", factor=0.5, patience=2, min_lr=1e-5),
         validation,
         keras.callbacks.EarlyStopping("val_bleu4", mode="max", patience=cfg.patience),
-        keras.callbacks.TensorBoard(str(out_dir)),
+        keras.callbacks.TensorBoard(str(run.out_dir)),
     ]
     optimizer_steps = training.fit_resumed(
         model, train_stream, start, steps, cfg.epochs, callbacks, val_ds,
         verbose=2 if cfg.smoke else "auto", skip=backup.finished,
     )
-    if not chief:
+    if not run.chief:
         return None  # evaluating and shipping is the chief's
 
-    # -- evaluate the best epoch on the test split, beside retrieval, and ship it ----------
-    if (run_dir / "best.weights.h5").exists():
-        model.load_weights(run_dir / "best.weights.h5")
-    card = {
-        "task": "captioning",
-        "data": {
-            "dataset": dataset,
-            **({"files": files, "missing_images": missing} if cfg.images else {}),
-            "split": split,
-            **({"fold": cfg.fold, "folds": cfg.folds} if cfg.folds else {}),
-            "train_images": len(train),
-            "train_captions": len(train_rows),
-            "val_images": len(val),
-            "test_images": len(test),
-            "vocabulary": f"{len(vocabulary.words)} words of {cfg.init_from}'s vocabulary (kept; words it never saw "
-                          f"are <unk>)" if init else
-                          f"{len(vocabulary.words)} words seen >= {min_count} times in the training captions",
-            "selection": "val (best epoch by greedy val BLEU-4)",
-            "metric": "corpus BLEU-1..4, sacreBLEU 13a, lowercased, all 5 references",
-        },
-        "config": dataclasses.asdict(cfg),
-        "command": "python " + " ".join(shlex.quote(a) for a in sys.argv),
-        "best_epoch": validation.state["epoch"],
-        "optimizer_steps": optimizer_steps,
-        "train_seconds": round(validation.state["train_seconds"]),
-        "hardware": training.hardware(),
-        "replicas": strategy.num_replicas_in_sync,
-        "parameters": model.count_params(),
+    # -- evaluate the best epoch, as saved, on the test split beside retrieval; write model/ and ship it --
+    data = {
+        "dataset": dataset,
+        **({"files": files, "missing_images": missing} if cfg.images else {}),
+        "split": split,
+        **({"fold": cfg.fold, "folds": cfg.folds} if cfg.folds else {}),
+        "train_images": len(train),
+        "train_captions": len(train_rows),
+        "val_images": len(val),
+        "test_images": len(test),
+        "vocabulary": f"{len(vocabulary.words)} words of {cfg.init_from}'s vocabulary (kept; words it never saw are "
+                      f"<unk>)" if init else
+                      f"{len(vocabulary.words)} words seen >= {min_count} times in the training captions",
+        "selection": "val (best epoch by greedy val BLEU-4)",
+        "metric": "corpus BLEU-1..4, sacreBLEU 13a, lowercased, all 5 references",
     }
-    model_dir = saving.save(model, run_dir / "model", cfg.model, card)  # float16 weights: evaluate what ships
-    shipped = zoo.load(cfg.model, weights=model_dir)
-    results = evaluate_captioning(shipped, test, beam_sizes=sorted({1, cfg.beam_size}),
-                                  limit=8 if cfg.smoke else None)
-    references = [[normalize_caption(c) for c in captions] for _, captions in test]
-    retrieved = nearest_neighbour_captions(grid["train"], [[normalize_caption(c) for c in cs] for _, cs in train],
-                                           grid["test"])
-    results["nearest_neighbour"] = caption_scores(retrieved, references)
-    card["metrics"] = results
-    saving.save(model, model_dir, cfg.model, card)
-    caption, (words, weights) = shipped.caption(test[0][0], beam_size=cfg.beam_size, return_attention=True)
-    figure = viz.caption_attention_figure(load_image(test[0][0], shipped.image_size), words, weights,
-                                          f"{Path(test[0][0]).name}: {caption}")
-    atomic_write(run_dir / "attention.png", viz.to_png(figure))
-    with tf.summary.create_file_writer(str(run_dir / "hparams")).as_default():
-        hp.hparams({k: v for k, v in dataclasses.asdict(cfg).items() if isinstance(v, (int, float, str, bool))})
-        tf.summary.scalar("test_bleu4", results[training.decoding_key(cfg.beam_size)]["bleu4"], step=0)
-        tf.summary.scalar("val_bleu4", validation.state["bleu4"], step=0)
-    print(json.dumps(results, indent=2))
-    training.ship(model, cfg, run_dir, card, (training.decoding_key(cfg.beam_size), "bleu4"), data_key="dataset")
-    return results
+    key = training.decoding_key(cfg.beam_size)
+
+    def evaluate(saved, card):
+        results = evaluate_captioning(saved, test, beam_sizes=sorted({1, cfg.beam_size}),
+                                      limit=8 if cfg.smoke else None)
+        references = [[normalize_caption(c) for c in captions] for _, captions in test]
+        retrieved = nearest_neighbour_captions(grid["train"], [[normalize_caption(c) for c in cs] for _, cs in train],
+                                               grid["test"])
+        results["nearest_neighbour"] = caption_scores(retrieved, references)
+        caption, (words, weights) = saved.caption(test[0][0], beam_size=cfg.beam_size, return_attention=True)
+        figure = viz.caption_attention_figure(load_image(test[0][0], saved.image_size), words, weights,
+                                              f"{Path(test[0][0]).name}: {caption}")
+        atomic_write(run.run_dir / "attention.png", viz.to_png(figure))
+        return results, {"test_bleu4": results[key]["bleu4"], "val_bleu4": validation.state["bleu4"]}
+
+    return training.finish(model, cfg, run, "captioning", data, validation, optimizer_steps, evaluate,
+                           (key, "bleu4"), data_key="dataset")
 
 
 if __name__ == "__main__":
