@@ -7,23 +7,20 @@
     for i in 0 1 2 3 4; do python recipes/caption.py --folds 5 --fold $i --run-dir runs/sat-cv$i; done
     python benchmarks/caption_cv.py --runs runs/sat-cv*                   # their cross-validated scores
 
-Reads top to bottom: config -> strategy -> data -> features -> model -> fit ->
-evaluate -> save. The split is fixed by image name (`zoo.data.flickr8k`), or
-with --folds K --fold I it is fold I of K-fold cross-validation (test = the
-images of fold I, every image in one fold; val and train from the others,
-also by name); the word vocabulary comes from the training captions. The
-frozen CNN encodes each image once: its feature grids are cached in
-<run-dir>/features.npz, and training reads them, not the images. Killing the
-run and re-running the same command resumes from the last backup (every
---backup-every steps and every epoch end), mid-epoch included. Several workers: `python -m zoo.launch
---workers 2 recipes/caption.py ...`. Watch it with `tensorboard --logdir runs/`:
-losses, token accuracy, val BLEU-4, sample captions and attention overlays
-(each word's attention over the image), hparams. At the end the best epoch
-(by greedy val BLEU-4) is scored on the test split, greedy and beam, beside a
-nearest-neighbour retrieval baseline on the same features, and written with
-its card.json to <run-dir>/model/ (load it with `zoo.load(name,
-weights="<run-dir>/model")`); `--ship` also installs it into
-saved_models/<model>/ if its test BLEU-4 beats the shipped card's.
+Reads top to bottom: config -> setup -> data -> model -> features -> fit -> evaluate and save
+(`zoo.training.finish`). The split is fixed by image name (`zoo.data.flickr8k`), or with --folds K
+--fold I it is fold I of K-fold cross-validation (test = the images of fold I, every image in one
+fold; val and train from the others, also by name); the word vocabulary comes from the training
+captions (with --init-from, from the starting point: new words are <unk>). The frozen CNN encodes
+each image once: its feature grids are cached in <run-dir>/features.npz, and training reads them,
+not the images. Killing the run and re-running the same command resumes from the last backup (every
+--backup-every steps and every epoch end), mid-epoch included. Several workers: `python -m
+zoo.launch --workers 2 recipes/caption.py ...`. Watch it with `tensorboard --logdir runs/`: losses,
+token accuracy, val BLEU-4, sample captions and attention overlays (each word's attention over the
+image), hparams. At the end the best epoch (by greedy val BLEU-4) is scored on the test split,
+greedy and beam, beside a nearest-neighbour retrieval baseline on the same features, and written
+with its card.json to <run-dir>/model/ (load it with `zoo.load(name, weights="<run-dir>/model")`);
+`--ship` also installs it into saved_models/<model>/ if its test BLEU-4 beats the shipped card's.
 """
 
 import dataclasses
@@ -40,10 +37,9 @@ import tensorflow as tf  # noqa: E402
 import zoo  # noqa: E402
 from zoo import viz  # noqa: E402
 from zoo.callbacks import BestCheckpoint  # noqa: E402
-from zoo.data.captions import cache_features, caption_dataset, caption_pairs  # noqa: E402
-from zoo.data.flickr8k import FOLD_VAL_PERCENT, load_flickr8k, load_flickr8k_fold, load_image, normalize_caption  # noqa: E402
+from zoo.data.captions import cache_features, caption_dataset, caption_pairs, caption_splits  # noqa: E402
+from zoo.data.flickr8k import load_image, normalize_caption  # noqa: E402
 from zoo.data.tokenizers import WordVocabulary  # noqa: E402
-from zoo.data import user_files  # noqa: E402
 from zoo.evaluate import evaluate_captioning  # noqa: E402
 from zoo.metrics import MaskedAccuracy, caption_scores, masked_cross_entropy  # noqa: E402
 from zoo.models.captioner import nearest_neighbour_captions  # noqa: E402
@@ -172,29 +168,9 @@ def main(cfg):
     run = training.setup(cfg, data_name)  # strategy, seed, precision, run directory locked by the chief
 
     # -- data: a fixed split (or a fold) by image name; the vocabulary from training captions
-    dataset = "flickr8k (the 850-image mirror subset)"
-    split = "by sha256 of the image name (zoo.data.flickr8k): 82/9/9 % train/val/test"
-    if cfg.images:
-        splits, files, missing = user_files.read_image_captions(cfg.images, cfg.captions)
-        if missing:
-            print(f"{len(missing)} images named in {cfg.captions} are not in {cfg.images}, left out: "
-                  f"{', '.join(missing[:10])}{' ...' if len(missing) > 10 else ''}")
-        train, val, test = splits["train"], splits["val"], splits["test"]
-        if not (train and val and test):
-            raise ValueError(f"--images: {len(train)}/{len(val)}/{len(test)} train/val/test images; each split needs "
-                             f"at least one (an image's split follows a hash of its name: give more images).")
-        dataset = "own files: " + ", ".join(f["name"] for f in files)
-    elif cfg.folds:
-        train, val, test = load_flickr8k_fold(cfg.fold, cfg.folds)
-        # Another test set: a shipped card measured on the fixed split is not compared with this one.
-        dataset += f", cross-validation fold {cfg.fold} of {cfg.folds}"
-        split = (f"fold {cfg.fold} of {cfg.folds} by sha256 of the image name (zoo.data.flickr8k.fold_images): "
-                 f"test = the fold, val = {FOLD_VAL_PERCENT} % of the others")
-    else:
-        train, val, test = (load_flickr8k(name) for name in ("train", "val", "test"))
-    if cfg.train_fraction < 1.0:
-        keep = np.random.default_rng(cfg.seed).permutation(len(train))[: round(cfg.train_fraction * len(train))]
-        train = [train[i] for i in sorted(keep)]
+    # (a fold is another test set: a shipped card measured on the fixed split is not compared with it)
+    train, val, test, data = caption_splits(cfg.images, cfg.captions, cfg.folds, cfg.fold, cfg.train_fraction,
+                                            cfg.seed)
     if cfg.smoke:
         train, val, test = train[:40], val[:8], test[:8]
     init = training.starting_point(cfg)  # its vocabulary: words it never saw are <unk>
@@ -259,11 +235,7 @@ def main(cfg):
         return None  # evaluating and shipping is the chief's
 
     # -- evaluate the best epoch, as saved, on the test split beside retrieval; write model/ and ship it --
-    data = {
-        "dataset": dataset,
-        **({"files": files, "missing_images": missing} if cfg.images else {}),
-        "split": split,
-        **({"fold": cfg.fold, "folds": cfg.folds} if cfg.folds else {}),
+    data |= {
         "train_images": len(train),
         "train_captions": len(train_rows),
         "val_images": len(val),

@@ -313,3 +313,19 @@ def test_benchmark_features_come_from_the_recipes_cache_per_encoder(tmp_path):
     other = FakeCaptioner(scale=2.0)  # other encoder weights: other features, in their own file
     assert np.allclose(module.image_features(other, paths[::-1], tmp_path / "cache"), 2 * features)
     assert other.encoded == 3 and len(list((tmp_path / "cache").iterdir())) == 2
+
+
+def test_caption_splits_give_the_recipes_items_and_their_card(mirror):
+    from zoo.data.flickr8k import load_flickr8k
+
+    train, val, test, data = caption_data.caption_splits()
+    assert [train, val, test] == [load_flickr8k(s) for s in ("train", "val", "test")]
+    assert data == {"dataset": "flickr8k (the 850-image mirror subset)",
+                    "split": "by sha256 of the image name (zoo.data.flickr8k): 82/9/9 % train/val/test"}
+    *fold, data = caption_data.caption_splits(folds=5, fold=2)
+    assert tuple(fold) == load_flickr8k_fold(2, 5) and (data["fold"], data["folds"]) == (2, 5)
+    assert list(data) == ["dataset", "split", "fold", "folds"] and data["dataset"].endswith("fold 2 of 5")
+    part = caption_data.caption_splits(train_fraction=0.25, seed=3)[0]
+    assert len(part) == round(0.25 * len(train)) and part == [item for item in train if item in part]  # in order
+    assert part == caption_data.caption_splits(train_fraction=0.25, seed=3)[0]
+    assert part != caption_data.caption_splits(train_fraction=0.25, seed=4)[0]

@@ -1,7 +1,8 @@
-"""The captioning data on the way to a model: CNN features of every image
-computed once and cached (`cache_features`), and the tf.data pipeline of
-(image, caption) pairs over them, in a seeded order per epoch that a resumed
-run repeats."""
+"""The captioning data on the way to a model: the splits (`caption_splits`:
+Flickr8k's fixed split, a cross-validation fold, or your own files), CNN
+features of every image computed once and cached (`cache_features`), and the
+tf.data pipeline of (image, caption) pairs over them, in a seeded order per
+epoch that a resumed run repeats."""
 
 import os
 from pathlib import Path
@@ -10,8 +11,49 @@ import numpy as np
 import tensorflow as tf
 from tqdm import tqdm
 
-from zoo.data.flickr8k import load_image, normalize_caption
+from zoo.data.flickr8k import FOLD_VAL_PERCENT, load_flickr8k, load_flickr8k_fold, load_image, normalize_caption
 from zoo.data.tokenizers import BOS, EOS
+
+
+def caption_splits(images="", captions="", folds=0, fold=0, train_fraction=1.0, seed=0):
+    """`(train, val, test, data)`: the `(image path, [captions])` items of each
+    split and their description for the model card (`data`: "dataset", "split",
+    and "files"/"missing_images" or "fold"/"folds").
+
+    With `images` and `captions`, your own files
+    (`user_files.read_image_captions`: split by a hash of each image's name;
+    images the captions name but the folder lacks are printed and left out);
+    else fold `fold` of `folds` of Flickr8k (test = the fold), or with `folds`
+    0 its fixed 82/9/9 split. `train_fraction` < 1 keeps that share of the
+    training images, chosen with `seed`.
+    """
+    dataset = "flickr8k (the 850-image mirror subset)"
+    split = "by sha256 of the image name (zoo.data.flickr8k): 82/9/9 % train/val/test"
+    more = {}
+    if images:
+        from zoo.data import user_files
+
+        splits, files, missing = user_files.read_image_captions(images, captions)
+        if missing:
+            print(f"{len(missing)} images named in {captions} are not in {images}, left out: "
+                  f"{', '.join(missing[:10])}{' ...' if len(missing) > 10 else ''}")
+        train, val, test = splits["train"], splits["val"], splits["test"]
+        if not (train and val and test):
+            raise ValueError(f"--images: {len(train)}/{len(val)}/{len(test)} train/val/test images; each split needs "
+                             f"at least one (an image's split follows a hash of its name: give more images).")
+        dataset, more = "own files: " + ", ".join(f["name"] for f in files), {"files": files, "missing_images": missing}
+    elif folds:
+        train, val, test = load_flickr8k_fold(fold, folds)
+        dataset += f", cross-validation fold {fold} of {folds}"
+        split = (f"fold {fold} of {folds} by sha256 of the image name (zoo.data.flickr8k.fold_images): "
+                 f"test = the fold, val = {FOLD_VAL_PERCENT} % of the others")
+    else:
+        train, val, test = (load_flickr8k(name) for name in ("train", "val", "test"))
+    if train_fraction < 1.0:
+        keep = np.random.default_rng(seed).permutation(len(train))[: round(train_fraction * len(train))]
+        train = [train[i] for i in sorted(keep)]
+    data = {"dataset": dataset, **more, "split": split, **({"fold": fold, "folds": folds} if folds else {})}
+    return train, val, test, data
 
 
 def cache_features(model, items, path, batch_size=32, dtype=np.float16):
