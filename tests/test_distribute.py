@@ -35,6 +35,8 @@ def test_get_strategy_names_what_it_accepts():
         distribute.get_strategy("tpu")
     with pytest.raises(ValueError, match="non-negative integer"):
         distribute.get_strategy("default", cpu_devices=-1)
+    with pytest.raises(TypeError, match="`cpu_devices` must be a non-negative integer, got '2' of type str"):
+        distribute.get_strategy("default", cpu_devices="2")
     assert distribute.get_strategy("default").num_replicas_in_sync == 1
 
 
@@ -89,6 +91,13 @@ def test_launcher_sets_tf_config_and_prefixes_output(tmp_path):
         if " cluster " in line
     }
     assert len(clusters) == 1  # every worker is told the same cluster
+
+
+def test_launcher_names_a_bad_worker_count():
+    for workers in (0, "2", True):
+        with pytest.raises(ValueError) as info:
+            launch(["script.py"], workers)
+        assert str(info.value) == f"`workers` must be a positive integer, got {workers!r}."
 
 
 def test_launcher_stops_the_others_when_one_fails(tmp_path):
@@ -225,10 +234,10 @@ def test_step_backup_resumes_mid_epoch_like_an_unbroken_run(tmp_path, dropout):
 
 def test_step_backup_never_reads_a_partial_file(tmp_path):
     model, backup = _train(tmp_path, epochs=1, steps=4)  # backups of steps 2 and 4
-    (tmp_path / ".tmp-step-000000006.weights.h5").write_bytes(
-        b"partial"
-    )  # a kill while writing
-    assert backup.restore(model) == 4 and not list(tmp_path.glob(".tmp-*"))
+    (tmp_path / ".tmp-step-000000006.weights.h5").write_bytes(b"partial")  # a kill while writing (older runs)
+    (tmp_path / ".step-000000006.weights.h5.k3x9_q.tmp.weights.h5").write_bytes(b"partial")  # zoo.io.atomic_write's
+    assert backup.restore(model) == 4
+    assert sorted(p.name for p in tmp_path.glob(".*")) == []
     (tmp_path / "step-000000004.weights.h5").write_bytes(b"not hdf5")  # a bad disk
     assert StepBackup(tmp_path, 4).restore(model) == 2
 

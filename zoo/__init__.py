@@ -17,8 +17,8 @@ __all__ = ["build", "info", "layers", "list_models", "load", "register"]
 
 # Submodules reachable as attributes of `zoo` (imported on first access).
 _SUBMODULES = {
-    "callbacks", "data", "decoding", "distribute", "evaluate", "export", "layers", "metrics", "models",
-    "quiet", "registry", "saving", "training", "viz",
+    "callbacks", "checks", "data", "decoding", "distribute", "evaluate", "export", "io", "layers", "metrics",
+    "models", "quiet", "registry", "saving", "tasks", "training", "viz",
 }
 
 

@@ -2,14 +2,13 @@
 
 import json
 import math
-import os
 import time
 from pathlib import Path
 
 import keras
 
-from zoo.layers._checks import positive_int
-from zoo.saving import atomic_write, read_json
+from zoo.checks import non_negative_int, positive_int
+from zoo.io import atomic_write, read_json
 
 
 class StepBackup(keras.callbacks.Callback):
@@ -64,9 +63,7 @@ class StepBackup(keras.callbacks.Callback):
         self.directory = Path(directory)
         self.write_dir = Path(write_dir or directory)
         self.steps_per_epoch = positive_int("steps_per_epoch", steps_per_epoch)
-        if isinstance(every, bool) or not isinstance(every, int) or every < 0:
-            raise ValueError(f"`every` must be a non-negative integer, got {every!r}.")
-        self.every = every
+        self.every = non_negative_int("every", every)
         self.keep = positive_int("keep", keep)
         self.step = 0  # batches trained so far
         self.finished = False
@@ -87,8 +84,9 @@ class StepBackup(keras.callbacks.Callback):
     def restore(self, model):
         """Loads the newest readable backup into `model` (compiled; in its
         strategy's scope) and returns its step, 0 if there is none."""
-        for stale in self.write_dir.glob(".tmp-step-*"):
-            stale.unlink(missing_ok=True)  # left by a kill while writing
+        for pattern in (".step-*.tmp.weights.h5", ".tmp-step-*"):  # zoo.io.atomic_write's, and older runs'
+            for stale in self.write_dir.glob(pattern):
+                stale.unlink(missing_ok=True)  # left by a kill while writing
         if model.optimizer is not None and not model.optimizer.built:
             model.optimizer.build(model.trainable_variables)
         errors = []
@@ -147,10 +145,7 @@ class StepBackup(keras.callbacks.Callback):
         if self.step == self._saved_step:
             return
         self.write_dir.mkdir(parents=True, exist_ok=True)
-        name = f"step-{self.step:09d}.weights.h5"
-        tmp = self.write_dir / f".tmp-{name}"
-        self.model.save_weights(tmp)
-        os.replace(tmp, self.write_dir / name)
+        atomic_write(self.write_dir / f"step-{self.step:09d}.weights.h5", self.model.save_weights)
         self._saved_step = self.step
         for _, old in self.backups(self.write_dir)[self.keep :]:
             old.unlink(missing_ok=True)
@@ -206,8 +201,6 @@ class BestCheckpoint(keras.callbacks.Callback):
         best = self.state[self.monitor]
         if value > best if self.mode == "max" else value < best:
             self.state.update({self.monitor: value, "epoch": epoch + 1})
-            tmp = self.run_dir / "best.tmp.weights.h5"
-            self.model.save_weights(tmp)
-            os.replace(tmp, self.run_dir / "best.weights.h5")
+            atomic_write(self.run_dir / "best.weights.h5", self.model.save_weights)
         atomic_write(self.state_path, json.dumps(self.state))
         self.report(epoch, value)

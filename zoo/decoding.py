@@ -20,6 +20,8 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
+from zoo.checks import boolean, integer
+
 
 def repeat_beams(tensors, beam_size):
     """Repeats each row `beam_size` times: `[b, ...] -> [b * beam_size, ...]`."""
@@ -161,8 +163,6 @@ def _repeated_ngrams(history, length, n, vocab):
 def search_options(min_length=0, no_repeat_ngram_size=0, allow_unk=False):
     """The masks a public `translate`/`caption` passes to `Decoder`, checked
     (the argument, the value and what is allowed)."""
-    from zoo.layers._checks import boolean, integer
-
     return {"min_length": integer("min_length", min_length, minimum=0),
             "no_repeat_ngram_size": integer("no_repeat_ngram_size", no_repeat_ngram_size, minimum=0),
             "allow_unk": boolean("allow_unk", allow_unk)}

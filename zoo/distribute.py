@@ -42,6 +42,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from zoo.checks import non_negative_int
+
 STRATEGIES = ("auto", "default", "mirrored", "multi-worker")
 
 
@@ -56,14 +58,7 @@ def get_strategy(name="auto", cpu_devices=0):
     """
     if name not in STRATEGIES:
         raise ValueError(f"`strategy` must be one of {STRATEGIES}, got {name!r}.")
-    if (
-        isinstance(cpu_devices, bool)
-        or not isinstance(cpu_devices, int)
-        or cpu_devices < 0
-    ):
-        raise ValueError(
-            f"`cpu_devices` must be a non-negative integer, got {cpu_devices!r}."
-        )
+    cpu_devices = non_negative_int("cpu_devices", cpu_devices)
     if cpu_devices > 1:
         _split_cpu(cpu_devices)
     if name == "auto":

@@ -21,6 +21,8 @@ import sys
 import threading
 import time
 
+from zoo.checks import positive_int
+
 
 def free_ports(n, host="127.0.0.1"):
     """`n` distinct ports free on `host` right now."""
@@ -47,8 +49,7 @@ def launch(command, workers, env=None, out=sys.stdout, timeout=None, grace=10.0)
     """Runs `command` (an argv list, after `python`) as `workers` workers;
     returns 0 or the exit status of the first worker that failed (124 if
     they were still running after `timeout` seconds)."""
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise ValueError(f"`workers` must be a positive integer, got {workers!r}.")
+    workers = positive_int("workers", workers)
     ports = free_ports(workers)
     lock = threading.Lock()
     processes, readers = [], []

@@ -24,8 +24,8 @@ import keras
 import numpy as np
 from keras import layers, ops
 
+from zoo.checks import positive_int
 from zoo.data.download import fetch
-from zoo.layers._checks import positive_int
 
 SQUEEZENET_WEIGHTS = "weights/squeezenet_weights_tf_dim_ordering_tf_kernels_notop.h5"
 # ImageNet mean pixel in BGR order: keras.applications.imagenet_utils.preprocess_input(mode="caffe"),
