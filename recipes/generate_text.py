@@ -47,7 +47,8 @@ from zoo import distribute, viz  # noqa: E402
 from zoo.callbacks import BestCheckpoint  # noqa: E402
 from zoo.data.pipeline import count_batches  # noqa: E402
 from zoo.data import user_files  # noqa: E402
-from zoo.data.text import CORPORA, CharVocabulary, char_dataset, load_text, split_text  # noqa: E402
+from zoo.data.text import CORPORA, char_dataset, load_text, split_text  # noqa: E402
+from zoo.data.tokenizers import CharVocabulary  # noqa: E402
 from zoo.io import atomic_write  # noqa: E402
 from zoo.training import flag  # noqa: E402
 

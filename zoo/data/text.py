@@ -3,15 +3,16 @@
 Each corpus is one text file fetched like every other dataset (mirror, cache
 or public URL, checked by sha256). The split is the char-rnn / nanoGPT one:
 the first 90% of the characters train, the last 10% validate; there is no
-test split. The character vocabulary is learned on the training split only.
+test split. The character vocabulary is learned on the training split only
+(`CharVocabulary` lives beside the other vocabularies in `zoo.data.tokenizers`;
+importing it from here keeps working).
 """
-
-import json
 
 import numpy as np
 import tensorflow as tf
 
 from zoo.data.download import fetch
+from zoo.data.tokenizers import UNKNOWN, UNKNOWN_ID, CharVocabulary  # noqa: F401  their home is zoo.data.tokenizers
 
 CORPORA = {
     "tinyshakespeare": "tinyshakespeare/input.txt",  # 1,115,394 characters
@@ -19,10 +20,6 @@ CORPORA = {
 }
 SPLITS = ("train", "val", "all")
 TRAIN_FRACTION = 0.9
-
-# Id 0 stands for every character outside the vocabulary; decoded as U+FFFD.
-UNKNOWN_ID = 0
-UNKNOWN = "\ufffd"
 
 
 def load_text(corpus, split="all"):
@@ -54,100 +51,6 @@ def split_text(text, train_fraction=TRAIN_FRACTION):
         raise ValueError(f"`train_fraction` must be in (0, 1), got {train_fraction!r}.")
     n = int(len(text) * train_fraction)
     return text[:n], text[n:]
-
-
-class CharVocabulary:
-    """Characters <-> int ids, with id 0 for any character it has not seen.
-
-    Unseen characters never raise: `encode` maps them to `UNKNOWN_ID` (0) and
-    `decode` maps 0 to U+FFFD. The language models built on it read id 0 as a
-    zero input vector, score it as the one class "a character outside the
-    vocabulary", and never generate it (see `zoo.models.char_rnn`).
-
-    Args:
-        chars: the distinct characters, in id order (ids start at 1).
-
-    Example:
-
-    >>> vocab = CharVocabulary.from_text("hello")
-    >>> vocab.chars, vocab.size
-    (['e', 'h', 'l', 'o'], 5)
-    >>> vocab.encode("hole!").tolist()
-    [2, 4, 3, 1, 0]
-    >>> vocab.decode([2, 4, 3, 1, 0])
-    'hole\ufffd'
-    >>> vocab.unknown("hole!")
-    ['!']
-    """
-
-    def __init__(self, chars):
-        chars = list(chars)
-        if not chars or not all(isinstance(c, str) and len(c) == 1 for c in chars):
-            raise ValueError(f"`chars` must be a non-empty sequence of single characters, got {chars[:10]!r}.")
-        if len(set(chars)) != len(chars) or UNKNOWN in chars:
-            raise ValueError(
-                f"`chars` must be distinct and must not contain {UNKNOWN!r} (reserved for unknown characters)."
-            )
-        self.chars = chars
-        self._ids = {c: i + 1 for i, c in enumerate(chars)}
-        self._table = np.array([UNKNOWN, *chars])
-
-    @classmethod
-    def from_text(cls, text):
-        """The sorted distinct characters of `text`."""
-        return cls(sorted(set(text) - {UNKNOWN}))
-
-    @property
-    def size(self):
-        """Number of ids, the unknown id included."""
-        return len(self.chars) + 1
-
-    def encode(self, text):
-        """`str -> int32 [len(text)]`; unseen characters get `UNKNOWN_ID`."""
-        return np.fromiter((self._ids.get(c, UNKNOWN_ID) for c in text), np.int32, len(text))
-
-    def decode(self, ids):
-        """Ids -> str; `UNKNOWN_ID` (or any id out of range) becomes U+FFFD."""
-        ids = np.asarray(ids, np.int64).reshape(-1)
-        ids = np.where((ids >= 0) & (ids < self.size), ids, UNKNOWN_ID)
-        return "".join(self._table[ids].tolist())
-
-    def unknown(self, text):
-        """The sorted distinct characters of `text` outside the vocabulary."""
-        return sorted(set(text) - set(self._ids))
-
-    def to_json(self):
-        return json.dumps({"chars": self.chars}, ensure_ascii=False)
-
-    @classmethod
-    def from_json(cls, text):
-        """The vocabulary of a `to_json` text: `{"chars": [...]}`; anything else raises ValueError."""
-        try:
-            data = json.loads(text)
-        except ValueError as e:
-            raise ValueError(f"Not a character vocabulary: invalid JSON ({e}).") from e
-        if not isinstance(data, dict) or not isinstance(data.get("chars"), list):
-            preview = json.dumps(data, ensure_ascii=False)
-            preview = preview if len(preview) <= 60 else preview[:57] + "..."
-            raise ValueError(f'Not a character vocabulary: expected {{"chars": [...]}}, got {preview}.')
-        try:
-            return cls(data["chars"])
-        except (ValueError, TypeError) as e:
-            raise ValueError(f"Not a character vocabulary: {e}") from e
-
-    @classmethod
-    def from_file(cls, path):
-        """The vocabulary saved in the file `path`; a missing file raises
-        FileNotFoundError, a corrupt one ValueError, both naming the file."""
-        from zoo.data.tokenizers import read_json_vocabulary
-
-        return read_json_vocabulary(cls, path)
-
-    def __eq__(self, other):
-        return isinstance(other, CharVocabulary) and self.chars == other.chars
-
-    def __repr__(self):
-        return f"CharVocabulary({len(self.chars)} characters)"
 
 
 def char_dataset(ids, sequence_length, batch_size, shuffle=False, seed=0, epochs=None, steps_per_epoch=None):

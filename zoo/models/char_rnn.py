@@ -8,7 +8,7 @@ import numpy as np
 from keras import ops
 
 from zoo.checks import finite_number, integer, positive_int, rate
-from zoo.data.text import UNKNOWN_ID, CharVocabulary
+from zoo.data.tokenizers import UNKNOWN_ID, CharVocabulary
 from zoo.layers import GRUCell, LSTMCell, gate_activations
 from zoo.models.base import ZooModel
 from zoo.registry import register
