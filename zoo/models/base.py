@@ -4,12 +4,14 @@ the command line rely on, declared in one place (as KerasHub's `Backbone` and
 
 A model family subclasses it, sets `task`, and implements the hooks below;
 `zoo.saving` and the registry call nothing else. Families that decode token
-by token (translation, captioning) also give `encode`-style inputs and a
-`decode_step(tokens, state, memory)` to the shared compiled search
-(`zoo.decoding.Decoder`) through their `search` property.
+by token (translation, captioning) also implement `encode` and `decode_step`,
+the two hooks the shared compiled search (`zoo.decoding.Decoder`) drives, and
+give that search through their `search` property. `DeepOutput` is their
+shared output layer.
 """
 
 import keras
+from keras import ops
 
 from zoo.tasks import TASKS as _TASKS
 
@@ -28,6 +30,14 @@ class ZooModel(keras.Model):
       be assigned in `model.weights` order.
     - `get_config()`: the builder arguments (`zoo.build(name, **config)`
       rebuilds the same architecture).
+
+    Families that decode token by token (translation, captioning) also
+    implement the hooks `zoo.decoding.Decoder` drives, and a `search`
+    property that returns the model's `Decoder`, built once from them:
+
+    - `encode(inputs, training=False) -> (memory, state)`, once per batch.
+    - `decode_step(tokens, state, memory) -> (log_probs, attention, state)`,
+      once per output token, inside the compiled search loop.
     """
 
     task = None
@@ -41,7 +51,64 @@ class ZooModel(keras.Model):
     def build_for_inference(self):
         raise NotImplementedError(f"{type(self).__name__} must implement build_for_inference().")
 
+    # -- the hooks of the shared search (zoo.decoding.Decoder) -----------------------
+
+    def encode(self, inputs, training=False):
+        """Reads the input once: `inputs -> (memory, state)`.
+
+        Args:
+            inputs: the batch the search starts from, batch first: source ids
+                int32 `[batch, src_len]` padded with 0 (translation), image
+                features float32 `[batch, locations, channels]` (captioning).
+            training: whether dropout is active (False when decoding).
+
+        Returns:
+            `(memory, state)`, two lists of tensors, batch first. `memory` is
+            what every step reads unchanged: with attention `[values, keys,
+            mask]`, values `[batch, src_len, d]`, keys `[batch, src_len,
+            units]` and mask bool `[batch, src_len]` or None; `[]` without.
+            `state` is the decoder's initial state, e.g. `[h, c, context]`:
+            the cell's states `[batch, units]`, then with attention the
+            context fed to the next step `[batch, d]`. The beam search repeats
+            every tensor of both `beam_size` times along the batch.
+        """
+        raise NotImplementedError(f"{type(self).__name__} must implement encode(inputs, training=False).")
+
+    def decode_step(self, tokens, state, memory):
+        """One output token for every row: `(log_probs, attention, new_state)`.
+
+        Args:
+            tokens: int32 `[rows]`, each row's previous token (the start
+                token at the first step); rows are the batch, times
+                `beam_size` in a beam search.
+            state: the `state` of `encode` or of the previous step.
+            memory: the `memory` of `encode`, one row per row of `tokens`.
+
+        Returns:
+            log_probs: float32 `[rows, vocabulary_size]`, the log-softmax of
+                the next token.
+            attention: `[rows, src_len]`, the attention weights of this
+                step; None for a model without attention.
+            new_state: the same structure and shapes as `state`.
+        """
+        raise NotImplementedError(f"{type(self).__name__} must implement decode_step(tokens, state, memory).")
+
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         if cls.task is not None and cls.task not in TASKS:
             raise TypeError(f"{cls.__name__}.task must be one of {TASKS}, got {cls.task!r}.")
+
+
+class DeepOutput:
+    """The output layer of the token-by-token families (Pascanu et al. 2014's
+    deep output): `logits = W_o dropout(tanh(W_p [decoder output ; target
+    embedding]))`. A mixin for a `ZooModel` that has the layers `pre_output`
+    (Dense with tanh), `output_layer` (Dense to the vocabulary, float32) and
+    `dropout`; it adds no weights.
+    """
+
+    def _logits(self, outputs, embedded, training=False):
+        """`[..., units]` decoder outputs and `[..., embedding_dim]` target
+        embeddings -> `[..., vocabulary_size]` logits (a step or a sequence)."""
+        hidden = self.pre_output(ops.concatenate([outputs, embedded], axis=-1))
+        return self.output_layer(self.dropout(hidden, training=training))

@@ -12,7 +12,7 @@ from zoo import decoding
 from zoo.checks import boolean, finite_number, integer, positive_int, rate
 from zoo.data.tokenizers import BOS, EOS, PAD, UNK, check_sentencepiece, read_sentencepiece, tokenizer
 from zoo.layers import AttentionDecoder, BahdanauAttention, GRUCell, LSTMCell
-from zoo.models.base import ZooModel
+from zoo.models.base import DeepOutput, ZooModel
 from zoo.registry import register
 
 CELLS = {"lstm": LSTMCell, "gru": GRUCell}
@@ -24,7 +24,7 @@ _SENTENCE_END = re.compile(r"[.!?\u2026\u3002\uff01\uff1f]+[\"'\u201d\u2019\u00b
 
 
 @keras.saving.register_keras_serializable(package="zoo")
-class Seq2Seq(ZooModel):
+class Seq2Seq(DeepOutput, ZooModel):
     """Bidirectional RNN encoder, RNN decoder, optional Bahdanau attention.
 
     encoder: embedding -> Bidirectional(RNN(cell)) -> states `[batch, src, 2u]`
@@ -101,10 +101,6 @@ class Seq2Seq(ZooModel):
             keys = self.decoder.project_keys(values)
             return [values, keys, mask], self.decoder.get_initial_state(values, state)
         return [], state
-
-    def _logits(self, outputs, embedded, training=False):
-        hidden = self.pre_output(ops.concatenate([outputs, embedded], axis=-1))
-        return self.output_layer(self.dropout(hidden, training=training))
 
     def call(self, inputs, training=False):
         logits, _ = self._forward(inputs, training=training)
