@@ -166,6 +166,29 @@ def test_compact_logs_keep_scalars_text_and_a_few_images(tmp_path):
     assert after["attention"] == [x for x in before["attention"] if x[0] in (0, 4, 9)]
 
 
+def test_hparams_show_one_row_per_run_named_after_it_without_run_mechanics(tmp_path):
+    import tensorflow as tf
+    from tensorboard.plugins.hparams import plugin_data_pb2
+
+    run = tmp_path / "gru-de-en"
+    cfg = recipe_module("translate.py").Config(model="gru-seq2seq-attn", backup_every=7, ship=True)
+    training.log_hparams(run, cfg, {"test_bleu": 30.0})
+    training.log_hparams(run, cfg, {"test_bleu": 31.0})  # evaluated again: replaces the first
+    files = list((run / "hparams").glob("events.out.tfevents.*"))
+    assert len(files) == 1
+    sessions, bleu = [], []
+    for record in tf.data.TFRecordDataset(str(files[0])):
+        for value in tf.compat.v1.Event.FromString(record.numpy()).summary.value:
+            if value.tag == "_hparams_/session_start_info":
+                data = plugin_data_pb2.HParamsPluginData.FromString(value.metadata.plugin_data.content)
+                sessions.append(data.session_start_info)
+            elif value.tag == "test_bleu":
+                bleu.append(float(tf.make_ndarray(value.tensor)))
+    assert bleu == [31.0] and [s.group_name for s in sessions] == ["gru-de-en"]
+    assert sessions[0].hparams["model"].string_value == "gru-seq2seq-attn"
+    assert not set(training.MECHANICS) & set(sessions[0].hparams)
+
+
 def test_ship_end_to_end_with_logs_then_refuse_a_tie(tmp_path, shipped_untouched):
     shipped = tmp_path / "shipped"
     command = [sys.executable, str(ROOT / "recipes" / "translate.py"), "--train-file",
@@ -178,6 +201,8 @@ def test_ship_end_to_end_with_logs_then_refuse_a_tie(tmp_path, shipped_untouched
     card = json.loads((shipped / "lstm-seq2seq-attn" / "card.json").read_text())
     assert card["logs"].startswith("logs/") and card["check"] is None  # own files: no built-in slice
     assert {"train", "validation", "hparams"} <= {p.name for p in (shipped / "lstm-seq2seq-attn" / "logs").iterdir()}
+    logs = shipped / "lstm-seq2seq-attn" / "logs"
+    assert logs.stat().st_mode & 0o777 == logs.parent.stat().st_mode & 0o777  # as readable as the model
     again = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=900, env=env)
     assert again.returncode == 1 and "--ship: refused: test greedy/bleu" in again.stderr.strip().splitlines()[-1]
     assert json.loads((shipped / "lstm-seq2seq-attn" / "card.json").read_text()) == card

@@ -206,14 +206,26 @@ def setup(cfg, data_name):
     return Run(strategy, run_dir, distribute.worker_dir(run_dir, strategy), chief)
 
 
+# Flags that say how a run is carried out, not what it trains: left out of the hparams dashboard.
+MECHANICS = ("run_dir", "ship", "force", "strategy", "cpu_devices", "backup_every", "smoke")
+
+
 def log_hparams(run_dir, cfg=None, scalars=None):
-    """Writes to `<run_dir>/hparams` the config's flags (the hparams dashboard;
-    skipped when `cfg` is None) and `scalars` (name -> number, at step 0)."""
+    """Writes to `<run_dir>/hparams` the config's flags (the hparams dashboard,
+    one row named after the run directory; skipped when `cfg` is None) and
+    `scalars` (name -> number, at step 0). With `cfg`, what earlier calls
+    wrote there is replaced, so a run evaluated again shows once, with its
+    latest numbers."""
     from tensorboard.plugins.hparams import api as hp
 
-    with tf.summary.create_file_writer(str(Path(run_dir) / "hparams")).as_default():
+    directory = Path(run_dir) / "hparams"
+    for old in directory.glob("events.out.tfevents.*") if cfg is not None else ():
+        old.unlink()
+    with tf.summary.create_file_writer(str(directory)).as_default():
         if cfg is not None:
-            hp.hparams({k: v for k, v in dataclasses.asdict(cfg).items() if isinstance(v, (int, float, str, bool))})
+            flags = {k: v for k, v in dataclasses.asdict(cfg).items()
+                     if isinstance(v, (int, float, str, bool)) and k not in MECHANICS}
+            hp.hparams(flags, trial_id=Path(run_dir).resolve().name)
         for name, value in (scalars or {}).items():
             tf.summary.scalar(name, value, step=0)
 
@@ -392,7 +404,8 @@ def ship(model, cfg, run_dir, card, headline, higher_is_better=True, data_key=No
     with tempfile.TemporaryDirectory() as logs:
         card = {**card, "logs": "logs/: this run's TensorBoard logs (compact copy)",
                 "check": quick_check(registry.load(cfg.model, weights=run_model), card)}
-        saving.save(model, target, cfg.model, card, logs=compact_logs(run_dir, logs))
+        # A folder made here, not the private (0700) temporary one, so the shipped logs are readable by all.
+        saving.save(model, target, cfg.model, card, logs=compact_logs(run_dir, Path(logs) / "logs"))
     print(f"shipped {cfg.model} to {target} (test {'/'.join(headline)} {new})")
     return target
 
