@@ -59,3 +59,19 @@ def test_a_limit_that_is_not_a_positive_integer_is_refused(limit):
 def test_beam_sizes_must_be_positive(beam_sizes):
     with pytest.raises(ValueError, match="beam_sizes must be positive integers"):
         evaluate_translation(EchoTranslator(), "de-en", "test", beam_sizes=beam_sizes)
+
+
+def test_captioning_evaluation_reports_bleu_and_cider_of_the_captions(mirror):
+    import numpy as np
+
+    import zoo
+    from zoo.data.flickr8k import load_flickr8k, normalize_caption
+    from zoo.metrics import cider_d
+
+    model = zoo.load("sat-lstm-squeezenet")
+    items = load_flickr8k("test", limit=4)
+    results = evaluate_captioning(model, items, beam_sizes=(1,))
+    hypotheses = model.caption([path for path, _ in items], beam_size=1)
+    references = [[normalize_caption(c) for c in captions] for _, captions in items]
+    assert results["greedy"]["cider"] == pytest.approx(100 * np.mean(cider_d(hypotheses, references)), abs=0.01)
+    assert results["images"] == 4 and 0 <= results["greedy"]["bleu4"] <= 100

@@ -74,11 +74,11 @@ def evaluate_translation(model, pair, split="test", beam_sizes=(1, 5), limit=Non
 
 
 def evaluate_captioning(model, split="test", beam_sizes=(1, 3), limit=None, progress=False):
-    """Corpus BLEU-1..4 (lowercased, all 5 references) and images/s per beam
-    size on a Flickr8k split (see `zoo.data.flickr8k`), or on `split =
+    """Corpus BLEU-1..4 (lowercased, all 5 references), CIDEr-D (x 100, see
+    `zoo.metrics.cider_d`) and images/s per beam size on a Flickr8k split (see `zoo.data.flickr8k`), or on `split =
     [(image path, [captions])]`.
 
-    Returns `{"greedy" or "beam<k>": {"bleu1", .., "bleu4", "images_per_second"},
+    Returns `{"greedy" or "beam<k>": {"bleu1", .., "bleu4", "cider", "images_per_second"},
     "split", "images"}`.
     """
     from zoo.data.flickr8k import load_flickr8k, normalize_caption
@@ -96,7 +96,7 @@ def evaluate_captioning(model, split="test", beam_sizes=(1, 3), limit=None, prog
         hypotheses = _decode(lambda chunk: model.caption(chunk, beam_size=beam),  # noqa: B023  called at once
                              paths, CAPTION_BATCH, beam, progress, "image")
         seconds = time.perf_counter() - start
-        scores = caption_scores(hypotheses, references)
+        scores = caption_scores(hypotheses, references, cider=True)
         scores["images_per_second"] = round(len(paths) / seconds, 1)
         results["greedy" if beam == 1 else f"beam{beam}"] = scores
     return results
