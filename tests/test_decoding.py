@@ -322,7 +322,7 @@ def test_captioners_decode_like_the_reference(tiny_captioner, name):
     for beam_size in (1, 3):
         for allow_unk in (True, False):
             found = model.decode_features(features, beam_size, 10, 0.0, allow_unk=allow_unk)
-            expected = model_reference(model, features, beam_size, 10, 0.0, model.memory, not allow_unk)
+            expected = model_reference(model, features, beam_size, 10, 0.0, model.encode, not allow_unk)
             assert_same(found, expected)
 
 

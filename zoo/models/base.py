@@ -66,7 +66,9 @@ class ZooModel(keras.Model):
             `(memory, state)`, two lists of tensors, batch first. `memory` is
             what every step reads unchanged: with attention `[values, keys,
             mask]`, values `[batch, src_len, d]`, keys `[batch, src_len,
-            units]` and mask bool `[batch, src_len]` or None; `[]` without.
+            units]` and mask bool `[batch, src_len]` or None; `[]` without
+            (the captioning baseline, which averages the values, keeps
+            `[values, values, None]`).
             `state` is the decoder's initial state, e.g. `[h, c, context]`:
             the cell's states `[batch, units]`, then with attention the
             context fed to the next step `[batch, d]`. The beam search repeats

@@ -8,11 +8,11 @@ import numpy as np
 from keras import ops
 
 from zoo import decoding
+from zoo.checks import boolean, finite_number, integer, positive_int, rate
 from zoo.data.tokenizers import BOS, EOS, PAD, UNK, WordVocabulary
 from zoo.layers import AttentionDecoder, BahdanauAttention, LSTMCell
-from zoo.layers._checks import boolean, finite_number, integer, positive_int, rate
 from zoo.metrics import sum_over_replicas
-from zoo.models.base import ZooModel
+from zoo.models.base import DeepOutput, ZooModel
 from zoo.registry import register
 
 
@@ -35,7 +35,7 @@ class MeanAttention(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="zoo")
-class Captioner(ZooModel):
+class Captioner(DeepOutput, ZooModel):
     """CNN encoder, LSTM decoder attending over the encoder's feature grid.
 
     encoder: images -> `[batch, h, w, c]` (frozen, see `zoo.models.encoders`)
@@ -114,17 +114,14 @@ class Captioner(ZooModel):
         grid = self.encoder(ops.convert_to_tensor(images, "float32"), training=False)
         return ops.reshape(grid, (-1, self.feature_shape[0] * self.feature_shape[1], self.feature_shape[2]))
 
-    def memory(self, features, training=False):
-        """`([values, keys, None], initial decoder state)` for a batch of features."""
+    def encode(self, features, training=False):
+        """The search's encode hook (`ZooModel.encode`): cached features
+        `[batch, locations, c]` -> `([values, keys, None], [h, c, context])`."""
         values = self.feature_norm(ops.convert_to_tensor(features))
         mean = ops.mean(values, axis=1)
         values = self.dropout(values, training=training)
         state = [layer(mean) for layer in self.init_state]
         return [values, self.decoder.project_keys(values), None], self.decoder.get_initial_state(values, state)
-
-    def _logits(self, outputs, embedded, training=False):
-        hidden = self.pre_output(ops.concatenate([outputs, embedded], axis=-1))
-        return self.output_layer(self.dropout(hidden, training=training))
 
     def call(self, inputs, training=False):
         logits, attention = self._forward(inputs, training=training)
@@ -158,7 +155,7 @@ class Captioner(ZooModel):
 
     def _forward(self, inputs, training=False):
         features, tokens_in = inputs
-        (values, _, _), state = self.memory(features, training=training)
+        (values, _, _), state = self.encode(features, training=training)
         embedded = self.dropout(self.embedding(tokens_in), training=training)
         outputs, attention = self.decoder(embedded, values, initial_state=state[:-1], training=training)
         return self._logits(outputs, embedded, training=training), attention
@@ -282,7 +279,7 @@ class Captioner(ZooModel):
 
             locations = self.feature_shape[0] * self.feature_shape[1]
             self._compiled_decoder = decoding.Decoder(
-                lambda features: self.memory(features), self.decode_step,
+                lambda features: self.encode(features), self.decode_step,
                 tf.TensorSpec([None, locations, self.feature_shape[2]], tf.float32), BOS, EOS, unk=UNK,
             )
         return self._compiled_decoder
