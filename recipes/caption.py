@@ -32,11 +32,10 @@ from zoo import training  # noqa: E402, I001  first: it imports TensorFlow witho
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
 
 import zoo  # noqa: E402
 from zoo import viz  # noqa: E402
-from zoo.callbacks import BestCheckpoint  # noqa: E402
+from zoo.callbacks import CaptionValidation  # noqa: E402
 from zoo.data.captions import cache_features, caption_dataset, caption_pairs, caption_splits  # noqa: E402
 from zoo.data.flickr8k import load_image, normalize_caption  # noqa: E402
 from zoo.data.tokenizers import WordVocabulary  # noqa: E402
@@ -119,46 +118,6 @@ def build_model(cfg, vocabulary, init=None):
         model.set_weights(init.get_weights())  # a backup, if any, is restored over it later
         print(f"initialized from {cfg.init_from}")
     return model
-
-
-class CaptionValidation(BestCheckpoint):
-    """Each epoch: greedy val BLEU-4, sample captions and an attention overlay
-    to TensorBoard; the best weights so far (by val BLEU-4) to `best.weights.h5`."""
-
-    def __init__(self, items, features, run_dir, samples=3):
-        super().__init__(run_dir, "bleu4", mode="max")
-        self.items, self.features, self.samples = items, features, samples
-        self.references = [[normalize_caption(c) for c in captions] for _, captions in items]
-        self.writer = tf.summary.create_file_writer(str(self.run_dir / "validation"))
-
-    def score(self, epoch, logs):
-        sequences, maps = self.model.decode_features(self.features, beam_size=1)
-        self.hypotheses = [self.model.vocabulary.decode(s) for s in sequences]
-        scores = caption_scores(self.hypotheses, self.references)
-        logs["val_bleu4"] = scores["bleu4"]
-        with self.writer.as_default(step=epoch):
-            tf.summary.scalar("epoch_bleu4", scores["bleu4"])
-            lines = [
-                f"**{Path(path).name}**  \n**references:** {' / '.join(refs[:2])}  \n**model:** {h}"
-                for (path, _), refs, h in zip(self.items[: self.samples], self.references, self.hypotheses)
-            ]
-            tf.summary.text("captions", tf.constant(lines))
-            png = overlay_png(self.model, self.items[0][0], sequences[0], maps[0], f"epoch {epoch + 1}")
-            tf.summary.image("attention", tf.image.decode_png(png)[None])
-        self.writer.flush()
-        return scores["bleu4"]
-
-    def report(self, epoch, bleu4):
-        print(
-            f"\nepoch {epoch + 1}: val BLEU-4 {bleu4:.2f} (best {self.state['bleu4']:.2f} at epoch "
-            f"{self.state['epoch']}); {Path(self.items[0][0]).name}: {self.hypotheses[0]}"
-        )
-
-
-def overlay_png(model, path, sequence, weights, title):
-    """PNG of the image with each word's attention over it."""
-    words, maps = model.attention_maps(sequence, weights)
-    return viz.to_png(viz.caption_attention_figure(load_image(path, model.image_size), words, maps, title))
 
 
 def main(cfg):

@@ -52,3 +52,50 @@ def test_step_backup_takes_numpy_integers(tmp_path):
     backup = StepBackup(tmp_path, np.int64(4), every=np.int64(0), keep=np.int32(1))
     assert (backup.steps_per_epoch, backup.every, backup.keep) == (4, 0, 1)
     assert type(backup.every) is int
+
+
+def test_caption_validation_scores_greedy_captions_and_logs_them(tiny_captioner, tmp_path):
+    """val BLEU-4 of the greedy captions of the cached features equals sacreBLEU's on the captions
+    `caption()` gives the same images; the best weights, captions and overlay are written."""
+    import sacrebleu
+    import tensorflow as tf
+    from PIL import Image
+    from tensorboard.backend.event_processing import event_accumulator
+
+    from zoo.callbacks import CaptionValidation
+    from zoo.data.flickr8k import load_image
+
+    keras.utils.set_random_seed(4)
+    model = tiny_captioner("sat-lstm-squeezenet")
+    rng = np.random.default_rng(0)
+    paths = []
+    for i in range(3):
+        paths.append(tmp_path / f"image{i}.png")
+        Image.fromarray(rng.integers(0, 256, (40 + 10 * i, 63, 3), dtype=np.uint8)).save(paths[-1])
+    greedy = model.caption([str(p) for p in paths], beam_size=1)
+    # the first image's own caption among its references, the others' from the data
+    references = [[greedy[0], "a dog runs on the grass"], ["a man rides a red bike"], ["two dogs play in the snow"]]
+    items = [(str(p), refs) for p, refs in zip(paths, references)]
+    features = model.encode_images(np.stack([load_image(p, model.image_size) for p in paths]))
+
+    callback = CaptionValidation(items, features, tmp_path / "run", samples=2)
+    callback.set_model(model)
+    callback.on_epoch_begin(0)
+    logs = {}
+    callback.on_epoch_end(0, logs)
+
+    streams = [[refs[min(k, len(refs) - 1)] for refs in references] for k in range(2)]
+    expected = sacrebleu.metrics.BLEU(lowercase=True).corpus_score(greedy, streams).score
+    assert logs["val_bleu4"] == pytest.approx(expected, abs=0.005) and logs["val_bleu4"] > 0
+    assert callback.hypotheses == greedy
+    state = json.loads((tmp_path / "run" / "best.json").read_text())
+    assert state["bleu4"] == logs["val_bleu4"] and state["epoch"] == 1
+    assert (tmp_path / "run" / "best.weights.h5").is_file()
+    [events] = (tmp_path / "run" / "validation").glob("events.out.tfevents.*")
+    accumulator = event_accumulator.EventAccumulator(str(events), size_guidance={"tensors": 0})
+    accumulator.Reload()
+    assert {"epoch_bleu4", "captions", "attention"} <= set(accumulator.Tags()["tensors"])
+    lines = [line.decode() for line in tf.make_ndarray(accumulator.Tensors("captions")[0].tensor_proto).ravel()]
+    assert len(lines) == 2 and lines[0].startswith("**image0.png**") and lines[0].endswith(f"**model:** {greedy[0]}")
+    png = accumulator.Tensors("attention")[0].tensor_proto.string_val[2]  # [width, height, PNG]
+    assert png.startswith(b"\x89PNG")

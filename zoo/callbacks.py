@@ -1,4 +1,4 @@
-"""Keras callbacks the recipes share."""
+"""Keras callbacks of the recipes: step backups, the best epoch's weights, captioning's validation."""
 
 import json
 import math
@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 
 import keras
+import tensorflow as tf
 
 from zoo.checks import non_negative_int, positive_int
 from zoo.io import atomic_write, read_json
@@ -151,7 +152,6 @@ class StepBackup(keras.callbacks.Callback):
             old.unlink(missing_ok=True)
 
 
-
 class BestCheckpoint(keras.callbacks.Callback):
     """Keeps the weights of the best epoch by a validation score.
 
@@ -204,3 +204,59 @@ class BestCheckpoint(keras.callbacks.Callback):
             atomic_write(self.run_dir / "best.weights.h5", self.model.save_weights)
         atomic_write(self.state_path, json.dumps(self.state))
         self.report(epoch, value)
+
+
+class CaptionValidation(BestCheckpoint):
+    """Each epoch of a captioner's training: greedy val BLEU-4 (`val_bleu4` in
+    the logs, for early stopping), sample captions and an attention overlay
+    (each word's attention over the first image) to TensorBoard under
+    `<run_dir>/validation`; the best weights so far by val BLEU-4 to
+    `<run_dir>/best.weights.h5` (see `BestCheckpoint`).
+
+    Args:
+        items: the validation images, `[(path, [caption, ...])]`.
+        features: their cached features `[len(items), locations, c]`.
+        run_dir: where the files and TensorBoard logs go.
+        samples: how many images' captions are logged.
+    """
+
+    def __init__(self, items, features, run_dir, samples=3):
+        from zoo.data.flickr8k import normalize_caption
+
+        super().__init__(run_dir, "bleu4", mode="max")
+        self.items, self.features, self.samples = items, features, positive_int("samples", samples)
+        self.references = [[normalize_caption(c) for c in captions] for _, captions in items]
+        self.writer = tf.summary.create_file_writer(str(self.run_dir / "validation"))
+
+    def score(self, epoch, logs):
+        from zoo.metrics import caption_scores
+
+        sequences, maps = self.model.decode_features(self.features, beam_size=1)
+        self.hypotheses = [self.model.vocabulary.decode(s) for s in sequences]
+        scores = caption_scores(self.hypotheses, self.references)
+        logs["val_bleu4"] = scores["bleu4"]
+        with self.writer.as_default(step=epoch):
+            tf.summary.scalar("epoch_bleu4", scores["bleu4"])
+            lines = [
+                f"**{Path(path).name}**  \n**references:** {' / '.join(refs[:2])}  \n**model:** {h}"
+                for (path, _), refs, h in zip(self.items[: self.samples], self.references, self.hypotheses)
+            ]
+            tf.summary.text("captions", tf.constant(lines))
+            png = self.overlay_png(self.items[0][0], sequences[0], maps[0], f"epoch {epoch + 1}")
+            tf.summary.image("attention", tf.image.decode_png(png)[None])
+        self.writer.flush()
+        return scores["bleu4"]
+
+    def overlay_png(self, path, sequence, weights, title):
+        """PNG of the image at `path` with each word's attention over it."""
+        from zoo import viz
+        from zoo.data.flickr8k import load_image
+
+        words, maps = self.model.attention_maps(sequence, weights)
+        return viz.to_png(viz.caption_attention_figure(load_image(path, self.model.image_size), words, maps, title))
+
+    def report(self, epoch, bleu4):
+        print(
+            f"\nepoch {epoch + 1}: val BLEU-4 {bleu4:.2f} (best {self.state['bleu4']:.2f} at epoch "
+            f"{self.state['epoch']}); {Path(self.items[0][0]).name}: {self.hypotheses[0]}"
+        )
