@@ -26,7 +26,7 @@ import tensorflow as tf  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import zoo  # noqa: E402
-from zoo.data.text import UNKNOWN_ID, CharVocabulary  # noqa: E402
+from zoo.data.tokenizers import UNKNOWN_ID, CharVocabulary  # noqa: E402
 
 SHAKESPEARE_CHARS = "\n !$&',-.3:;?ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 

@@ -110,7 +110,7 @@ def _generate(model):
     the prompt is read, then `length` characters are sampled by its compiled
     loop (greedy at temperature 0), step t drawing with the seed `[seed, t]`,
     which is what `generate`'s chunks of steps draw too."""
-    from zoo.data.text import UNKNOWN, UNKNOWN_ID
+    from zoo.data.tokenizers import UNKNOWN, UNKNOWN_ID
 
     chars = model.vocabulary.chars
     table = tf.lookup.StaticHashTable(
