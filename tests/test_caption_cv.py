@@ -204,11 +204,16 @@ def test_caption_pipeline_pairs_every_caption_and_batches_features():
     assert (resumed[0][1].numpy() == batches[1][1].numpy()).all()
 
 
-def recipe():
-    spec = importlib.util.spec_from_file_location("caption_recipe", ROOT / "recipes" / "caption.py")
+def script(name, path):
+    """The module of a script (a recipe or a benchmark), imported from its path."""
+    spec = importlib.util.spec_from_file_location(name, ROOT / path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def recipe():
+    return script("caption_recipe", "recipes/caption.py")
 
 
 def test_recipe_takes_the_pipeline_from_zoo_data_and_checks_folds():
@@ -228,10 +233,7 @@ def test_recipe_takes_the_pipeline_from_zoo_data_and_checks_folds():
 
 
 def benchmark():
-    spec = importlib.util.spec_from_file_location("caption_cv", ROOT / "benchmarks" / "caption_cv.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return script("caption_cv", "benchmarks/caption_cv.py")
 
 
 def test_cross_validated_retrieval_captions_each_image_from_its_folds_training_images_only():

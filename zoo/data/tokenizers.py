@@ -147,16 +147,7 @@ class WordVocabulary:
     @classmethod
     def from_json(cls, text):
         """The vocabulary of a `to_json` text: `{"words": [...]}`; anything else raises ValueError."""
-        try:
-            data = json.loads(text)
-        except ValueError as e:
-            raise ValueError(f"Not a word vocabulary: invalid JSON ({e}).") from e
-        if not isinstance(data, dict) or not isinstance(data.get("words"), list):
-            raise ValueError(f'Not a word vocabulary: expected {{"words": [...]}}, got {_preview(data)}.')
-        try:
-            return cls(data["words"])
-        except (ValueError, TypeError) as e:
-            raise ValueError(f"Not a word vocabulary: {e}") from e
+        return _from_json(cls, text, "words", "word vocabulary")
 
     @classmethod
     def from_file(cls, path):
@@ -233,16 +224,7 @@ class CharVocabulary:
     @classmethod
     def from_json(cls, text):
         """The vocabulary of a `to_json` text: `{"chars": [...]}`; anything else raises ValueError."""
-        try:
-            data = json.loads(text)
-        except ValueError as e:
-            raise ValueError(f"Not a character vocabulary: invalid JSON ({e}).") from e
-        if not isinstance(data, dict) or not isinstance(data.get("chars"), list):
-            raise ValueError(f'Not a character vocabulary: expected {{"chars": [...]}}, got {_preview(data)}.')
-        try:
-            return cls(data["chars"])
-        except (ValueError, TypeError) as e:
-            raise ValueError(f"Not a character vocabulary: {e}") from e
+        return _from_json(cls, text, "chars", "character vocabulary")
 
     @classmethod
     def from_file(cls, path):
@@ -255,6 +237,21 @@ class CharVocabulary:
 
     def __repr__(self):
         return f"CharVocabulary({len(self.chars)} characters)"
+
+
+def _from_json(cls, text, key, kind):
+    """`cls(data[key])` of a JSON text `{key: [...]}`; anything else is a
+    ValueError that says it is not a `kind` and why."""
+    try:
+        data = json.loads(text)
+    except ValueError as e:
+        raise ValueError(f"Not a {kind}: invalid JSON ({e}).") from e
+    if not isinstance(data, dict) or not isinstance(data.get(key), list):
+        raise ValueError(f'Not a {kind}: expected {{"{key}": [...]}}, got {_preview(data)}.')
+    try:
+        return cls(data[key])
+    except (ValueError, TypeError) as e:
+        raise ValueError(f"Not a {kind}: {e}") from e
 
 
 def _preview(data):
