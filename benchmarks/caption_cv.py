@@ -12,7 +12,7 @@ with its 95% bootstrap interval over images (`zoo.metrics.caption_intervals`,
 1,000 draws, the same draws for every row of the same images: paired), and for
 cross-validated rows the mean and range of the per-fold scores.
 
-- Nearest-neighbour retrieval (`zoo.models.captioner.nearest_neighbour_captions`)
+- Nearest-neighbour retrieval (`zoo.evaluate.nearest_neighbour_captions`)
   needs no training: for each fold it retrieves from that fold's training images.
 - `--runs DIR ...`: models written by `recipes/caption.py --folds K --fold I`
   (DIR or DIR/model, with its card.json), each scored on the test images of its
@@ -43,8 +43,8 @@ quiet.quiet_tensorflow()  # before TensorFlow loads: no start-up lines a reader 
 import zoo  # noqa: E402
 from zoo.data.captions import cache_features  # noqa: E402
 from zoo.data.flickr8k import fold_images, load_flickr8k, normalize_caption, split_of  # noqa: E402
+from zoo.evaluate import nearest_neighbour_captions  # noqa: E402
 from zoo.metrics import caption_intervals, caption_scores  # noqa: E402
-from zoo.models.captioner import nearest_neighbour_captions  # noqa: E402
 
 METRICS = ("bleu1", "bleu2", "bleu3", "bleu4", "cider")
 SHIPPED = "sat-lstm-squeezenet"

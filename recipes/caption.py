@@ -41,7 +41,7 @@ from zoo.data.flickr8k import load_image, normalize_caption  # noqa: E402
 from zoo.data.tokenizers import WordVocabulary  # noqa: E402
 from zoo.evaluate import evaluate_captioning  # noqa: E402
 from zoo.metrics import MaskedAccuracy, caption_scores, masked_cross_entropy  # noqa: E402
-from zoo.models.captioner import nearest_neighbour_captions  # noqa: E402
+from zoo.evaluate import nearest_neighbour_captions  # noqa: E402
 from zoo.io import atomic_write  # noqa: E402
 from zoo.training import flag  # noqa: E402
 

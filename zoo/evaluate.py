@@ -1,6 +1,7 @@
 """Evaluation of trained models with the field's metrics: one function per
 task (`evaluate_translation`, `evaluate_captioning`,
-`evaluate_text_generation`), which `zoo.tasks` maps each task to.
+`evaluate_text_generation`), which `zoo.tasks` maps each task to, and the
+baseline they are compared with (`nearest_neighbour_captions`).
 
 With `progress=True` a tqdm bar on stderr counts the sentences (or images)
 decoded for each beam size. The inputs go to the model one batch at a time,
@@ -12,6 +13,7 @@ import math
 import sys
 import time
 
+import numpy as np
 from tqdm import tqdm
 
 from zoo.data.translation import load_pairs
@@ -152,3 +154,32 @@ def _corpora():
     from zoo.data.text import CORPORA
 
     return CORPORA
+
+
+def nearest_neighbour_captions(train_features, train_captions, features):
+    """The retrieval baseline: for each image, the caption of its nearest
+    training image (cosine similarity of the mean features) that agrees most
+    with that image's other captions (highest mean BLEU against them, the
+    consensus re-ranking of Devlin et al. 2015).
+
+    Args:
+        train_features: `[n, locations, c]` (or `[n, c]`) of the training images.
+        train_captions: per training image, its list of captions.
+        features: `[m, locations, c]` (or `[m, c]`) of the images to caption.
+    """
+    import sacrebleu
+
+    def unit(x):
+        x = np.asarray(x, np.float32)
+        x = x.mean(axis=1) if x.ndim == 3 else x
+        return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-8)
+
+    nearest = np.argmax(unit(features) @ unit(train_features).T, axis=1)
+    consensus = {}
+    for i in set(nearest.tolist()):
+        options = train_captions[i]
+        scores = [
+            np.mean([sacrebleu.sentence_bleu(c, [o]).score for o in options if o is not c]) for c in options
+        ]
+        consensus[i] = options[int(np.argmax(scores))]
+    return [consensus[i] for i in nearest.tolist()]

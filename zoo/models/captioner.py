@@ -319,35 +319,6 @@ def _is_one_image(image):
     return type(image).__module__.startswith("PIL.")
 
 
-def nearest_neighbour_captions(train_features, train_captions, features):
-    """The retrieval baseline: for each image, the caption of its nearest
-    training image (cosine similarity of the mean features) that agrees most
-    with that image's other captions (highest mean BLEU against them, the
-    consensus re-ranking of Devlin et al. 2015).
-
-    Args:
-        train_features: `[n, locations, c]` (or `[n, c]`) of the training images.
-        train_captions: per training image, its list of captions.
-        features: `[m, locations, c]` (or `[m, c]`) of the images to caption.
-    """
-    import sacrebleu
-
-    def unit(x):
-        x = np.asarray(x, np.float32)
-        x = x.mean(axis=1) if x.ndim == 3 else x
-        return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-8)
-
-    nearest = np.argmax(unit(features) @ unit(train_features).T, axis=1)
-    consensus = {}
-    for i in set(nearest.tolist()):
-        options = train_captions[i]
-        scores = [
-            np.mean([sacrebleu.sentence_bleu(c, [o]).score for o in options if o is not c]) for c in options
-        ]
-        consensus[i] = options[int(np.argmax(scores))]
-    return [consensus[i] for i in nearest.tolist()]
-
-
 @register("sat-lstm-squeezenet", task="captioning",
           description="Show, attend and tell: SqueezeNet v1.1 feature grid, LSTM decoder with Bahdanau attention")
 def sat_lstm_squeezenet(**kwargs):
