@@ -338,6 +338,7 @@ def compact_logs(run_dir, destination, images_per_tag=3):
     import numpy as np
 
     run_dir, destination = Path(run_dir), Path(destination)
+    destination.mkdir(parents=True, exist_ok=True)  # a run without logs ships an empty logs/
     for events in sorted(run_dir.glob("*/events.out.tfevents.*")):
         parsed = [tf.compat.v1.Event.FromString(r.numpy()) for r in tf.data.TFRecordDataset(str(events))]
         steps = {}  # image tag -> the steps it was written at
