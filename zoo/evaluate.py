@@ -127,12 +127,19 @@ def quick_check(model, card):
     greedy BLEU-4 on the first 20 test images (captioning), nats per character
     on the first 20,000 validation characters (text). A shipped card records it
     (`card["check"]`) so a test can catch a broken loader or tokenizer. Returns
-    None where the card names no built-in data (a model trained on own files).
+    None where the card names no built-in data (a model trained on own files),
+    unless its recorded check names a built-in pair to check it on
+    (`card["check"]["pair"]`).
     """
     task, data = card.get("task"), card.get("data", {})
     if task == "translation" and data.get("pair") in _pairs():
         scores = evaluate_translation(model, data["pair"], "test", beam_sizes=(1,), limit=100)["greedy"]
         return {"slice": "first 100 test sentences, greedy", "bleu": scores["bleu"]}
+    pair = (card.get("check") or {}).get("pair")
+    if task == "translation" and pair in _pairs():
+        scores = evaluate_translation(model, pair, "test", beam_sizes=(1,), limit=100)["greedy"]
+        return {"slice": f"first 100 test sentences of the built-in {pair} pair, greedy", "pair": pair,
+                "bleu": scores["bleu"]}
     if task == "captioning":
         scores = evaluate_captioning(model, "test", beam_sizes=(1,), limit=20)["greedy"]
         return {"slice": "first 20 test images, greedy", "bleu4": scores["bleu4"]}
