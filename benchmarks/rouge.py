@@ -52,7 +52,7 @@ def main(argv=None):
                          f"({recorded['name']}, sha256 {recorded['sha256'][:12]}...)")
     _, _, test, _ = translation_files(args.train_file, config["source_column"], config["target_column"],
                                       seed=config["seed"])
-    model = zoo.load(args.name, weights=args.weights)
+    model = zoo.load(args.name, weights=args.weights) if args.weights else zoo.load(args.name)
     hypotheses = model.translate(test.sources, beam_size=1)
     print(f"{args.name}: greedy, {len(test.sources)} test pairs of {recorded['name']} (seed {config['seed']})\n")
     print("| sentences | ROUGE-1 P / R / F1 | ROUGE-2 P / R / F1 |\n|---:|---|---|")
