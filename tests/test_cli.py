@@ -27,9 +27,7 @@ USER_ERRORS = [
     (["generate", "sat-lstm-squeezenet"], ["captioning model", "zoo caption IMAGE --model sat-lstm-squeezenet"]),
     (["translate", "Ein Hund.", "--model", "transformer"], ["Unknown model name 'transformer'"]),
     (["info", "lstm-seq2seq-atn"], ["Did you mean 'lstm-seq2seq-attn'"]),
-    (["translate", "Ein Hund.", "--model", "lstm-seq2seq"], ["No trained model ships for 'lstm-seq2seq'"]),
     (["generate", "char-lstm", "--weights", "no/such/dir"], ["weights='no/such/dir' is not a directory"]),
-    (["evaluate", "lstm-seq2seq"], ["no trained model ships for lstm-seq2seq"]),
     (["evaluate", "char-lstm", "--split", "test"], ["no test split", "--split val"]),
     (["evaluate", "char-lstm", "--split", "train"], ["--split", "invalid choice", "'train'"]),
     (["evaluate", "lstm-seq2seq-attn", "--limit", "0"], ["--limit", "positive integer", "'0'"]),
@@ -55,7 +53,6 @@ USER_ERRORS = [
     ([], ["required", "COMMAND"]),
     (["frob"], ["invalid choice", "'frob'"]),
     (["export", "lstm-seq2seq-attn", "."], [". already exists", "new directory"]),
-    (["export", "lstm-seq2seq", "out"], ["No trained model ships for 'lstm-seq2seq'"]),
     (["translate", "Ein Hund.", "--weights", "no/such/dir"], ["weights='no/such/dir' is not a directory"]),
 ]
 
@@ -64,6 +61,24 @@ def run_cli(argv, capsys):
     status = main(argv)
     out, err = capsys.readouterr()
     return status, out, err
+
+
+# A registered model without shipped weights: saved_models/ pointed at an empty folder.
+NOT_SHIPPED = [
+    (["translate", "Ein Hund.", "--model", "lstm-seq2seq"], ["No trained model ships for 'lstm-seq2seq'"]),
+    (["evaluate", "lstm-seq2seq"], ["no trained model ships for lstm-seq2seq"]),
+    (["export", "lstm-seq2seq", "OUT"], ["No trained model ships for 'lstm-seq2seq'"]),
+]
+
+
+@pytest.mark.parametrize("argv, words", NOT_SHIPPED, ids=lambda v: " ".join(v) if isinstance(v, list) else None)
+def test_a_model_that_does_not_ship_is_a_one_line_error(argv, words, capsys, tmp_path, monkeypatch):
+    from zoo import registry
+
+    monkeypatch.setenv(registry.MODELS_ENV, str(tmp_path / "models"))
+    argv = [str(tmp_path / "out") if a == "OUT" else a for a in argv]
+    test_user_errors_are_one_line_without_traceback(argv, words, capsys)
+    assert not (tmp_path / "out").exists()
 
 
 @pytest.mark.parametrize("argv, words", USER_ERRORS, ids=lambda v: " ".join(v) if isinstance(v, list) else None)
