@@ -7,7 +7,7 @@
 A step is forward + backward + Adam on `mean(outputs ** 2)` of a
 `return_sequences` layer; `forward` is the training-mode forward pass alone.
 Every variant of a row is built in the same process and timed interleaved
-(keras, zoo, per-gate, keras, zoo, per-gate, ...), so load from other jobs on
+(keras, zoo, keras, zoo, ...), so load from other jobs on
 the machine falls on all of them alike. Reported: the median wall time of the
 peer (`keras.layers.LSTM` / `GRU`) and each variant's ratio to it, by median
 wall time, by minimum wall time (the least disturbed repeat) and by median
@@ -19,17 +19,15 @@ The variants:
              layout, `x @ kernel[D, 4H] + h @ recurrent_kernel[H, 4H] + bias`
              split into the gates (two matmuls per step); the layout the zoo
              LSTMCell had before it kept one matrix per gate.
-  zoo        `keras.layers.RNN(zoo.layers.LSTMCell / GRUCell)`. The LSTM cell
-             has one `W [D, H]`, `U [H, H]`, `b [H]` per gate (eight matmuls
-             per step); the GRU cell keeps Keras's fused layout.
-  per-gate   (GRU only) the GRU equations with one `W`, `U`, `b`, `b'` per gate
-             (six matmuls per step), defined below: measured, not adopted.
+  zoo        `keras.layers.RNN(zoo.layers.LSTMCell / GRUCell)`: one `W [D, H]`,
+             `U [H, H]` and bias per gate (eight matmuls per step for the
+             LSTM, six for the GRU).
 
 The shapes `(B, T, D, H)` include each shipped model's recurrent layers (the
-`--shapes` default, `SHAPES`). `--models` adds whole training steps of
-`lstm-seq2seq-attn` and `char-lstm` at their recipes' sizes, built once with
-the zoo LSTMCell and once with `keras.layers.LSTMCell` in its place (the fused
-layout), interleaved.
+`--shapes` default, `SHAPES`). `--models` adds whole training steps of the
+shipped models at their recipes' sizes, built once with the zoo cell and once
+with `keras.layers.LSTMCell` / `GRUCell` in its place (the fused layout the
+zoo cells had before), interleaved.
 """
 
 import argparse
@@ -57,34 +55,10 @@ SHAPES = [
     ("sat-lstm-squeezenet decoder cell (embedding + context)", (32, 21, 768, 256)),
     ("char-lstm layer 1", (32, 128, 64, 512)),
     ("char-lstm layer 2", (32, 128, 512, 512)),
+    ("char-gru layer 1", (32, 128, 64, 592)),
     ("char-gru layer 2", (32, 128, 592, 592)),
+    ("gru-seq2seq-attn decoder cell (embedding + context)", (64, 20, 768, 256)),
 ]
-
-
-class PerGateGRUCell(keras.layers.Layer):
-    """GRU cell (reset_after, as Keras) with one `W`, `U`, `b`, `b'` per gate."""
-
-    def __init__(self, units, **kwargs):
-        super().__init__(**kwargs)
-        self.units = units
-        self.state_size = units
-        self.output_size = units
-
-    def build(self, input_shape):
-        d, h = input_shape[-1], self.units
-        for g in "zrh":
-            setattr(self, f"W_{g}", self.add_weight(shape=(d, h), initializer="glorot_uniform", name=f"W_{g}"))
-            setattr(self, f"U_{g}", self.add_weight(shape=(h, h), initializer="orthogonal", name=f"U_{g}"))
-            setattr(self, f"b_{g}", self.add_weight(shape=(h,), initializer="zeros", name=f"b_{g}"))
-            setattr(self, f"rb_{g}", self.add_weight(shape=(h,), initializer="zeros", name=f"rb_{g}"))
-
-    def call(self, x, states, training=False):
-        h = states[0] if isinstance(states, (list, tuple)) else states
-        z = ops.sigmoid(ops.matmul(x, self.W_z) + self.b_z + ops.matmul(h, self.U_z) + self.rb_z)
-        r = ops.sigmoid(ops.matmul(x, self.W_r) + self.b_r + ops.matmul(h, self.U_r) + self.rb_r)
-        n = ops.tanh(ops.matmul(x, self.W_h) + self.b_h + r * (ops.matmul(h, self.U_h) + self.rb_h))
-        h = z * h + (1.0 - z) * n
-        return h, [h]
 
 
 VARIANTS = {
@@ -95,7 +69,6 @@ VARIANTS = {
     "gru": {
         "keras": lambda h: keras.layers.GRU(h, return_sequences=True),
         "zoo": lambda h: keras.layers.RNN(GRUCell(h), return_sequences=True),
-        "per-gate": lambda h: keras.layers.RNN(PerGateGRUCell(h), return_sequences=True),
     },
 }
 
@@ -191,20 +164,22 @@ def decoder_step_ms(batch, src_len, tgt_len, units, repeats):
     return train_ms, infer_ms
 
 
-def model_step_fn(name, cell_class, batch, inputs, targets, **config):
+def model_step_fn(name, cell_type, cell_class, inputs, targets, **config):
     """A compiled training step (cross-entropy, Adam) of registry model `name`
-    built with `cell_class` as its LSTM cell."""
+    built with `cell_class` as its `cell_type` ("lstm" or "gru") cell."""
     import zoo
-    from zoo.models import char_rnn, seq2seq
+    from zoo.models import captioner, char_rnn, seq2seq
 
-    # The builders pick their cell from these tables; swapped for the build only.
-    saved = seq2seq.CELLS["lstm"], char_rnn.CELLS["lstm"]
-    seq2seq.CELLS["lstm"] = char_rnn.CELLS["lstm"] = cell_class
+    # The builders pick their cell from these names; swapped for the build only.
+    saved = seq2seq.CELLS[cell_type], char_rnn.CELLS[cell_type], captioner.LSTMCell
+    seq2seq.CELLS[cell_type] = char_rnn.CELLS[cell_type] = cell_class
+    if cell_type == "lstm":
+        captioner.LSTMCell = cell_class
     try:
         model = zoo.build(name, **config)
         model(inputs)
     finally:
-        seq2seq.CELLS["lstm"], char_rnn.CELLS["lstm"] = saved
+        seq2seq.CELLS[cell_type], char_rnn.CELLS[cell_type], captioner.LSTMCell = saved
     optimizer = keras.optimizers.Adam(1e-3)
     optimizer.build(model.trainable_variables)
 
@@ -212,6 +187,7 @@ def model_step_fn(name, cell_class, batch, inputs, targets, **config):
     def step():
         with tf.GradientTape() as tape:
             logits = model(inputs, training=True)
+            logits = logits[0] if isinstance(logits, (tuple, list)) else logits  # the captioner adds attention
             loss = tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(targets, logits, from_logits=True))
         optimizer.apply(tape.gradient(loss, model.trainable_variables), model.trainable_variables)
         return loss
@@ -220,24 +196,33 @@ def model_step_fn(name, cell_class, batch, inputs, targets, **config):
 
 
 def model_steps(repeats):
-    """Training steps of the shipped LSTM models, per-gate zoo cell against the fused layout."""
+    """Training steps of the shipped models, the zoo's per-gate cells against the fused layout."""
     rng = tf.random.Generator.from_seed(0)
     source = rng.uniform((64, 20), 3, 8000, tf.int32)
     target = rng.uniform((64, 21), 3, 6000, tf.int32)
     chars = rng.uniform((32, 129), 1, 66, tf.int32)
+    words = rng.uniform((32, 21), 3, 1065, tf.int32)
+    grid = rng.normal((32, 13 * 13, 512))
+    translation = ("batch 64, 20 source / 20 target tokens", (source, target[:, :-1]), target[:, 1:],
+                   {"source_vocabulary_size": 8000, "target_vocabulary_size": 6000, "embedding_dim": 256,
+                    "units": 256, "dropout": 0.3})
+    text = ("batch 32, 128 characters", chars[:, :-1], chars[:, 1:], {"vocabulary_size": 66, "embedding_dim": 64,
+                                                                       "num_layers": 2})
     rows = [
-        ("lstm-seq2seq-attn", "batch 64, 20 source / 20 target tokens", 64, (source, target[:, :-1]), target[:, 1:],
-         {"source_vocabulary_size": 8000, "target_vocabulary_size": 6000, "embedding_dim": 256, "units": 256,
-          "dropout": 0.3}),
-        ("char-lstm", "batch 32, 128 characters", 32, chars[:, :-1], chars[:, 1:],
-         {"vocabulary_size": 66, "embedding_dim": 64, "units": 512, "num_layers": 2, "dropout": 0.2}),
+        ("lstm-seq2seq-attn", "lstm", *translation),
+        ("gru-seq2seq-attn", "gru", *translation),
+        ("char-lstm", "lstm", *text[:3], {**text[3], "units": 512, "dropout": 0.2}),
+        ("char-gru", "gru", *text[:3], {**text[3], "units": 592, "dropout": 0.1}),
+        ("sat-lstm-squeezenet", "lstm", "batch 32, 20 words, 13 x 13 SqueezeNet grid (cached features)",
+         (grid, words[:, :-1]), words[:, 1:], {"vocabulary_size": 1065, "dropout": 0.5}),
     ]
-    print("\n| model | step | fused (keras.layers.LSTMCell) ms | zoo per-gate ms "
+    print("\n| model | step | fused (keras.layers cell) ms | zoo per-gate ms "
           "| per-gate / fused: median / min / CPU |")
     print("|---|---|---:|---:|---:|")
-    for name, what, batch, inputs, targets, config in rows:
-        fns = {"fused": model_step_fn(name, keras.layers.LSTMCell, batch, inputs, targets, **config),
-               "zoo": model_step_fn(name, LSTMCell, batch, inputs, targets, **config)}
+    for name, cell_type, what, inputs, targets, config in rows:
+        fused, ours = (keras.layers.LSTMCell, LSTMCell) if cell_type == "lstm" else (keras.layers.GRUCell, GRUCell)
+        fns = {"fused": model_step_fn(name, cell_type, fused, inputs, targets, **config),
+               "zoo": model_step_fn(name, cell_type, ours, inputs, targets, **config)}
         times = interleaved(fns, repeats)
         wall = {k: statistics.median(w for w, _ in v) for k, v in times.items()}
         low = {k: min(w for w, _ in v) for k, v in times.items()}
@@ -274,9 +259,9 @@ def main():
     gflops = matmul_gflops(512 if args.quick else 2048)
     print(f"TensorFlow {tf.__version__}, Keras {keras.__version__}, {os.cpu_count()} CPU cores, "
           f"large matmul: {gflops:.1f} GFLOP/s; {repeats} interleaved repeats\n")
-    print("| cell | B, T, D, H | keras ms | zoo / keras: median / min / CPU | GRU per-gate / keras: median / min / CPU "
-          "| forward zoo (, per-gate) | keras x limit | shape |")
-    print("|---|---|---:|---:|---:|---:|---:|---|")
+    print("| cell | B, T, D, H | keras ms | zoo / keras: median / min / CPU | forward zoo / keras | keras x limit "
+          "| shape |")
+    print("|---|---|---:|---:|---:|---:|---|")
     for label, (batch, steps, features, units) in shapes:
         for cell in args.cells:
             fns = {name: step_fns(make(units), batch, steps, features) for name, make in VARIANTS[cell].items()}
@@ -291,12 +276,9 @@ def main():
 
             keras_ms = statistics.median(w for w, _ in steps_t["keras"]) * 1e3
             limit = rnn_flops(4 if cell == "lstm" else 3, batch, steps, features, units) / (gflops * 1e9)
-            others = [name for name in ("zoo", "per-gate") if name in fns]
-            columns = [" / ".join(f"{r:.2f}" for r in ratios(steps_t, name)) for name in others]
-            columns += [""] * (2 - len(columns))
-            forward = ", ".join(f"{ratios(forward_t, name)[0]:.2f}" for name in others)
-            print(f"| {cell.upper()} | {batch}, {steps}, {features}, {units} | {keras_ms:.1f} | "
-                  f"{' | '.join(columns)} | {forward} | {keras_ms / 1e3 / limit:.2f} | {label} |", flush=True)
+            step_ratios = " / ".join(f"{r:.2f}" for r in ratios(steps_t, "zoo"))
+            print(f"| {cell.upper()} | {batch}, {steps}, {features}, {units} | {keras_ms:.1f} | {step_ratios} | "
+                  f"{ratios(forward_t, 'zoo')[0]:.2f} | {keras_ms / 1e3 / limit:.2f} | {label} |", flush=True)
     if args.models:
         model_steps(repeats)
     if args.no_decoder:

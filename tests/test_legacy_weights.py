@@ -1,9 +1,11 @@
-"""Weight files written before the LSTM cells kept one matrix per gate still load.
+"""Weight files written before the cells kept one matrix per gate still load.
 
 Those files hold every LSTM cell as Keras's three arrays (`kernel [D, 4H]`,
-`recurrent_kernel [H, 4H]`, `bias [4H]`, gates in the order i, f, c, o) where
-the cell now has `W_g`, `U_g`, `b_g` for each gate. The old file is written
-here by hand from a model's variables, then loaded with `zoo.saving.load`.
+`recurrent_kernel [H, 4H]`, `bias [4H]`, gates in the order i, f, c, o) and
+every GRU cell as `kernel [D, 3H]`, `recurrent_kernel [H, 3H]`, `bias [2, 3H]`
+(gates z, r, h), where the cells now have `W_g`, `U_g`, `b_g` for each gate.
+The old file is written here by hand from a model's variables, then loaded
+with `zoo.saving.load`.
 """
 
 import json
@@ -13,7 +15,9 @@ import pytest
 
 import zoo
 from zoo import saving
-from zoo.layers import LSTMCell
+from zoo.layers import GRUCell, LSTMCell
+
+KERAS_GATE_ORDER = {LSTMCell: "ifco", GRUCell: "zrh"}
 
 
 def randomize(model, seed=0):
@@ -25,7 +29,7 @@ def randomize(model, seed=0):
 def cell_of_each_variable(model):
     owners = {}
     for layer in model._flatten_layers():
-        if isinstance(layer, LSTMCell):
+        if isinstance(layer, (LSTMCell, GRUCell)):
             for v in layer.weights:
                 owners[id(v)] = layer
     return owners
@@ -33,27 +37,28 @@ def cell_of_each_variable(model):
 
 def write_old_layout(model, directory):
     """Rewrites `directory/weights.npz` as the files of the fused-layout cells
-    were: each LSTM cell's 12 variables joined into Keras's 3 arrays."""
-    owners, arrays, done = cell_of_each_variable(model), [], set()
+    were: each cell's per-gate variables joined into Keras's 3 arrays."""
+    owners, arrays, done = cell_of_each_variable(model), [], {}
     for v in model.weights:
         cell = owners.get(id(v))
         if cell is None:
             arrays.append(v.numpy())
         elif id(cell) not in done:
-            done.add(id(cell))
+            done[id(cell)] = cell
             for name in ("W", "U", "b"):
-                arrays.append(np.concatenate([getattr(cell, f"{name}_{g}").numpy() for g in "ifco"], axis=-1))
+                gates = KERAS_GATE_ORDER[type(cell)]
+                arrays.append(np.concatenate([getattr(cell, f"{name}_{g}").numpy() for g in gates], axis=-1))
     np.savez(directory / saving.WEIGHTS, **{f"{i:04d}": np.asarray(a, np.float16) for i, a in enumerate(arrays)})
     card = json.loads((directory / "card.json").read_text())
     card["weights_sha256"] = saving.sha256(directory / saving.WEIGHTS)
     (directory / "card.json").write_text(json.dumps(card))
-    return len(arrays), len(done)
+    return len(arrays), list(done.values())
 
 
 def assert_loads_the_same(model, name, directory):
     saving.save(model, directory, name)
     stored, cells = write_old_layout(model, directory)
-    assert cells > 0 and stored == len(model.weights) - 9 * cells  # 3 arrays instead of 12 per cell
+    assert cells and stored == len(model.weights) - sum(len(cell.weights) - 3 for cell in cells)  # 3 arrays a cell
     loaded = saving.load(directory)
     assert len(loaded.weights) == len(model.weights)
     for got, expected in zip(loaded.weights, model.weights, strict=True):
@@ -62,20 +67,22 @@ def assert_loads_the_same(model, name, directory):
     return loaded
 
 
-def test_old_char_lstm_file_loads(tiny_char_model, tmp_path):
-    model = tiny_char_model("char-lstm", num_layers=2)
+@pytest.mark.parametrize("name", ["char-lstm", "char-gru"])
+def test_old_char_model_file_loads(tiny_char_model, tmp_path, name):
+    model = tiny_char_model(name, num_layers=2)
     randomize(model)
-    loaded = assert_loads_the_same(model, "char-lstm", tmp_path / "char-lstm")
+    loaded = assert_loads_the_same(model, name, tmp_path / name)
     tokens = np.array([[1, 2, 3, 4, 5]])
     for v in model.weights:  # the values a float16 file holds
         v.assign(np.float16(v.numpy()).astype("float32"))
     np.testing.assert_array_equal(loaded(tokens), model(tokens))
 
 
-def test_old_lstm_seq2seq_attn_file_loads(tiny_translator, tmp_path):
-    model = tiny_translator("lstm-seq2seq-attn")
+@pytest.mark.parametrize("name", ["lstm-seq2seq-attn", "gru-seq2seq-attn"])
+def test_old_seq2seq_file_loads(tiny_translator, tmp_path, name):
+    model = tiny_translator(name)
     randomize(model, seed=1)
-    loaded = assert_loads_the_same(model, "lstm-seq2seq-attn", tmp_path / "t")
+    loaded = assert_loads_the_same(model, name, tmp_path / "t")
     sentence = ["Der Hund ist rot."]
     for v in model.weights:
         v.assign(np.float16(v.numpy()).astype("float32"))

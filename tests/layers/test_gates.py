@@ -131,7 +131,7 @@ def test_gru_gates(reset_after):
         outputs, g["update"] * h_prev + (1 - g["update"]) * g["candidate"], atol=1e-5
     )
     # The update gate from the weights: z = sigmoid(x W_z + b_z + h U_z [+ b'_z]).
-    kernel, recurrent, bias = (np.float64(w.numpy()) for w in cell.weights)
+    kernel, recurrent, bias = (np.float64(w) for w in cell.get_weights())  # Keras's layout
     sl = slice(0, UNITS)
     pre = x @ kernel[:, sl] + h_prev @ recurrent[:, sl]
     pre += (bias[0, sl] + bias[1, sl]) if reset_after else bias[sl]

@@ -4,6 +4,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from keras.src.testing import TestCase  # Keras's own layer checks, no public name
 
 from zoo.layers import GRUCell
 
@@ -32,15 +33,23 @@ def randomize(layer, seed=1):
     )
 
 
+def cells(layer, cell_class):
+    return [sub for sub in layer._flatten_layers() if isinstance(sub, cell_class)]
+
+
 def build_pair(wrap, **cell_kwargs):
-    """(reference, ours): the same wrapper of keras's and zoo's cell, same weights."""
+    """(reference, ours): the same wrapper of keras's and zoo's cell, same weights,
+    copied cell by cell from Keras's layout."""
     x, _ = make_batch()
     ref = wrap(keras.layers.GRUCell(UNITS, **cell_kwargs))
     ours = wrap(GRUCell(UNITS, **cell_kwargs))
     ref(x)
     ours(x)
     randomize(ref)
-    ours.set_weights(ref.get_weights())
+    pairs = list(zip(cells(ref, keras.layers.GRUCell), cells(ours, GRUCell), strict=True))
+    assert pairs
+    for ref_cell, our_cell in pairs:
+        our_cell.set_weights(ref_cell.get_weights())
     return ref, ours
 
 
@@ -76,19 +85,99 @@ def test_bidirectional_matches_keras(reset_after):
 
 @reset_after_modes
 @pytest.mark.parametrize("use_bias", [True, False])
-def test_weight_names_and_shapes_match_keras(reset_after, use_bias):
+def test_one_weight_per_gate_and_keras_layout_shapes(reset_after, use_bias):
     ref = keras.layers.GRUCell(UNITS, reset_after=reset_after, use_bias=use_bias)
     ours = GRUCell(UNITS, reset_after=reset_after, use_bias=use_bias)
     ref.build((None, INPUT_DIM))
     ours.build((None, INPUT_DIM))
+    bias = [("b", (2, UNITS) if reset_after else (UNITS,))] if use_bias else []
+    per_gate = [("W", (INPUT_DIM, UNITS)), ("U", (UNITS, UNITS))] + bias
     assert [(w.name, tuple(w.shape)) for w in ours.weights] == [
-        (w.name, tuple(w.shape)) for w in ref.weights
+        (f"{name}_{gate}", shape) for gate in "zrh" for name, shape in per_gate
     ]
-    if use_bias:
-        expected = (2, 3 * UNITS) if reset_after else (3 * UNITS,)
-        assert tuple(ours.bias.shape) == expected
-    else:
-        assert len(ours.weights) == 2
+    assert [w.shape for w in ours.get_weights()] == [w.shape for w in ref.get_weights()]
+
+
+@reset_after_modes
+def test_keras_layout_maps_each_gate_to_its_columns(reset_after):
+    cell = GRUCell(UNITS, reset_after=reset_after)
+    cell.build((None, INPUT_DIM))
+    rng = np.random.default_rng(3)
+    kernel = rng.normal(size=(INPUT_DIM, 3 * UNITS)).astype("float32")
+    recurrent = rng.normal(size=(UNITS, 3 * UNITS)).astype("float32")
+    bias = rng.normal(size=(2, 3 * UNITS) if reset_after else (3 * UNITS,)).astype("float32")
+    cell.set_weights([kernel, recurrent, bias])
+    for k, gate in enumerate("zrh"):  # Keras's gate order
+        columns = slice(k * UNITS, (k + 1) * UNITS)
+        np.testing.assert_array_equal(getattr(cell, f"W_{gate}").numpy(), kernel[:, columns])
+        np.testing.assert_array_equal(getattr(cell, f"U_{gate}").numpy(), recurrent[:, columns])
+        np.testing.assert_array_equal(getattr(cell, f"b_{gate}").numpy(), bias[..., columns])
+    for got, expected in zip(cell.get_weights(), [kernel, recurrent, bias], strict=True):
+        np.testing.assert_array_equal(got, expected)
+    per_gate = [rng.normal(size=w.shape).astype("float32") for w in cell.weights]
+    cell.set_weights(per_gate)  # one array per variable is accepted too
+    for variable, value in zip(cell.weights, per_gate, strict=True):
+        np.testing.assert_array_equal(variable.numpy(), value)
+
+
+def test_set_weights_in_the_other_modes_layout_raises():
+    cell = GRUCell(UNITS, reset_after=True)
+    cell.build((None, INPUT_DIM))
+    other = keras.layers.GRUCell(UNITS, reset_after=False)
+    other.build((None, INPUT_DIM))
+    with pytest.raises(ValueError, match=r"`weights` must be the 9 arrays of `cell.weights` or Keras's layout.*got"):
+        cell.set_weights(other.get_weights())
+
+
+@reset_after_modes
+def test_seeded_initial_weights_equal_keras(reset_after):
+    kwargs = {
+        "kernel_initializer": keras.initializers.GlorotUniform(seed=1),
+        "recurrent_initializer": keras.initializers.Orthogonal(seed=2),
+        "bias_initializer": keras.initializers.RandomNormal(seed=3),
+        "reset_after": reset_after,
+    }
+    ref = keras.layers.GRUCell(UNITS, **kwargs)
+    ours = GRUCell(UNITS, **kwargs)
+    ref.build((None, INPUT_DIM))
+    ours.build((None, INPUT_DIM))
+    for got, expected in zip(ours.get_weights(), ref.get_weights(), strict=True):
+        np.testing.assert_array_equal(got, expected)
+
+
+@reset_after_modes
+def test_keras_cell_takes_our_weights(reset_after):
+    x, mask = make_batch()
+    ours = keras.layers.RNN(GRUCell(UNITS, reset_after=reset_after), return_sequences=True)
+    ref = keras.layers.RNN(keras.layers.GRUCell(UNITS, reset_after=reset_after), return_sequences=True)
+    ours(x)
+    ref(x)
+    randomize(ours, seed=5)
+    ref.cell.set_weights(ours.cell.get_weights())
+    np.testing.assert_allclose(ours(x, mask=mask), ref(x, mask=mask), atol=1e-5)
+
+
+@reset_after_modes
+def test_keras_file_of_the_fused_layout_loads(reset_after):
+    """What `.keras` files of the fused-layout cell hold: "0", "1", "2" =
+    kernel, recurrent_kernel, bias."""
+    ref = keras.layers.GRUCell(UNITS, reset_after=reset_after)
+    ref.build((None, INPUT_DIM))
+    randomize(ref)
+    ours = GRUCell(UNITS, reset_after=reset_after)
+    ours.build((None, INPUT_DIM))
+    ours.load_own_variables({str(i): w for i, w in enumerate(ref.get_weights())})
+    x = make_batch()[0][:, 0]
+    state = np.zeros((BATCH, UNITS), "float32")
+    np.testing.assert_allclose(ours(x, [state])[0], ref(x, [state])[0], atol=1e-6)
+    store = {}
+    ours.save_own_variables(store)  # written per gate: 9 arrays
+    assert len(store) == 9
+    fresh = GRUCell(UNITS, reset_after=reset_after)
+    fresh.build((None, INPUT_DIM))
+    fresh.load_own_variables(store)
+    for got, expected in zip(fresh.weights, ours.weights, strict=True):
+        np.testing.assert_array_equal(got.numpy(), expected.numpy())
 
 
 @reset_after_modes
@@ -207,7 +296,7 @@ def test_mixed_precision_outputs_and_gradients_are_finite(mixed_policy, reset_af
     assert all(w.dtype == "float32" for w in rnn.trainable_weights)
     for tensor in (outputs, h):
         assert np.all(np.isfinite(np.asarray(tf.cast(tensor, "float32"))))
-    assert len(grads) == 3
+    assert len(grads) == 9  # W, U, b of each gate
     for grad in grads:
         assert grad is not None
         assert np.all(np.isfinite(grad.numpy()))
@@ -231,3 +320,21 @@ def test_bad_dropout_raises(name, value):
 def test_build_with_wrong_rank_raises(shape):
     with pytest.raises(ValueError, match=r"`inputs` must have rank 2.*rank"):
         GRUCell(UNITS).build(shape)
+
+
+class KerasLayerTest(TestCase):
+    """Keras's own layer checks (build, call, config, serialization, a training
+    step, mixed precision) on `keras.layers.RNN(GRUCell)`."""
+
+    def test_rnn_of_the_cell_passes_keras_layer_checks(self):
+        for reset_after in (True, False):
+            self.run_layer_test(
+                keras.layers.RNN,
+                init_kwargs={"cell": GRUCell(UNITS, reset_after=reset_after, dropout=0.1, seed=1),
+                             "return_sequences": True},
+                input_shape=(BATCH, TIME, INPUT_DIM),
+                expected_output_shape=(BATCH, TIME, UNITS),
+                expected_num_trainable_weights=9,  # W, U, b for each of the three gates
+                expected_num_non_trainable_weights=0,
+                supports_masking=True,
+            )

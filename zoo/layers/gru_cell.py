@@ -5,11 +5,12 @@ from keras import ops
 from keras.src.layers.rnn.dropout_rnn_cell import DropoutRNNCell
 
 from zoo.layers._checks import positive_int, rank, rate
+from zoo.layers.layout import PerGateWeights
 
 
 # See lstm_cell.py for why the private `DropoutRNNCell` mixin is used.
 @keras.saving.register_keras_serializable(package="zoo")
-class GRUCell(keras.layers.Layer, DropoutRNNCell):
+class GRUCell(PerGateWeights, keras.layers.Layer, DropoutRNNCell):
     """GRU cell (Cho et al. 2014) written gate by gate.
 
     With `x` the input and `h` the previous state:
@@ -22,20 +23,29 @@ class GRUCell(keras.layers.Layer, DropoutRNNCell):
             n = tanh(x W_h + b_h + (r * h) U_h)
         h' = z * h + (1 - z) * n
 
-    Weights have the names, shapes and gate order (z, r, h) of
-    `keras.layers.GRUCell` in the same `reset_after` mode, so weights move
-    between the two. With `reset_after=True` the bias is `[2, 3 * units]`
-    (input bias, recurrent bias), otherwise `[3 * units]`.
+    Each gate has its own weights, as in the equations: `W_g [input_dim,
+    units]`, `U_g [units, units]` and `b_g` for g in z, r, h (9 variables, in
+    that order). With `reset_after=True`, `b_g` is `[2, units]`: the input
+    bias `b` and the recurrent bias `b'`; otherwise `[units]` (no `b'`).
+    `get_weights()` returns, and `set_weights()` also accepts, the layout of
+    `keras.layers.GRUCell` in the same `reset_after` mode (`kernel
+    [input_dim, 3 * units]`, `recurrent_kernel [units, 3 * units]`, `bias
+    [2, 3 * units]` or `[3 * units]`, gates in the order z, r, h), so weights
+    move both ways between the two and a fused kernel (cuDNN) can be handed
+    the same weights.
 
     Args:
         units: positive integer, size of `h`.
         activation: activation of the candidate `n`.
         recurrent_activation: activation of the two gates.
         use_bias: whether the gates have biases.
-        kernel_initializer: initializer of `kernel` `[input_dim, 3 * units]`.
-        recurrent_initializer: initializer of `recurrent_kernel`
-            `[units, 3 * units]`.
-        bias_initializer: initializer of `bias`.
+        kernel_initializer: initializer of the input weights, drawn for all
+            gates at once as Keras's `kernel` `[input_dim, 3 * units]` and cut
+            into `W_z`, `W_r`, `W_h` (the same distribution as Keras's).
+        recurrent_initializer: initializer of the recurrent weights, drawn as
+            `[units, 3 * units]` and cut into `U_z`, `U_r`, `U_h`.
+        bias_initializer: initializer of the biases, drawn in Keras's bias
+            shape and cut per gate.
         reset_after: apply the reset gate after the recurrent product.
         dropout: fraction of the inputs dropped (one mask per sequence).
         recurrent_dropout: fraction of `h` dropped in the recurrence.
@@ -87,25 +97,14 @@ class GRUCell(keras.layers.Layer, DropoutRNNCell):
         self.state_size = units
         self.output_size = units
 
+    GATES = ("z", "r", "h")  # Keras's gate order
+
+    def _fused_bias_shape(self):
+        return (2, 3 * self.units) if self.reset_after else (3 * self.units,)
+
     def build(self, input_shape):
         rank("inputs", input_shape, (2,))
-        self.kernel = self.add_weight(
-            shape=(input_shape[-1], 3 * self.units),
-            initializer=self.kernel_initializer,
-            name="kernel",
-        )
-        self.recurrent_kernel = self.add_weight(
-            shape=(self.units, 3 * self.units),
-            initializer=self.recurrent_initializer,
-            name="recurrent_kernel",
-        )
-        if self.use_bias:
-            shape = (2, 3 * self.units) if self.reset_after else (3 * self.units,)
-            self.bias = self.add_weight(
-                shape=shape, initializer=self.bias_initializer, name="bias"
-            )
-        else:
-            self.bias = None
+        self._build_gates(input_shape[-1])
 
     def gates(self, inputs, states, training=False):
         """One step, returning `(h, [h], {"update", "reset", "candidate"})`:
@@ -113,34 +112,29 @@ class GRUCell(keras.layers.Layer, DropoutRNNCell):
         h_prev = states[0] if isinstance(states, (list, tuple)) else states
         if training and self.dropout > 0:
             inputs = inputs * self.get_dropout_mask(inputs)
-        h_rec = h_prev
+        h = h_prev
         if training and self.recurrent_dropout > 0:
-            h_rec = h_prev * self.get_recurrent_dropout_mask(h_prev)
+            h = h_prev * self.get_recurrent_dropout_mask(h_prev)
+        x, after = inputs, self.reset_after
 
-        input_bias, recurrent_bias = 0.0, 0.0
-        if self.use_bias:
-            if self.reset_after:
-                input_bias, recurrent_bias = self.bias[0], self.bias[1]
-            else:
-                input_bias = self.bias
+        def parts(W, U, b):  # (x W + b, h U + b'), each [batch, units], added in Keras's order
+            xw, hu = ops.matmul(x, W), ops.matmul(h, U)
+            if b is None:
+                return xw, hu
+            return (xw + b[0], hu + b[1]) if after else (xw + b, hu)
 
-        # [batch, 3 * units] each, split in the Keras order z, r, h.
-        x_z, x_r, x_h = ops.split(ops.matmul(inputs, self.kernel) + input_bias, 3, -1)
-        if self.reset_after:
-            h_z, h_r, h_h = ops.split(
-                ops.matmul(h_rec, self.recurrent_kernel) + recurrent_bias, 3, -1
-            )
-        else:
-            u_zr = self.recurrent_kernel[:, : 2 * self.units]
-            h_z, h_r = ops.split(ops.matmul(h_rec, u_zr), 2, -1)
+        def affine(W, U, b):
+            xw, hu = parts(W, U, b)
+            return xw + hu
 
-        z = self.recurrent_activation(x_z + h_z)  # update gate: how much h to keep
-        r = self.recurrent_activation(x_r + h_r)  # reset gate: how much h feeds n
-        if self.reset_after:
+        z = self.recurrent_activation(affine(self.W_z, self.U_z, self.b_z))  # update gate: how much h to keep
+        r = self.recurrent_activation(affine(self.W_r, self.U_r, self.b_r))  # reset gate: how much h feeds n
+        if after:
+            x_h, h_h = parts(self.W_h, self.U_h, self.b_h)
             n = self.activation(x_h + r * h_h)
         else:
-            u_h = self.recurrent_kernel[:, 2 * self.units :]
-            n = self.activation(x_h + ops.matmul(r * h_rec, u_h))
+            x_h = ops.matmul(x, self.W_h) + (0.0 if self.b_h is None else self.b_h)
+            n = self.activation(x_h + ops.matmul(r * h, self.U_h))
         h = z * h_prev + (1.0 - z) * n
         return h, [h], {"update": z, "reset": r, "candidate": n}
 

@@ -1,19 +1,120 @@
-"""Weights stored in Keras's fused layout, mapped onto cells with per-gate variables.
+"""Cells with one weight matrix per gate, and Keras's fused layout in and out.
 
-Files written before `zoo.layers.LSTMCell` kept one `W`, `U`, `b` per gate
-hold each LSTM cell as Keras's three arrays (`kernel [D, 4H]`,
-`recurrent_kernel [H, 4H]`, `bias [4H]`). A cell that knows how to read them
-has `from_keras_layout(arrays) -> one array per variable` and
-`to_keras_layout(arrays)`; this module walks a model's variables in order and
-converts the arrays of each such cell.
+`zoo.layers.LSTMCell` and `GRUCell` keep one `W`, `U`, `b` per gate, as their
+equations are written. Keras's cells (and cuDNN) keep the gates side by side
+in one `kernel [D, G * units]`, one `recurrent_kernel [units, G * units]` and
+one `bias`, gates in Keras's order. `PerGateWeights` gives a cell both:
+its variables per gate, and `get_weights()` / `set_weights()` in Keras's
+layout, so weights move between the zoo's and Keras's cells. Files written
+before the cells kept one matrix per gate hold Keras's layout;
+`keras_layout_arrays` and `from_keras_layout` walk a whole model's variables
+and convert the arrays of each such cell.
 """
+
+import numpy as np
+from keras import ops
+
+
+def _constant(value):
+    """An initializer returning `value` (a slice of a matrix drawn for all gates)."""
+
+    def initializer(shape, dtype=None):
+        return ops.cast(value, dtype) if dtype is not None else value
+
+    return initializer
+
+
+class PerGateWeights:
+    """Mixin of a cell with variables `W_g [input_dim, units]`, `U_g [units,
+    units]` (and `b_g`) for each gate `g` of `GATES`, Keras's gate order.
+
+    The cell sets `GATES`, `units`, `use_bias`, the three initializers, and
+    calls `_build_gates(input_dim)` in `build`; `_fused_bias_shape()` is
+    Keras's bias shape (`[G * units]` unless the cell says otherwise).
+    """
+
+    GATES = ()
+
+    def _fused_bias_shape(self):
+        return (len(self.GATES) * self.units,)
+
+    def _build_gates(self, input_dim, bias_initializers=None):
+        """Draws the weights in Keras's layout (so glorot's scale and the
+        orthogonality of the recurrent matrix are those of the fused matrices:
+        seeded, the numbers of Keras's cell) and cuts them per gate.
+        `bias_initializers` overrides the bias of some gates: {gate: initializer}."""
+        units, width = self.units, len(self.GATES) * self.units
+        kernel = self.kernel_initializer((input_dim, width), dtype=self.variable_dtype)
+        recurrent = self.recurrent_initializer((units, width), dtype=self.variable_dtype)
+        if self.use_bias:
+            bias = self.bias_initializer(self._fused_bias_shape(), dtype=self.variable_dtype)
+        for k, gate in enumerate(self.GATES):
+            columns = slice(k * units, (k + 1) * units)
+            for name, full in (("W", kernel), ("U", recurrent)) + ((("b", bias),) if self.use_bias else ()):
+                initializer = _constant(full[..., columns])
+                if name == "b" and gate in (bias_initializers or {}):
+                    initializer = bias_initializers[gate]
+                shape = tuple(full.shape[:-1]) + (units,)
+                setattr(self, f"{name}_{gate}", self.add_weight(shape=shape, initializer=initializer,
+                                                               name=f"{name}_{gate}"))
+            if not self.use_bias:
+                setattr(self, f"b_{gate}", None)
+
+    def get_weights(self):
+        """The weights in the layout of Keras's cell: `[kernel,
+        recurrent_kernel, bias]` (no bias when `use_bias=False`), NumPy arrays
+        with the gates side by side in `GATES` order."""
+        return self.to_keras_layout([v.numpy() for v in self.weights])
+
+    def set_weights(self, weights):
+        """Sets the weights from Keras's layout (what `get_weights()` and the
+        Keras cell's `get_weights()` return) or from one array per variable of
+        `cell.weights` (`W_g, U_g, b_g` for each gate in turn)."""
+        weights = list(weights)
+        if len(weights) != len(self.weights):
+            weights = self.from_keras_layout(weights)
+        super().set_weights(weights)
+
+    def load_own_variables(self, store):
+        # A `.keras` file written before the per-gate variables holds this
+        # cell as Keras's fused arrays "0", "1"(, "2").
+        if len(store.keys()) == (3 if self.use_bias else 2):
+            self.set_weights([store[str(i)] for i in range(len(store.keys()))])
+            return
+        super().load_own_variables(store)
+
+    def to_keras_layout(self, arrays):
+        """One array per variable of `cell.weights` -> `[kernel,
+        recurrent_kernel(, bias)]` of Keras's cell."""
+        per_gate = len(arrays) // len(self.GATES)
+        by_gate = [arrays[k * per_gate : (k + 1) * per_gate] for k in range(len(self.GATES))]
+        return [np.concatenate([gate[n] for gate in by_gate], axis=-1) for n in range(per_gate)]
+
+    def from_keras_layout(self, weights):
+        """`[kernel, recurrent_kernel(, bias)]` of Keras's cell -> one array
+        per variable of `cell.weights`. Raises ValueError when the arrays are
+        not that layout for this cell."""
+        weights = [np.asarray(w) for w in weights]
+        input_dim, units, width = self.weights[0].shape[0], self.units, len(self.GATES) * self.units
+        expected = [(input_dim, width), (units, width)] + ([self._fused_bias_shape()] if self.use_bias else [])
+        got = [tuple(w.shape) for w in weights]
+        if got != expected:
+            raise ValueError(
+                f"`weights` must be the {len(self.weights)} arrays of `cell.weights` or Keras's layout "
+                f"{expected} (kernel, recurrent_kernel{', bias' if self.use_bias else ''}), got shapes {got}."
+            )
+        arrays = []
+        for k in range(len(self.GATES)):
+            columns = slice(k * units, (k + 1) * units)
+            arrays.extend(w[..., columns] for w in weights)
+        return arrays
 
 
 def _converting_cells(model):
     """{id(variable): cell} for every built cell of `model` with per-gate variables."""
     owners = {}
     for layer in model._flatten_layers(include_self=True, recursive=True):
-        if layer.built and hasattr(layer, "from_keras_layout") and hasattr(layer, "to_keras_layout"):
+        if layer.built and isinstance(layer, PerGateWeights):
             for variable in layer.weights:
                 owners[id(variable)] = layer
     return owners

@@ -1,29 +1,18 @@
 """Long short-term memory cell with every gate written out."""
 
 import keras
-import numpy as np
 from keras import ops
 from keras.src.layers.rnn.dropout_rnn_cell import DropoutRNNCell
 
 from zoo.layers._checks import positive_int, rank, rate
-
-GATES = ("i", "f", "c", "o")  # the order of the gates in Keras's fused layout
-
-
-def _constant(value):
-    """An initializer returning `value` (a slice of a matrix drawn for all gates)."""
-
-    def initializer(shape, dtype=None):
-        return ops.cast(value, dtype) if dtype is not None else value
-
-    return initializer
+from zoo.layers.layout import PerGateWeights
 
 
 # `DropoutRNNCell` is the mixin `keras.layers.RNN` looks for to draw one dropout
 # mask per batch (not per step) and to reset it afterwards; Keras exports no
 # public name for it.
 @keras.saving.register_keras_serializable(package="zoo")
-class LSTMCell(keras.layers.Layer, DropoutRNNCell):
+class LSTMCell(PerGateWeights, keras.layers.Layer, DropoutRNNCell):
     """LSTM cell (Hochreiter & Schmidhuber 1997) written gate by gate.
 
     With `x` the input, `h`/`c` the previous hidden and cell state:
@@ -108,28 +97,12 @@ class LSTMCell(keras.layers.Layer, DropoutRNNCell):
         self.state_size = [units, units]
         self.output_size = units
 
+    GATES = ("i", "f", "c", "o")  # Keras's gate order
+
     def build(self, input_shape):
         rank("inputs", input_shape, (2,))
-        input_dim, units = input_shape[-1], self.units
-        # Drawn in Keras's layout and cut per gate: glorot's scale and the
-        # orthogonality of the recurrent matrix are those of the fused matrices.
-        kernel = self.kernel_initializer((input_dim, 4 * units), dtype=self.variable_dtype)
-        recurrent = self.recurrent_initializer((units, 4 * units), dtype=self.variable_dtype)
-        if self.use_bias:
-            bias = self.bias_initializer((4 * units,), dtype=self.variable_dtype)
-        for k, gate in enumerate(GATES):
-            columns = slice(k * units, (k + 1) * units)
-            for name, full, shape in (("W", kernel, (input_dim, units)), ("U", recurrent, (units, units))):
-                variable = self.add_weight(shape=shape, initializer=_constant(full[:, columns]), name=f"{name}_{gate}")
-                setattr(self, f"{name}_{gate}", variable)
-            if not self.use_bias:
-                setattr(self, f"b_{gate}", None)
-                continue
-            if gate == "f" and self.unit_forget_bias:
-                initial = keras.initializers.get("ones")  # Jozefowicz et al. 2015
-            else:
-                initial = _constant(bias[columns])
-            setattr(self, f"b_{gate}", self.add_weight(shape=(units,), initializer=initial, name=f"b_{gate}"))
+        ones = keras.initializers.get("ones")  # Jozefowicz et al. 2015
+        self._build_gates(input_shape[-1], {"f": ones} if self.unit_forget_bias else None)
 
     def gates(self, inputs, states, training=False):
         """One step, returning `(h, [h, c], {"input", "forget", "candidate",
@@ -162,55 +135,6 @@ class LSTMCell(keras.layers.Layer, DropoutRNNCell):
             ops.zeros((batch_size, self.units), dtype=self.compute_dtype),
             ops.zeros((batch_size, self.units), dtype=self.compute_dtype),
         ]
-
-    def get_weights(self):
-        """The weights in the layout of `keras.layers.LSTMCell`: `[kernel,
-        recurrent_kernel, bias]` (no bias when `use_bias=False`), NumPy arrays
-        with the gates in the order i, f, c, o."""
-        return self.to_keras_layout([v.numpy() for v in self.weights])
-
-    def set_weights(self, weights):
-        """Sets the weights from Keras's layout (what `get_weights()` and
-        `keras.layers.LSTMCell.get_weights()` return) or from one array per
-        variable of `cell.weights` (`W_i, U_i, b_i, W_f, ...`)."""
-        weights = list(weights)
-        if len(weights) != len(self.weights):
-            weights = self.from_keras_layout(weights)
-        super().set_weights(weights)
-
-    def load_own_variables(self, store):
-        # A `.keras` file written before the per-gate variables holds this
-        # cell as Keras's fused arrays "0", "1"(, "2").
-        if len(store.keys()) == (3 if self.use_bias else 2):
-            self.set_weights([store[str(i)] for i in range(len(store.keys()))])
-            return
-        super().load_own_variables(store)
-
-    def to_keras_layout(self, arrays):
-        """One array per variable of `cell.weights` -> `[kernel,
-        recurrent_kernel(, bias)]` of `keras.layers.LSTMCell`."""
-        per_gate = len(arrays) // len(GATES)
-        by_gate = [arrays[k * per_gate : (k + 1) * per_gate] for k in range(len(GATES))]
-        return [np.concatenate([gate[n] for gate in by_gate], axis=-1) for n in range(per_gate)]
-
-    def from_keras_layout(self, weights):
-        """`[kernel, recurrent_kernel(, bias)]` of `keras.layers.LSTMCell` ->
-        one array per variable of `cell.weights`. Raises ValueError when the
-        arrays are not that layout for this cell."""
-        weights = [np.asarray(w) for w in weights]
-        input_dim, units = self.W_i.shape[0], self.units
-        expected = [(input_dim, 4 * units), (units, 4 * units)] + ([(4 * units,)] if self.use_bias else [])
-        got = [tuple(w.shape) for w in weights]
-        if got != expected:
-            raise ValueError(
-                f"`weights` must be the {len(self.weights)} arrays of `cell.weights` or Keras's layout "
-                f"{expected} (kernel, recurrent_kernel{', bias' if self.use_bias else ''}), got shapes {got}."
-            )
-        arrays = []
-        for k in range(len(GATES)):
-            columns = slice(k * units, (k + 1) * units)
-            arrays.extend(w[..., columns] for w in weights)
-        return arrays
 
     def get_config(self):
         config = {
