@@ -74,8 +74,11 @@ def main(argv=None):
     parser.add_argument("--beam-sizes", type=int, nargs="+", default=[1, 5])
     parser.add_argument("--no-xla", action="store_true", help="skip the XLA rows")
     parser.add_argument("--no-captioning", action="store_true", help="skip the captioning table")
+    parser.add_argument("--no-translation", action="store_true", help="skip the translation table")
     parser.add_argument("--repeats", type=int, default=1, help="interleaved repeats per decoder (median)")
     args = parser.parse_args(argv)
+    if args.no_translation:
+        return None if args.no_captioning else captioning(matmul_gflops(), limit=args.limit)
 
     model = zoo.load("lstm-seq2seq-attn")
     sources, references = load_pairs("de-en", "test", limit=args.limit)

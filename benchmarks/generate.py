@@ -2,6 +2,7 @@
 
     python benchmarks/generate.py      # char-lstm, batch 1 and 32, length 500
     python benchmarks/generate.py --model char-gru --units 128
+    python benchmarks/generate.py --sizes 32,128,256,512,592   # what limits batch 1
 
 `stateful` is `model.generate`: the prompt is read once, then each character
 is one step of each layer from the carried state, in one compiled loop.
@@ -10,6 +11,12 @@ character, run the (compiled) full model over the whole prefix and sample from
 the last position's logits; its cost grows with the square of the length.
 The model is the shipped one when it exists, else random weights of the same
 size (speed does not depend on the weights). Both sample at temperature 1.
+
+`--sizes` times `generate` at batch 1 (2 layers, embedding 64, random
+weights) for each unit count, beside the bytes of float32 weights a character
+reads: a step of each layer multiplies a one-row vector by every weight
+matrix, so at batch 1 the rate is bound by how fast the weights move through
+the caches once the per-step overhead (the rate of a tiny model) is paid.
 """
 
 import argparse
@@ -96,7 +103,10 @@ def main(argv=None):
     )
     parser.add_argument("--embedding-dim", type=int, default=0)
     parser.add_argument("--num-layers", type=int, default=0)
+    parser.add_argument("--sizes", default="", help="unit counts: batch-1 rate and weight traffic per size instead")
     args = parser.parse_args(argv)
+    if args.sizes:
+        return size_scaling(args, [int(u) for u in args.sizes.split(",")])
 
     model, source = load_model(args)
     forward = tf.function(
@@ -149,6 +159,25 @@ def main(argv=None):
             + " |",
             flush=True,
         )
+    return rows
+
+
+def size_scaling(args, sizes):
+    """Batch-1 characters/s against the weights each character reads."""
+    print(f"{args.model}, 2 layers, embedding 64, random weights, batch 1, length {args.length}, "
+          f"best of {args.repeats}\n")
+    print("| units | parameters | float32 weights MB | chars/s | weights read GB/s | us per char |")
+    print("|---:|---:|---:|---:|---:|---:|")
+    rows = []
+    for units in sizes:
+        args.units, args.embedding_dim, args.num_layers = units, 64, 2
+        model, _ = load_model(args)
+        model.generate(args.prompt, 5, seed=0)  # trace before timing
+        seconds = timed(lambda m=model: m.generate(args.prompt, args.length, seed=0), args.repeats)
+        rate, megabytes = args.length / seconds, model.count_params() * 4 / 1e6
+        rows.append((units, rate))
+        print(f"| {units} | {model.count_params():,} | {megabytes:.1f} | {rate:,.0f} | {rate * megabytes / 1e3:.1f} | "
+              f"{1e6 / rate:.0f} |", flush=True)
     return rows
 
 
