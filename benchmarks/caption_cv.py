@@ -17,6 +17,11 @@ cross-validated rows the mean and range of the per-fold scores.
 - `--runs DIR ...`: models written by `recipes/caption.py --folds K --fold I`
   (DIR or DIR/model, with its card.json), each scored on the test images of its
   fold, greedy and beam 3; runs of one model and K are pooled over their folds.
+- `--tune`: for each pooled model, the beam size and GNMT length penalty
+  (alpha) are chosen on the fold models' val images (pooled val BLEU-4 over
+  the grid `TUNING`, each fold's model on its own val images, which also chose
+  its epoch), and the chosen setting is scored on the test images like the
+  rows above. The val grid is printed too.
 - The shipped `sat-lstm-squeezenet` was trained on the fixed split's 692 train
   images: it is scored on the 158 others (83 val, which chose its epoch, and
   75 test), beside retrieval from those 692 images. This is not
@@ -47,6 +52,7 @@ from zoo.evaluate import nearest_neighbour_captions  # noqa: E402
 from zoo.metrics import caption_intervals, caption_scores  # noqa: E402
 
 METRICS = ("bleu1", "bleu2", "bleu3", "bleu4", "cider")
+TUNING = [(beam, alpha) for beam in (1, 3, 5) for alpha in (0.0, 0.5, 1.0) if beam > 1 or alpha == 0.0]
 SHIPPED = "sat-lstm-squeezenet"
 _LOADED = {}  # features already read in this process
 
@@ -80,11 +86,11 @@ def cross_validated_retrieval(names, features, references, folds):
     return predictions, fold_of_image
 
 
-def decode(model, features, beam_size, batch_size=32):
+def decode(model, features, beam_size, batch_size=32, alpha=0.0):
     """Captions of cached features, as `model.caption` decodes them (unknown word masked)."""
     texts = []
     for start in range(0, len(features), batch_size):
-        sequences, _ = model.decode_features(features[start : start + batch_size], beam_size=beam_size)
+        sequences, _ = model.decode_features(features[start : start + batch_size], beam_size=beam_size, alpha=alpha)
         texts += [model.vocabulary.decode(s) for s in sequences]
     return texts
 
@@ -155,6 +161,7 @@ def main(argv=None):
     parser.add_argument("--resamples", type=int, default=1000, help="bootstrap draws")
     parser.add_argument("--seed", type=int, default=0, help="seed of the bootstrap draws")
     parser.add_argument("--no-shipped", action="store_true", help="leave out the shipped model")
+    parser.add_argument("--tune", action="store_true", help="also choose beam size and length penalty on val folds")
     parser.add_argument("--cache-dir", default="runs/caption-cv", help="where the image features are cached")
     parser.add_argument("--json", default="", help="also write every number to this file")
     args = parser.parse_args(argv)
@@ -175,20 +182,35 @@ def main(argv=None):
     for (model_name, folds), group in sorted(load_runs(args.runs).items()):
         covered = sorted(group)
         index = {name: i for i, name in enumerate(names)}
-        for beam in (3, 1):
+        all_features = image_features(group[covered[0]][0], [p for p, _ in items], args.cache_dir)
+
+        def pooled(split, beam, alpha):
+            """(image indices, captions, fold of each) of every fold model on its `split` images."""
             images, texts, fold_ids = [], [], []
             for fold in covered:
-                model, _ = group[fold]
-                test = [index[n] for n in fold_images(names, fold, folds)[2]]
-                grid = image_features(model, [p for p, _ in items], args.cache_dir)[test]
-                images += test
-                texts += decode(model, grid, beam)
-                fold_ids += [fold] * len(test)
-            label = f"{model_name}, {'greedy' if beam == 1 else f'beam {beam}'}, folds {covered} of {folds}"
-            if covered == list(range(folds)):
-                label = f"{model_name}, {'greedy' if beam == 1 else f'beam {beam}'}, {folds} folds"
-            results["cross_validated"].append(row(label, texts, [references[i] for i in images], args.resamples,
-                                                  args.seed, np.array(fold_ids)))
+                chosen = [index[n] for n in fold_images(names, fold, folds)[split]]
+                images += chosen
+                texts += decode(group[fold][0], all_features[chosen], beam, alpha=alpha)
+                fold_ids += [fold] * len(chosen)
+            return images, texts, np.array(fold_ids)
+
+        where = f"{folds} folds" if covered == list(range(folds)) else f"folds {covered} of {folds}"
+        settings = [(3, 0.0, "beam 3"), (1, 0.0, "greedy")]
+        if args.tune:
+            grid = {}
+            for beam, alpha in TUNING:
+                images, texts, _ = pooled(1, beam, alpha)
+                grid[beam, alpha] = caption_scores(texts, [references[i] for i in images], cider=True)
+            best = max(grid, key=lambda k: grid[k]["bleu4"])
+            results.setdefault("tuning", {})[model_name] = {f"beam {b}, alpha {a}": v for (b, a), v in grid.items()}
+            print(f"{model_name}, pooled val BLEU-4 / CIDEr-D of the fold models ({where}): " + "; ".join(
+                f"beam {b} alpha {a:g}: {v['bleu4']:.2f} / {v['cider']:.1f}" for (b, a), v in grid.items()))
+            settings.append((*best, f"beam {best[0]} alpha {best[1]:g} (chosen on val)"))
+        for beam, alpha, label in settings:
+            images, texts, fold_ids = pooled(2, beam, alpha)
+            results["cross_validated"].append(row(f"{model_name}, {label}, {where}", texts,
+                                                  [references[i] for i in images], args.resamples, args.seed,
+                                                  fold_ids))
 
     # -- the shipped model on the images it was not trained on, beside retrieval --------------
     if not args.no_shipped:
