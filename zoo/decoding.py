@@ -207,6 +207,7 @@ class Decoder:
         if not isinstance(input_spec, tf.TensorSpec):
             raise TypeError(f"`input_spec` must be a tf.TensorSpec, got {type(input_spec).__name__}.")
         self.encode_fn, self.input_spec = encode_fn, input_spec
+        self.eager_step_fn = step_fn  # what the eager reference runs, one call per step
         self.step_fn = tf.function(step_fn, jit_compile=True) if jit_compile else step_fn
         self.bos, self.eos, self.unk = int(bos), int(eos), None if unk is None else int(unk)
         self.attention, self.jit_compile = bool(attention), bool(jit_compile)
@@ -319,7 +320,7 @@ class Decoder:
         calls = [0]
 
         def step(tokens, state):
-            log_probs, attention, state = self.step_fn(tokens, state, memory)
+            log_probs, attention, state = self.eager_step_fn(tokens, state, memory)
             calls[0] += 1
             banned = [self.eos] if calls[0] <= min_length else []
             banned += [self.unk] if self.unk is not None and not allow_unk else []
