@@ -95,6 +95,19 @@ def decode(model, features, beam_size, batch_size=32, alpha=0.0):
     return texts
 
 
+def pooled(group, folds, names, features, split, beam, alpha):
+    """(image indices, captions, fold of each) of every fold model of `group`
+    ({fold: (model, card)}) on its `split` images (0 train, 1 val, 2 test)."""
+    index = {name: i for i, name in enumerate(names)}
+    images, texts, fold_ids = [], [], []
+    for fold in sorted(group):
+        chosen = [index[n] for n in fold_images(names, fold, folds)[split]]
+        images += chosen
+        texts += decode(group[fold][0], features[chosen], beam, alpha=alpha)
+        fold_ids += [fold] * len(chosen)
+    return images, texts, np.array(fold_ids)
+
+
 def row(name, predictions, references, resamples, seed, fold_of_image=None):
     """Scores of `predictions` pooled over their images, with intervals; per fold too."""
     result = {
@@ -181,25 +194,13 @@ def main(argv=None):
                                           references, args.resamples, args.seed, fold_of_image))
     for (model_name, folds), group in sorted(load_runs(args.runs).items()):
         covered = sorted(group)
-        index = {name: i for i, name in enumerate(names)}
         all_features = image_features(group[covered[0]][0], [p for p, _ in items], args.cache_dir)
-
-        def pooled(split, beam, alpha):
-            """(image indices, captions, fold of each) of every fold model on its `split` images."""
-            images, texts, fold_ids = [], [], []
-            for fold in covered:
-                chosen = [index[n] for n in fold_images(names, fold, folds)[split]]
-                images += chosen
-                texts += decode(group[fold][0], all_features[chosen], beam, alpha=alpha)
-                fold_ids += [fold] * len(chosen)
-            return images, texts, np.array(fold_ids)
-
         where = f"{folds} folds" if covered == list(range(folds)) else f"folds {covered} of {folds}"
         settings = [(3, 0.0, "beam 3"), (1, 0.0, "greedy")]
         if args.tune:
             grid = {}
             for beam, alpha in TUNING:
-                images, texts, _ = pooled(1, beam, alpha)
+                images, texts, _ = pooled(group, folds, names, all_features, 1, beam, alpha)
                 grid[beam, alpha] = caption_scores(texts, [references[i] for i in images], cider=True)
             best = max(grid, key=lambda k: grid[k]["bleu4"])
             results.setdefault("tuning", {})[model_name] = {f"beam {b}, alpha {a}": v for (b, a), v in grid.items()}
@@ -207,7 +208,7 @@ def main(argv=None):
                 f"beam {b} alpha {a:g}: {v['bleu4']:.2f} / {v['cider']:.1f}" for (b, a), v in grid.items()))
             settings.append((*best, f"beam {best[0]} alpha {best[1]:g} (chosen on val)"))
         for beam, alpha, label in settings:
-            images, texts, fold_ids = pooled(2, beam, alpha)
+            images, texts, fold_ids = pooled(group, folds, names, all_features, 2, beam, alpha)
             results["cross_validated"].append(row(f"{model_name}, {label}, {where}", texts,
                                                   [references[i] for i in images], args.resamples, args.seed,
                                                   fold_ids))

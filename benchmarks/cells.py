@@ -41,7 +41,6 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
-from keras import ops  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from zoo.layers import AttentionDecoder, BahdanauAttention, GRUCell, LSTMCell  # noqa: E402
