@@ -57,6 +57,8 @@ class Config(training.RunConfig):
     dropout: float = flag(0.5, "dropout on the features, embeddings and the output layer", minimum=0)
     attention_penalty: float = flag(1.0, "doubly stochastic attention regularization (Xu et al. 2015)", minimum=0)
     label_smoothing: float = flag(0.0, "label smoothing of the cross-entropy", minimum=0)
+    word_dropout: float = flag(0.0, "share of the decoder's input words replaced by <unk> in training, in [0, 1)",
+                               minimum=0)
     clipnorm: float = flag(5.0, "gradient norm clipping", exclusive_minimum=0)
     min_count: int = flag(3, "words seen fewer times in the training captions are <unk>", minimum=1)
     max_length: int = flag(20, "words per caption in training (longer ones are cut)", minimum=2)
@@ -82,8 +84,9 @@ def parse_args(argv=None):
         raise SystemExit(f"--train-fraction must be in (0, 1], got {cfg.train_fraction}")
     if bool(cfg.images) != bool(cfg.captions):
         raise SystemExit("--images and --captions go together (a folder of images and their captions file)")
-    if cfg.dropout >= 1:
-        raise SystemExit(f"--dropout must be in [0, 1), got {cfg.dropout}")
+    for name in ("dropout", "word_dropout"):
+        if getattr(cfg, name) >= 1:
+            raise SystemExit(f"--{name.replace('_', '-')} must be in [0, 1), got {getattr(cfg, name)}")
     if cfg.folds == 1:
         raise SystemExit(f"--folds must be 0 (the fixed split) or an integer >= 2, got {cfg.folds}")
     if cfg.folds and cfg.fold >= cfg.folds:
@@ -98,7 +101,8 @@ def parse_args(argv=None):
 def build_model(cfg, vocabulary, init=None):
     """The model to train, built (in the current strategy's scope), with its
     vocabulary; with `init` (`training.starting_point`), its sizes and weights,
-    the encoder's included (dropout and the attention penalty are this run's)."""
+    the encoder's included (dropout, word dropout and the attention penalty are
+    this run's)."""
     sizes = {"embedding_dim": cfg.embedding_dim, "units": cfg.units, "image_size": cfg.image_size}
     if cfg.smoke:
         sizes |= {"embedding_dim": 16, "units": 16}
@@ -110,6 +114,7 @@ def build_model(cfg, vocabulary, init=None):
         encoder_weights=None if init else "imagenet",  # a starting point brings its own
         dropout=cfg.dropout,
         attention_penalty=cfg.attention_penalty,
+        word_dropout=cfg.word_dropout,
         **sizes,
     )
     model.set_vocabulary(vocabulary)

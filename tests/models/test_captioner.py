@@ -34,6 +34,34 @@ def test_attention_penalty_is_doubly_stochastic_regularization(tiny_captioner):
     assert float(model.compute_loss(x, y, model(x))) == pytest.approx(cross_entropy, rel=1e-5)  # not in evaluation
 
 
+def test_word_dropout_replaces_only_words_by_unk_in_training():
+    from zoo.models.captioner import WordDropout
+
+    tokens = np.tile(np.array([[2, 4, 5, 6, 7, 8, 9, 3, 0, 0]], np.int32), (400, 1))
+    layer = WordDropout(0.3, seed=1)
+    dropped = np.asarray(layer(tokens, training=True))
+    words = tokens >= 4
+    np.testing.assert_array_equal(dropped[~words], tokens[~words])  # start, end and padding kept
+    changed = dropped[words] != tokens[words]
+    assert np.all(dropped[words][changed] == 1)  # replaced by the unknown word only
+    assert abs(changed.mean() - 0.3) < 0.03  # at the rate asked (2,400 words)
+    np.testing.assert_array_equal(layer(tokens, training=False), tokens)
+    np.testing.assert_array_equal(WordDropout(0.0)(tokens, training=True), tokens)
+
+
+def test_word_dropout_changes_the_training_loss_not_the_inference(tiny_captioner):
+    plain = tiny_captioner("sat-lstm-squeezenet", dropout=0.0, attention_penalty=0.0)
+    dropped = tiny_captioner("sat-lstm-squeezenet", dropout=0.0, attention_penalty=0.0, word_dropout=0.9)
+    dropped.set_weights(plain.get_weights())
+    features, tokens = batch(plain)
+    x = (features, tokens[:, :-1])
+    np.testing.assert_array_equal(dropped(x), plain(x))
+    assert not np.allclose(dropped(x, training=True)[0], plain(x, training=True)[0])
+    assert dropped.get_config()["word_dropout"] == 0.9
+    with pytest.raises(ValueError, match=r"`word_dropout` must be a float in \[0, 1\), got 1.5"):
+        tiny_captioner("sat-lstm-squeezenet", word_dropout=1.5)
+
+
 def test_baseline_looks_everywhere_alike(tiny_captioner):
     model = tiny_captioner("lstm-squeezenet")
     model.compile(loss=masked_cross_entropy())

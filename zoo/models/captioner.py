@@ -35,6 +35,28 @@ class MeanAttention(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="zoo")
+class WordDropout(keras.layers.Layer):
+    """In training, replaces each word of the decoder's input by the unknown
+    word with probability `rate` (word dropout, Bowman et al. 2016), so that
+    the next word is predicted from the image more than from the words
+    before; the start, end and padding ids are kept. Identity in inference."""
+
+    def __init__(self, rate=0.0, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        self.rate, self.seed = rate, seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def call(self, tokens, training=False):
+        if not training or not self.rate:
+            return tokens
+        drop = keras.random.uniform(ops.shape(tokens), seed=self.seed_generator) < self.rate
+        return ops.where(drop & (tokens > max(PAD, UNK, BOS, EOS)), ops.cast(UNK, tokens.dtype), tokens)
+
+    def get_config(self):
+        return {**super().get_config(), "rate": self.rate, "seed": self.seed}
+
+
+@keras.saving.register_keras_serializable(package="zoo")
 class Captioner(DeepOutput, ZooModel):
     """CNN encoder, LSTM decoder attending over the encoder's feature grid.
 
@@ -62,6 +84,8 @@ class Captioner(DeepOutput, ZooModel):
         embedding_dim, units: word embedding and LSTM / attention sizes.
         dropout: on the features, embeddings and the output layer.
         attention_penalty: weight of the doubly stochastic penalty.
+        word_dropout: in training, the share of input words replaced by the
+            unknown word (`WordDropout`).
 
     Call arguments:
         inputs: `(features, tokens_in)`: float `[batch, locations, channels]`
@@ -77,7 +101,8 @@ class Captioner(DeepOutput, ZooModel):
     task = "captioning"
 
     def __init__(self, vocabulary_size=2000, encoder="squeezenet1.1", image_size=224, encoder_weights=None,
-                 attention=True, embedding_dim=256, units=256, dropout=0.5, attention_penalty=1.0, **kwargs):
+                 attention=True, embedding_dim=256, units=256, dropout=0.5, attention_penalty=1.0, word_dropout=0.0,
+                 **kwargs):
         super().__init__(**kwargs)
         from zoo.models.encoders import build_encoder
 
@@ -90,6 +115,7 @@ class Captioner(DeepOutput, ZooModel):
         if not isinstance(attention_penalty, (int, float)) or attention_penalty < 0:
             raise ValueError(f"`attention_penalty` must be a non-negative number, got {attention_penalty!r}.")
         self.attention_penalty = float(attention_penalty)
+        self.word_dropout = WordDropout(rate("word_dropout", word_dropout), name="word_dropout")
         self.encoder = build_encoder(encoder, weights=encoder_weights, image_size=image_size)
         self.encoder.trainable = False
         self.feature_shape = self.encoder.feature_shape  # (h, w, channels)
@@ -156,7 +182,7 @@ class Captioner(DeepOutput, ZooModel):
     def _forward(self, inputs, training=False):
         features, tokens_in = inputs
         (values, _, _), state = self.encode(features, training=training)
-        embedded = self.dropout(self.embedding(tokens_in), training=training)
+        embedded = self.dropout(self.embedding(self.word_dropout(tokens_in, training=training)), training=training)
         outputs, attention = self.decoder(embedded, values, initial_state=state[:-1], training=training)
         return self._logits(outputs, embedded, training=training), attention
 
@@ -313,6 +339,7 @@ class Captioner(DeepOutput, ZooModel):
             "units": self.units,
             "dropout": self.dropout_rate,
             "attention_penalty": self.attention_penalty,
+            "word_dropout": self.word_dropout.rate,
         }
 
 
