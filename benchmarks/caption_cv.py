@@ -22,6 +22,11 @@ cross-validated rows the mean and range of the per-fold scores.
   the grid `TUNING`, each fold's model on its own val images, which also chose
   its epoch), and the chosen setting is scored on the test images like the
   rows above. The val grid is printed too.
+- `--ensemble NAME=DIR,DIR,... ...`: an ensemble of fold models of one fold
+  (the same vocabulary: runs of that fold with other flags), decoding with
+  the mean of their log-probabilities at every step (as OpenNMT's ensemble
+  decoder), scored on that fold's test images beside each member alone.
+  Members must share the fold; folds named by several ensembles are pooled.
 - The shipped `sat-lstm-squeezenet` was trained on the fixed split's 692 train
   images: it is scored on the 158 others (83 val, which chose its epoch, and
   75 test), beside retrieval from those 692 images. This is not
@@ -108,6 +113,40 @@ def pooled(group, folds, names, features, split, beam, alpha):
     return images, texts, np.array(fold_ids)
 
 
+def ensemble_search(models):
+    """A `zoo.decoding.Decoder` whose step is the mean of the models'
+    log-probabilities (their memories and states side by side)."""
+    import tensorflow as tf
+
+    from zoo import decoding
+    from zoo.models.captioner import BOS, EOS, UNK
+
+    sizes = []
+
+    def encode(features):
+        memory, state = [], []
+        sizes.clear()
+        for model in models:
+            m, s = model.encode(features)
+            memory, state = memory + list(m), state + list(s)
+            sizes.append((len(m), len(s)))
+        return memory, state
+
+    def step(tokens, state, memory):
+        log_probs, attention, new_state, i, j = [], None, [], 0, 0
+        for model, (nm, ns) in zip(models, sizes, strict=True):
+            lp, att, s = model.decode_step(tokens, state[j : j + ns], memory[i : i + nm])
+            log_probs.append(tf.cast(lp, tf.float32))
+            attention = att if attention is None else attention
+            new_state += list(s)
+            i, j = i + nm, j + ns
+        return tf.reduce_mean(tf.stack(log_probs), 0), attention, new_state
+
+    first = models[0]
+    spec = tf.TensorSpec([None, first.feature_shape[0] * first.feature_shape[1], first.feature_shape[2]], tf.float32)
+    return decoding.Decoder(encode, step, spec, BOS, EOS, unk=UNK)
+
+
 def row(name, predictions, references, resamples, seed, fold_of_image=None):
     """Scores of `predictions` pooled over their images, with intervals; per fold too."""
     result = {
@@ -128,23 +167,29 @@ def row(name, predictions, references, resamples, seed, fold_of_image=None):
     return result
 
 
+def load_run(directory):
+    """`(model, card)` of a run of `recipes/caption.py --folds K --fold I` (DIR or DIR/model)."""
+    directory = Path(directory)
+    model_dir = directory / "model" if (directory / "model" / "card.json").is_file() else directory
+    card_path = model_dir / "card.json"
+    if not card_path.is_file():
+        raise SystemExit(f"--runs: no card.json in {directory} or {directory / 'model'}")
+    card = json.loads(card_path.read_text())
+    if card.get("data", {}).get("fold") is None or card.get("data", {}).get("folds") is None:
+        raise SystemExit(f"--runs: {card_path} names no fold: train it with recipes/caption.py --folds K --fold I")
+    return zoo.load(card["name"], weights=model_dir), card
+
+
 def load_runs(directories):
     """`{(model name, folds): {fold: (model, card)}}` of the recipe's fold runs."""
     groups = {}
     for directory in directories:
-        directory = Path(directory)
-        model_dir = directory / "model" if (directory / "model" / "card.json").is_file() else directory
-        card_path = model_dir / "card.json"
-        if not card_path.is_file():
-            raise SystemExit(f"--runs: no card.json in {directory} or {directory / 'model'}")
-        card = json.loads(card_path.read_text())
-        fold, folds = card.get("data", {}).get("fold"), card.get("data", {}).get("folds")
-        if fold is None or folds is None:
-            raise SystemExit(f"--runs: {card_path} names no fold: train it with recipes/caption.py --folds K --fold I")
+        model, card = load_run(directory)
+        fold, folds = card["data"]["fold"], card["data"]["folds"]
         group = groups.setdefault((card["name"], folds), {})
         if fold in group:
             raise SystemExit(f"--runs: fold {fold} of {folds} of {card['name']} given twice ({directory})")
-        group[fold] = (zoo.load(card["name"], weights=model_dir), card)
+        group[fold] = (model, card)
     return groups
 
 
@@ -175,6 +220,8 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0, help="seed of the bootstrap draws")
     parser.add_argument("--no-shipped", action="store_true", help="leave out the shipped model")
     parser.add_argument("--tune", action="store_true", help="also choose beam size and length penalty on val folds")
+    parser.add_argument("--ensemble", nargs="*", default=[], metavar="NAME=DIR,DIR,...",
+                        help="an ensemble of runs of one fold (repeat NAME for other folds: pooled)")
     parser.add_argument("--cache-dir", default="runs/caption-cv", help="where the image features are cached")
     parser.add_argument("--json", default="", help="also write every number to this file")
     args = parser.parse_args(argv)
@@ -212,6 +259,36 @@ def main(argv=None):
             results["cross_validated"].append(row(f"{model_name}, {label}, {where}", texts,
                                                   [references[i] for i in images], args.resamples, args.seed,
                                                   fold_ids))
+
+    # -- ensembles of fold models, beside their members, on their folds' test images -------
+    ensembles = {}
+    for spec in args.ensemble:
+        name, _, members = spec.partition("=")
+        runs = [load_run(d) for d in members.split(",")]
+        fold_of_runs = {(card["name"], card["data"]["folds"], card["data"]["fold"]) for _, card in runs}
+        if not name or len(runs) < 2 or len(fold_of_runs) != 1:
+            raise SystemExit(f"--ensemble {spec}: give NAME=DIR,DIR,... with two or more runs of one model and fold")
+        ensembles.setdefault(name, []).append((members.split(","), [m for m, _ in runs], fold_of_runs.pop()))
+    index = {n: i for i, n in enumerate(names)}
+    for name, parts in ensembles.items():
+        images, texts, alone = [], [], {}
+        for directories, models, (_, folds, fold) in parts:
+            test = [index[n] for n in fold_images(names, fold, folds)[2]]
+            grid = image_features(models[0], [p for p, _ in items], args.cache_dir)[test]
+            search = ensemble_search(models)
+            for start in range(0, len(test), 32):
+                sequences, _ = search.beam_search(grid[start : start + 32], 3, 20, 0.0, return_attention=False)
+                texts += [models[0].vocabulary.decode(s) for s in sequences]
+            for k, model in enumerate(models):
+                alone.setdefault(k, ([], []))[0].append(Path(directories[k]).name)
+                alone[k][1].extend(decode(model, grid, 3))
+            images += test
+        refs = [references[i] for i in images]
+        results["cross_validated"].append(row(f"ensemble {name} ({len(parts[0][1])} models), beam 3", texts, refs,
+                                              args.resamples, args.seed))
+        for directories, member_texts in alone.values():
+            results["cross_validated"].append(row(f"its member {' + '.join(directories)} alone, beam 3",
+                                                  member_texts, refs, args.resamples, args.seed))
 
     # -- the shipped model on the images it was not trained on, beside retrieval --------------
     if not args.no_shipped:
