@@ -26,6 +26,10 @@ cross-validated rows the mean and range of the per-fold scores.
   (the same vocabulary: runs of that fold with other flags), decoding with
   the mean of their log-probabilities at every step (as OpenNMT's ensemble
   decoder), scored on that fold's test images beside each member alone.
+- Runs of one model with other flags (`--label-smoothing 0.1`, ...) are
+  pooled apart, as their own system. Every two pooled systems (beam 3) are
+  compared on the test images both cover by a paired bootstrap (`zoo.metrics.paired_caption_difference`): the difference
+  in BLEU-4 and CIDEr-D, its interval and how often the first is ahead.
   Members must share the fold; folds named by several ensembles are pooled.
 - The shipped `sat-lstm-squeezenet` was trained on the fixed split's 692 train
   images: it is scored on the 158 others (83 val, which chose its epoch, and
@@ -39,7 +43,9 @@ sha256 of its weights) and cached in --cache-dir, as float32 (the recipe's
 
 import argparse
 import hashlib
+import itertools
 import json
+import shlex
 import sys
 from pathlib import Path
 
@@ -54,7 +60,7 @@ import zoo  # noqa: E402
 from zoo.data.captions import cache_features  # noqa: E402
 from zoo.data.flickr8k import fold_images, load_flickr8k, normalize_caption, split_of  # noqa: E402
 from zoo.evaluate import nearest_neighbour_captions  # noqa: E402
-from zoo.metrics import caption_intervals, caption_scores  # noqa: E402
+from zoo.metrics import caption_intervals, caption_scores, paired_caption_difference  # noqa: E402
 
 METRICS = ("bleu1", "bleu2", "bleu3", "bleu4", "cider")
 TUNING = [(beam, alpha) for beam in (1, 3, 5) for alpha in (0.0, 0.5, 1.0) if beam > 1 or alpha == 0.0]
@@ -180,13 +186,30 @@ def load_run(directory):
     return zoo.load(card["name"], weights=model_dir), card
 
 
+def variant(card):
+    """The flags of a fold run's command besides the model, the fold and the
+    run directory ("" for the recipe's defaults): runs that share them are
+    folds of one system."""
+    words = shlex.split(card.get("command", ""))[2:]  # after "python recipes/caption.py"
+    kept, skip = [], False
+    for word in words:
+        if skip:
+            skip = False
+        elif word.split("=")[0] in ("--model", "--folds", "--fold", "--run-dir"):
+            skip = "=" not in word
+        else:
+            kept.append(word)
+    return " ".join(kept)
+
+
 def load_runs(directories):
-    """`{(model name, folds): {fold: (model, card)}}` of the recipe's fold runs."""
+    """`{(system, folds): {fold: (model, card)}}` of the recipe's fold runs; a
+    system is the model name and its `variant` flags."""
     groups = {}
     for directory in directories:
         model, card = load_run(directory)
         fold, folds = card["data"]["fold"], card["data"]["folds"]
-        group = groups.setdefault((card["name"], folds), {})
+        group = groups.setdefault((" ".join(filter(None, (card["name"], variant(card)))), folds), {})
         if fold in group:
             raise SystemExit(f"--runs: fold {fold} of {folds} of {card['name']} given twice ({directory})")
         group[fold] = (model, card)
@@ -239,6 +262,7 @@ def main(argv=None):
     predictions, fold_of_image = cross_validated_retrieval(names, features, references, args.folds)
     results["cross_validated"].append(row(f"nearest-neighbour retrieval, {args.folds} folds", predictions,
                                           references, args.resamples, args.seed, fold_of_image))
+    beam3 = {}  # model name -> (images, captions) of its pooled beam-3 row, for the paired comparisons
     for (model_name, folds), group in sorted(load_runs(args.runs).items()):
         covered = sorted(group)
         all_features = image_features(group[covered[0]][0], [p for p, _ in items], args.cache_dir)
@@ -256,9 +280,20 @@ def main(argv=None):
             settings.append((*best, f"beam {best[0]} alpha {best[1]:g} (chosen on val)"))
         for beam, alpha, label in settings:
             images, texts, fold_ids = pooled(group, folds, names, all_features, 2, beam, alpha)
+            if (beam, alpha) == (3, 0.0):
+                beam3[model_name] = (images, texts)
             results["cross_validated"].append(row(f"{model_name}, {label}, {where}", texts,
                                                   [references[i] for i in images], args.resamples, args.seed,
                                                   fold_ids))
+
+    # -- paired comparisons of the pooled models, beam 3, on the same images -------------------
+    for (b, (images_b, texts_b)), (a, (images_a, texts_a)) in itertools.combinations(sorted(beam3.items()), 2):
+        common = sorted(set(images_a) & set(images_b))  # the images both systems were tested on
+        if common:
+            caption_a, caption_b = dict(zip(images_a, texts_a)), dict(zip(images_b, texts_b))
+            result = paired_caption_difference([caption_a[i] for i in common], [caption_b[i] for i in common],
+                                               [references[i] for i in common], args.resamples, args.seed)
+            results.setdefault("paired", []).append({"a": a, "b": b, "images": len(common), **result})
 
     # -- ensembles of fold models, beside their members, on their folds' test images -------
     ensembles = {}
@@ -307,6 +342,10 @@ def main(argv=None):
                                             unseen_refs, args.resamples, args.seed))
 
     print(table(results["cross_validated"], f"Cross-validated over the {len(items)} images (each tested once):"))
+    for p in results.get("paired", []):
+        print(f"\n{p['a']} minus {p['b']}, beam 3, paired bootstrap over the same {p['images']} images: " + "; ".join(
+            f"{m} {p[m]['difference']:+.2f} ({p[m]['interval'][0]:+.2f} to {p[m]['interval'][1]:+.2f}), "
+            f"{p['a']} ahead in {100 * p[m]['a_better']:.0f}% of draws" for m in ("bleu4", "cider")))
     if results["shipped_split"]:
         print()
         print(table(results["shipped_split"], f"The {len(unseen)} images outside the shipped model's training "

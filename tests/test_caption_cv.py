@@ -354,3 +354,33 @@ def test_ensemble_search_averages_the_members_log_probabilities(tiny_captioner):
     log_probs, _, _ = search.step_fn(tokens, state, memory)
     expected = [m.decode_step(tokens, *reversed(m.encode(features)))[0] for m in (a, b)]
     np.testing.assert_allclose(log_probs, (expected[0] + expected[1]) / 2, atol=1e-6)
+
+
+def test_paired_difference_is_the_corpus_difference_with_paired_draws():
+    from zoo.metrics import paired_caption_difference
+
+    rng = random.Random(0)
+    words = "a dog runs on the grass man in red shirt".split()
+    references = [[" ".join(rng.choices(words, k=7)) for _ in range(5)] for _ in range(40)]
+    good = [refs[0] for refs in references]
+    poor = [" ".join(rng.choices(words, k=7)) for _ in references]
+    result = paired_caption_difference(good, poor, references, resamples=200, seed=1)
+    a, b = caption_scores(good, references, cider=True), caption_scores(poor, references, cider=True)
+    assert result["bleu4"]["difference"] == pytest.approx(a["bleu4"] - b["bleu4"], abs=0.011)
+    assert result["cider"]["difference"] == pytest.approx(a["cider"] - b["cider"], abs=0.011)
+    for metric in ("bleu4", "cider"):
+        low, high = result[metric]["interval"]
+        assert 0 < low <= result[metric]["difference"] <= high and result[metric]["a_better"] == 1.0
+    same = paired_caption_difference(poor, poor, references, resamples=50)
+    assert same["bleu4"] == {"difference": 0.0, "interval": (0.0, 0.0), "a_better": 0.0}
+    with pytest.raises(ValueError, match="`references` must hold a non-empty list per hypothesis"):
+        paired_caption_difference(good[:3], poor, references)
+
+
+@pytest.mark.parametrize("command, expected", [
+    ("python recipes/caption.py --folds 5 --fold 0 --run-dir runs/sat-cv0", ""),
+    ("python recipes/caption.py --label-smoothing 0.1 --folds 5 --fold 3 --run-dir=runs/x", "--label-smoothing 0.1"),
+    ("python recipes/caption.py --model lstm-squeezenet --fold=1 --folds 5 --word-dropout 0.2", "--word-dropout 0.2"),
+])
+def test_fold_runs_are_pooled_by_their_flags_besides_model_fold_and_run_dir(command, expected):
+    assert benchmark().variant({"command": command}) == expected
