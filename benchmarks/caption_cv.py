@@ -26,11 +26,12 @@ cross-validated rows the mean and range of the per-fold scores.
   (the same vocabulary: runs of that fold with other flags), decoding with
   the mean of their log-probabilities at every step (as OpenNMT's ensemble
   decoder), scored on that fold's test images beside each member alone.
+  Members must share the fold; folds named by several ensembles are pooled.
 - Runs of one model with other flags (`--label-smoothing 0.1`, ...) are
   pooled apart, as their own system. Every two pooled systems (beam 3) are
-  compared on the test images both cover by a paired bootstrap (`zoo.metrics.paired_caption_difference`): the difference
-  in BLEU-4 and CIDEr-D, its interval and how often the first is ahead.
-  Members must share the fold; folds named by several ensembles are pooled.
+  compared on the test images both cover by a paired bootstrap
+  (`zoo.metrics.paired_caption_difference`): the difference in BLEU-4 and
+  CIDEr-D, its interval and how often the first is ahead.
 - The shipped `sat-lstm-squeezenet` was trained on the fixed split's 692 train
   images: it is scored on the 158 others (83 val, which chose its epoch, and
   75 test), beside retrieval from those 692 images. This is not
@@ -148,9 +149,7 @@ def ensemble_search(models):
             i, j = i + nm, j + ns
         return tf.reduce_mean(tf.stack(log_probs), 0), attention, new_state
 
-    first = models[0]
-    spec = tf.TensorSpec([None, first.feature_shape[0] * first.feature_shape[1], first.feature_shape[2]], tf.float32)
-    return decoding.Decoder(encode, step, spec, BOS, EOS, unk=UNK)
+    return decoding.Decoder(encode, step, models[0].search.input_spec, BOS, EOS, unk=UNK)
 
 
 def row(name, predictions, references, resamples, seed, fold_of_image=None):

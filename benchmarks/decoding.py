@@ -160,9 +160,7 @@ def captioning(gflops, beam=3, limit=None):
           f"loading and encoding the images: {len(items) / encoding:,.1f} images/s\n")
     print("| decoder | images/s (decoding) | per 100 GFLOP/s | BLEU-4 | identical to eager |")
     print("|---|---:|---:|---:|---:|")
-    locations = model.feature_shape[0] * model.feature_shape[1]
-    no_xla = decoding.Decoder(lambda f: model.encode(f), model.decode_step,
-                              tf.TensorSpec([None, locations, model.feature_shape[2]], tf.float32),
+    no_xla = decoding.Decoder(lambda f: model.encode(f), model.decode_step, model.search.input_spec,
                               captioner.BOS, captioner.EOS, unk=captioner.UNK)
     rows = [
         ("eager (reference)", lambda f: model.search.reference(f, beam, 20, 0.0, allow_unk=True)),
