@@ -59,6 +59,8 @@ class Config(training.RunConfig):
     label_smoothing: float = flag(0.0, "label smoothing of the cross-entropy", minimum=0)
     word_dropout: float = flag(0.0, "share of the decoder's input words replaced by <unk> in training, in [0, 1)",
                                minimum=0)
+    ema: float = flag(0.0, "momentum of an exponential moving average of the weights (Polyak averaging) that is "
+                           "validated, checkpointed and kept instead of the raw weights, in [0, 1) (0: off)", minimum=0)
     clipnorm: float = flag(5.0, "gradient norm clipping", exclusive_minimum=0)
     min_count: int = flag(3, "words seen fewer times in the training captions are <unk>", minimum=1)
     max_length: int = flag(20, "words per caption in training (longer ones are cut)", minimum=2)
@@ -84,7 +86,7 @@ def parse_args(argv=None):
         raise SystemExit(f"--train-fraction must be in (0, 1], got {cfg.train_fraction}")
     if bool(cfg.images) != bool(cfg.captions):
         raise SystemExit("--images and --captions go together (a folder of images and their captions file)")
-    for name in ("dropout", "word_dropout"):
+    for name in ("dropout", "word_dropout", "ema"):
         if getattr(cfg, name) >= 1:
             raise SystemExit(f"--{name.replace('_', '-')} must be in [0, 1), got {getattr(cfg, name)}")
     if cfg.folds == 1:
@@ -173,7 +175,8 @@ def main(cfg):
 
     with run.strategy.scope():
         model.compile(
-            optimizer=keras.optimizers.Adam(cfg.learning_rate, clipnorm=cfg.clipnorm),
+            optimizer=keras.optimizers.Adam(cfg.learning_rate, clipnorm=cfg.clipnorm, use_ema=cfg.ema > 0,
+                                            ema_momentum=cfg.ema or 0.99),
             loss=masked_cross_entropy(cfg.label_smoothing),
             metrics=[MaskedAccuracy()],
             jit_compile=cfg.jit_compile,
@@ -184,8 +187,11 @@ def main(cfg):
 
     # -- fit -----------------------------------------------------------------------------
     validation = CaptionValidation(val, grid["val"], run.out_dir)
-    callbacks = [
-        backup,  # first: it ends a resumed epoch early, before the others see its end
+    # With --ema the averaged weights are swapped in at each epoch's end (validation, best epoch) and the raw
+    # ones back at the next epoch's start, before the backup saves them.
+    callbacks = [keras.callbacks.SwapEMAWeights(swap_on_epoch=True)] if cfg.ema else []
+    callbacks += [
+        backup,  # before the rest: it ends a resumed epoch early, before the others see its end
         keras.callbacks.ReduceLROnPlateau("val_loss", factor=0.5, patience=2, min_lr=1e-5),
         validation,
         keras.callbacks.EarlyStopping("val_bleu4", mode="max", patience=cfg.patience),

@@ -75,6 +75,7 @@ def test_bad_flags_are_named(tmp_path):
     for flags, message in [
         (["--model", "char-lstm"], "--model must be one of"),
         (["--train-fraction", "0"], "--train-fraction must be in (0, 1]"),
+        (["--ema", "1"], "--ema must be in [0, 1), got 1.0"),
     ]:
         result = subprocess.run([sys.executable, str(RECIPE), *flags], cwd=ROOT, capture_output=True, text=True)
         assert result.returncode != 0 and message in result.stderr, result.stderr[-2000:]

@@ -3,6 +3,7 @@ MirroredStrategy, MultiWorkerMirroredStrategy, precision and XLA flags; the
 translation recipe under kills (smoke sized)."""
 
 import io
+import json
 import os
 import re
 import signal
@@ -479,3 +480,20 @@ def test_killed_worker_resumes_mid_epoch(mirror, tmp_path):
         '"optimizer_steps": 16'
         in (tmp_path / "run" / "model" / "card.json").read_text()
     )
+
+
+@pytest.mark.slow
+def test_killed_caption_run_with_ema_resumes_like_an_unbroken_run(mirror, tmp_path):
+    # --ema swaps the averaged weights in at each epoch's end and the raw ones back at the next start: the
+    # backup at the epoch boundary (the only one with --backup-every 0) must hold the raw weights, or the
+    # resumed run drifts.
+    flags = [*FAULT[:-2], "--backup-every", "0", "--ema", "0.9"]
+    unbroken = run(recipe(tmp_path / "unbroken", *flags, script="caption.py"))
+    command = recipe(tmp_path / "killed", *flags, script="caption.py")
+    first = start(command, tmp_path / "first.log")
+    kill_when(first, tmp_path / "killed" / "run" / "backup" / "step-000000008.weights.h5", tmp_path / "first.log")
+    resumed = run(command)
+    assert "resuming after 8 steps: epoch 2, 0 of its 8 batches done" in resumed, resumed[-3000:]
+    assert digests(resumed) == digests(unbroken)
+    best = [json.loads((tmp_path / r / "run" / "best.json").read_text()) for r in ("unbroken", "killed")]
+    assert best[0]["bleu4"] == best[1]["bleu4"] and best[0]["epoch"] == best[1]["epoch"]
