@@ -75,3 +75,19 @@ def test_captioning_evaluation_reports_bleu_and_cider_of_the_captions(mirror):
     references = [[normalize_caption(c) for c in captions] for _, captions in items]
     assert results["greedy"]["cider"] == pytest.approx(100 * np.mean(cider_d(hypotheses, references)), abs=0.01)
     assert results["images"] == 4 and 0 <= results["greedy"]["bleu4"] <= 100
+
+
+def test_a_model_trained_on_a_fold_is_evaluated_on_that_folds_test_images(mirror):
+    import zoo
+    from zoo import tasks
+    from zoo.data.flickr8k import load_flickr8k_fold
+
+    model = zoo.load("sat-lstm-squeezenet")
+    card = {"task": "captioning", "data": {"fold": 1, "folds": 5}}
+    results = tasks.get("captioning").evaluate_card(model, card, beam_size=1, limit=3)
+    expected = evaluate_captioning(model, load_flickr8k_fold(1, 5)[2][:3], beam_sizes=(1,))
+    assert results["split"] == "test of fold 1 of 5" and results["images"] == 3
+    assert results["greedy"]["bleu4"] == expected["greedy"]["bleu4"]
+    assert results["greedy"]["cider"] == expected["greedy"]["cider"]
+    with pytest.raises(ValueError, match="`fold` must be an integer in"):
+        evaluate_captioning(model, "test", fold=(5, 5), limit=1)

@@ -75,24 +75,30 @@ def evaluate_translation(model, pair, split="test", beam_sizes=(1, 5), limit=Non
     return results
 
 
-def evaluate_captioning(model, split="test", beam_sizes=(1, 3), limit=None, progress=False):
+def evaluate_captioning(model, split="test", beam_sizes=(1, 3), limit=None, progress=False, fold=None):
     """Corpus BLEU-1..4 (lowercased, all 5 references), CIDEr-D (x 100, see
     `zoo.metrics.cider_d`) and images/s per beam size on a Flickr8k split
     (see `zoo.data.flickr8k`), or on `split = [(image path, [captions])]`.
+    With `fold=(i, k)` the split is that of fold i of k-fold cross-validation
+    (`zoo.data.flickr8k.load_flickr8k_fold`: "test" is fold i).
 
     Returns `{"greedy" or "beam<k>": {"bleu1", .., "bleu4", "cider", "images_per_second"},
     "split", "images"}`.
     """
-    from zoo.data.flickr8k import load_flickr8k, normalize_caption
+    from zoo.data.flickr8k import load_flickr8k, load_flickr8k_fold, normalize_caption
 
     beam_sizes = _check(limit, beam_sizes)
-    if isinstance(split, str):
+    if isinstance(split, str) and fold is not None:
+        if split not in ("train", "val", "test"):
+            raise ValueError(f"`split` must be 'train', 'val' or 'test' with `fold`, got {split!r}.")
+        items = load_flickr8k_fold(*fold)[("train", "val", "test").index(split)][:limit]
+    elif isinstance(split, str):
         items = load_flickr8k(split, limit=limit)
     else:  # your own [(image path, [captions])]
         items, split = list(split)[:limit], "test"
     paths = [path for path, _ in items]
     references = [[normalize_caption(c) for c in captions] for _, captions in items]
-    results = {"split": split, "images": len(items)}
+    results = {"split": split if fold is None else f"{split} of fold {fold[0]} of {fold[1]}", "images": len(items)}
     for beam in beam_sizes:
         start = time.perf_counter()
         hypotheses = _decode(lambda chunk: model.caption(chunk, beam_size=beam),  # noqa: B023  called at once

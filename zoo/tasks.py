@@ -94,14 +94,15 @@ class Task:
     def evaluate_card(self, model, card, split=None, beam_size=None, limit=None, progress=False):
         """Scores `model` on the built-in data its `card` names (see `evaluate`)."""
         split = self.check_split(split)
-        args = [model]
+        args, data = [model], card.get("data") if isinstance(card.get("data"), dict) else {}
         if self.data is not None:
-            data = card.get("data") if isinstance(card.get("data"), dict) else {}
             if not isinstance(data.get(self.data), str):
                 raise ValueError(f"the model's card names no built-in data to evaluate on (no data.{self.data}): "
                                  f"evaluate it on your own data with zoo.evaluate.")
             args.append(data[self.data])
         kwargs = {"limit": limit, "progress": progress}
+        if data.get("folds"):  # trained on one fold of a cross-validation: its splits are that fold's
+            kwargs["fold"] = (data.get("fold"), data["folds"])
         if self.beam is not None:
             beam = beam_size or self.beam
             kwargs["beam_sizes"] = (1, beam) if beam > 1 else (1,)
