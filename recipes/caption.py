@@ -3,6 +3,7 @@
     python recipes/caption.py --model sat-lstm-squeezenet
     python recipes/caption.py --model lstm-squeezenet                          # no attention
     python recipes/caption.py --train-fraction 0.25                            # less data
+    python recipes/caption.py --ema 0.995 --mirror          # averaged weights, mirror images in training
     python recipes/caption.py --images DIR --captions FILE --init-from sat-lstm-squeezenet   # fine-tune, own data
     for i in 0 1 2 3 4; do python recipes/caption.py --folds 5 --fold $i --run-dir runs/sat-cv$i; done
     python benchmarks/caption_cv.py --runs runs/sat-cv*                   # their cross-validated scores
@@ -36,7 +37,7 @@ import numpy as np  # noqa: E402
 import zoo  # noqa: E402
 from zoo import viz  # noqa: E402
 from zoo.callbacks import CaptionValidation  # noqa: E402
-from zoo.data.captions import cache_features, caption_dataset, caption_pairs, caption_splits  # noqa: E402
+from zoo.data.captions import MIRROR, cache_features, caption_dataset, caption_pairs, caption_splits  # noqa: E402
 from zoo.data.flickr8k import load_image, normalize_caption  # noqa: E402
 from zoo.data.tokenizers import WordVocabulary  # noqa: E402
 from zoo.evaluate import evaluate_captioning  # noqa: E402
@@ -61,6 +62,8 @@ class Config(training.RunConfig):
                                minimum=0)
     ema: float = flag(0.0, "momentum of an exponential moving average of the weights (Polyak averaging) that is "
                            "validated, checkpointed and kept instead of the raw weights, in [0, 1) (0: off)", minimum=0)
+    mirror: bool = flag(False, "train on each image and its mirror image (flipped left to right, its features cached "
+                               "too), one of the two drawn per caption and epoch")
     clipnorm: float = flag(5.0, "gradient norm clipping", exclusive_minimum=0)
     min_count: int = flag(3, "words seen fewer times in the training captions are <unk>", minimum=1)
     max_length: int = flag(20, "words per caption in training (longer ones are cut)", minimum=2)
@@ -155,20 +158,26 @@ def main(cfg):
 
     # -- features: every image through the frozen CNN once ---------------------------------
     features_path = run.run_dir / "features.npz"
-    cached = cache_features(model, train + val + test, features_path) if run.chief else None
+    if run.chief:
+        cached = cache_features(model, train + val + test, features_path)
+        if cfg.mirror:
+            cached = cache_features(model, train, features_path, mirror=True)
     run.barrier()
     if not run.chief:
         cached = cache_features(model, [], features_path)
     grid = {split: np.stack([cached[Path(p).name] for p, _ in items]) for split, items in
             (("train", train), ("val", val), ("test", test))}
+    # With --mirror, row i + len(train) of the training table is image i's mirror image.
+    train_table = np.concatenate([grid["train"], np.stack([cached[Path(p).name + MIRROR] for p, _ in train])]) \
+        if cfg.mirror else grid["train"]
     global_batch = run.global_batch(cfg.batch_size)
     train_rows, train_tokens = caption_pairs(train, grid["train"], vocabulary, cfg.max_length)
     val_rows, val_tokens = caption_pairs(val, grid["val"], vocabulary, cfg.max_length)
     steps_per_epoch = cfg.steps_per_epoch or (3 if cfg.smoke else None)
 
     def train_stream(epochs):
-        return caption_dataset(grid["train"], train_rows, train_tokens, global_batch, True, cfg.seed, epochs,
-                               steps_per_epoch)
+        return caption_dataset(train_table, train_rows, train_tokens, global_batch, True, cfg.seed, epochs,
+                               steps_per_epoch, mirrors=len(train) if cfg.mirror else 0)
 
     steps = min(len(train_rows) // global_batch, steps_per_epoch or len(train_rows))
     val_ds = caption_dataset(grid["val"], val_rows, val_tokens, global_batch)

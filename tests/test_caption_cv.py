@@ -384,3 +384,40 @@ def test_paired_difference_is_the_corpus_difference_with_paired_draws():
 ])
 def test_fold_runs_are_pooled_by_their_flags_besides_model_fold_and_run_dir(command, expected):
     assert benchmark().variant({"command": command}) == expected
+
+
+def test_mirror_features_are_those_of_the_image_flipped_left_to_right(tmp_path):
+    from zoo.data.flickr8k import load_image
+
+    class LeftEdge(FakeCaptioner):  # the first column's four top pixels: changes when the image is mirrored
+        def encode_images(self, images):
+            self.encoded += len(images)
+            return images[:, :4, 0, :] / 7
+
+    paths, model, cache = photos(tmp_path, 2), LeftEdge(), tmp_path / "features.npz"
+    plain = caption_data.cache_features(model, [(p, []) for p in paths], cache)
+    both = caption_data.cache_features(model, [(p, []) for p in paths], cache, mirror=True)
+    assert model.encoded == 4 and sorted(both) == ["photo0.png", "photo0.png|mirror", "photo1.png", "photo1.png|mirror"]
+    for p in paths:
+        name, image = Path(p).name, load_image(p, 32)
+        assert np.array_equal(both[name], plain[name])
+        assert np.array_equal(both[name + caption_data.MIRROR], (image[:4, -1, :] / 7).astype(np.float16))
+        assert not np.array_equal(both[name + caption_data.MIRROR], both[name])
+
+
+def test_with_mirrors_each_caption_meets_its_image_or_its_mirror_drawn_per_epoch():
+    items = [(f"{i}.jpg", ["a dog"] * 5) for i in range(8)]
+    vocabulary = WordVocabulary.from_texts(["a dog"])
+    features = np.arange(16, dtype=np.float16).reshape(16, 1, 1)  # image i: i, its mirror: 8 + i
+    rows, tokens = caption_data.caption_pairs(items, features[:8], vocabulary, max_length=3)
+
+    def images(epochs, mirrors):
+        ds = caption_data.caption_dataset(features, rows, tokens, 4, shuffle=True, seed=3, epochs=epochs,
+                                          mirrors=mirrors)
+        return np.concatenate([grid.numpy().ravel() for (grid, _), _ in ds]).astype(int)
+
+    plain, mirrored = images((0, 1), 0), images((0, 1), 8)
+    assert plain.max() < 8 and ((mirrored == plain) | (mirrored == plain + 8)).all()  # the same order, image or mirror
+    assert 0.3 < (mirrored >= 8).mean() < 0.7
+    assert not np.array_equal(mirrored[:40] >= 8, mirrored[40:] >= 8)  # drawn again each epoch
+    assert np.array_equal(images((1,), 8), mirrored[40:])  # from (seed, epoch) alone: a resumed run sees the same

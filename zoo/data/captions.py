@@ -56,10 +56,14 @@ def caption_splits(images="", captions="", folds=0, fold=0, train_fraction=1.0, 
     return train, val, test, data
 
 
-def cache_features(model, items, path, batch_size=32, dtype=np.float16):
+MIRROR = "|mirror"  # the key suffix of an image's mirror image in `cache_features`
+
+
+def cache_features(model, items, path, batch_size=32, dtype=np.float16, mirror=False):
     """`{image name: [locations, channels]}` of every image in `items`
     (`(image path, captions)` pairs), computed once with `model.encode_images`
-    and kept in `path` (.npz, keyed by file name).
+    and kept in `path` (.npz, keyed by file name). With `mirror`, the image
+    flipped left to right, keyed `name + MIRROR`.
 
     Images already in `path` are read, not encoded again; the others are
     encoded in batches of `batch_size` and `path` is rewritten atomically with
@@ -71,12 +75,15 @@ def cache_features(model, items, path, batch_size=32, dtype=np.float16):
     if path.exists():
         with np.load(path) as stored:
             cached = {name: stored[name] for name in stored.files}
-    missing = [p for p, _ in items if Path(p).name not in cached]
-    for start in tqdm(range(0, len(missing), batch_size), desc="encoding images", disable=not missing):
+    suffix = MIRROR if mirror else ""
+    missing = [p for p, _ in items if Path(p).name + suffix not in cached]
+    desc = "encoding mirror images" if mirror else "encoding images"
+    for start in tqdm(range(0, len(missing), batch_size), desc=desc, disable=not missing):
         chunk = missing[start : start + batch_size]
-        features = model.encode_images(np.stack([load_image(p, model.image_size) for p in chunk]))
+        images = np.stack([load_image(p, model.image_size) for p in chunk])
+        features = model.encode_images(images[:, :, ::-1] if mirror else images)
         for p, f in zip(chunk, np.asarray(features)):
-            cached[Path(p).name] = f.astype(dtype)
+            cached[Path(p).name + suffix] = f.astype(dtype)
     if missing:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".tmp-{path.name}")
@@ -100,21 +107,28 @@ def caption_pairs(items, features, vocabulary, max_length):
     return np.array(rows, np.int64), np.stack(tokens)
 
 
-def caption_dataset(features, rows, tokens, batch_size, shuffle=False, seed=0, epochs=(0,), steps_per_epoch=None):
+def caption_dataset(features, rows, tokens, batch_size, shuffle=False, seed=0, epochs=(0,), steps_per_epoch=None,
+                    mirrors=0):
     """Yields `((features, tokens_in), tokens_out)`; pass `e` of `epochs` in an
     order drawn from `(seed, e)` alone, so a resumed run sees the batches of an
-    unbroken one (`.skip(n)` to resume mid-epoch). Every batch is full."""
+    unbroken one (`.skip(n)` to resume mid-epoch). Every batch is full.
+
+    With `mirrors` = m, `features[i + m]` is the mirror image of image i, and
+    each caption of each pass is paired with one of the two, also drawn from
+    `(seed, e)`."""
     used = len(rows) // batch_size * batch_size
     if steps_per_epoch:
         used = min(used, steps_per_epoch * batch_size)
     n = len(rows)
     orders = [np.random.default_rng([seed, e]).permutation(n) if shuffle else np.arange(n) for e in epochs]
+    images = [rows + mirrors * np.random.default_rng([seed, e, 1]).integers(0, 2, n) for e in epochs]
     order = np.concatenate([o[:used] for o in orders]) if orders else np.zeros([0], np.int64)
+    image_rows = np.concatenate([r[o[:used]] for r, o in zip(images, orders)]) if orders else order
     table = tf.constant(features)  # [images, locations, channels], float16
 
     def pair(row, caption):
         return (tf.cast(tf.gather(table, row), tf.float32), caption[:, :-1]), caption[:, 1:]
 
-    ds = tf.data.Dataset.from_tensor_slices((rows[order], tokens[order]))
+    ds = tf.data.Dataset.from_tensor_slices((image_rows, tokens[order]))
     ds = ds.batch(batch_size, drop_remainder=True).map(pair, num_parallel_calls=tf.data.AUTOTUNE)
     return ds.prefetch(tf.data.AUTOTUNE)
