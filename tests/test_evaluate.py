@@ -3,7 +3,7 @@
 import pytest
 
 from zoo.data.translation import load_pairs
-from zoo.evaluate import evaluate_captioning, evaluate_translation
+from zoo.evaluate import evaluate_captioning, evaluate_translation, quick_check
 from zoo.metrics import translation_scores
 
 
@@ -91,3 +91,7 @@ def test_a_model_trained_on_a_fold_is_evaluated_on_that_folds_test_images(mirror
     assert results["greedy"]["cider"] == expected["greedy"]["cider"]
     with pytest.raises(ValueError, match="`fold` must be an integer in"):
         evaluate_captioning(model, "test", fold=(5, 5), limit=1)
+    check = quick_check(model, card)  # what its shipped card records, on the same fold
+    assert check["slice"] == "first 20 test images of fold 1 of 5, greedy"
+    again = tasks.get("captioning").evaluate_card(model, card, beam_size=1, limit=20)
+    assert check["bleu4"] == again["greedy"]["bleu4"]

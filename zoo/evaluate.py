@@ -130,7 +130,8 @@ def evaluate_text_generation(model, corpus, split="val", limit=None, progress=Fa
 def quick_check(model, card):
     """A figure of `model` on a fixed slice of its own data, quick enough for
     every test run: greedy BLEU on the first 100 test sentences (translation),
-    greedy BLEU-4 on the first 20 test images (captioning), nats per character
+    greedy BLEU-4 on the first 20 test images (of its fold, for a model trained
+    on a cross-validation fold: captioning), nats per character
     on the first 20,000 validation characters (text). A shipped card records it
     (`card["check"]`) so a test can catch a broken loader or tokenizer. Returns
     None where the card names no built-in data (a model trained on own files),
@@ -145,8 +146,10 @@ def quick_check(model, card):
         named = {"slice": f"first 100 test sentences of the built-in {pair} pair, greedy", "pair": pair}
         return {**(named if own else {"slice": "first 100 test sentences, greedy"}), "bleu": scores["bleu"]}
     if task == "captioning":
-        scores = evaluate_captioning(model, "test", beam_sizes=(1,), limit=20)["greedy"]
-        return {"slice": "first 20 test images, greedy", "bleu4": scores["bleu4"]}
+        fold = (data.get("fold"), data["folds"]) if data.get("folds") else None  # its cross-validation fold's
+        scores = evaluate_captioning(model, "test", beam_sizes=(1,), limit=20, fold=fold)["greedy"]
+        where = f" of fold {fold[0]} of {fold[1]}" if fold else ""
+        return {"slice": f"first 20 test images{where}, greedy", "bleu4": scores["bleu4"]}
     if task == "text-generation" and data.get("corpus") in _corpora():
         from zoo.data.text import load_text
 
