@@ -3,7 +3,7 @@
     python recipes/caption.py --model sat-lstm-squeezenet
     python recipes/caption.py --model lstm-squeezenet                          # no attention
     python recipes/caption.py --train-fraction 0.25                            # less data
-    python recipes/caption.py --ema 0.995 --mirror          # averaged weights, mirror images in training
+    python recipes/caption.py --ema 0.995 --augment mirror   # averaged weights, mirror images in training
     python recipes/caption.py --images DIR --captions FILE --init-from sat-lstm-squeezenet   # fine-tune, own data
     for i in 0 1 2 3 4; do python recipes/caption.py --folds 5 --fold $i --run-dir runs/sat-cv$i; done
     python benchmarks/caption_cv.py --runs runs/sat-cv*                   # their cross-validated scores
@@ -37,7 +37,7 @@ import numpy as np  # noqa: E402
 import zoo  # noqa: E402
 from zoo import viz  # noqa: E402
 from zoo.callbacks import CaptionValidation  # noqa: E402
-from zoo.data.captions import MIRROR, cache_features, caption_dataset, caption_pairs, caption_splits  # noqa: E402
+from zoo.data.captions import VIEWS, cache_features, caption_dataset, caption_pairs, caption_splits  # noqa: E402
 from zoo.data.flickr8k import load_image, normalize_caption  # noqa: E402
 from zoo.data.tokenizers import WordVocabulary  # noqa: E402
 from zoo.evaluate import evaluate_captioning  # noqa: E402
@@ -62,8 +62,9 @@ class Config(training.RunConfig):
                                minimum=0)
     ema: float = flag(0.0, "momentum of an exponential moving average of the weights (Polyak averaging) that is "
                            "validated, checkpointed and kept instead of the raw weights, in [0, 1) (0: off)", minimum=0)
-    mirror: bool = flag(False, "train on each image and its mirror image (flipped left to right, its features cached "
-                               "too), one of the two drawn per caption and epoch")
+    augment: str = flag("", "train on other views of each image too, their features cached: 'mirror' (flipped left "
+                            "to right), 'crops' (the centre and four corners, 87.5%% of the side) or 'mirror,crops'; "
+                            "one view drawn per caption and epoch")
     clipnorm: float = flag(5.0, "gradient norm clipping", exclusive_minimum=0)
     min_count: int = flag(3, "words seen fewer times in the training captions are <unk>", minimum=1)
     max_length: int = flag(20, "words per caption in training (longer ones are cut)", minimum=2)
@@ -92,6 +93,7 @@ def parse_args(argv=None):
     for name in ("dropout", "word_dropout", "ema"):
         if getattr(cfg, name) >= 1:
             raise SystemExit(f"--{name.replace('_', '-')} must be in [0, 1), got {getattr(cfg, name)}")
+    augmentation_views(cfg.augment)
     if cfg.folds == 1:
         raise SystemExit(f"--folds must be 0 (the fixed split) or an integer >= 2, got {cfg.folds}")
     if cfg.folds and cfg.fold >= cfg.folds:
@@ -101,6 +103,15 @@ def parse_args(argv=None):
     if cfg.folds and cfg.images:
         raise SystemExit("--folds is for Flickr8k; with --images your own files are split by a hash of their names")
     return cfg
+
+
+def augmentation_views(augment):
+    """The `zoo.data.captions.VIEWS` that `--augment` names."""
+    groups = {"mirror": ["mirror"], "crops": [v for v in VIEWS if v.startswith("crop-")]}
+    names = [n for n in augment.split(",") if n] if augment else []
+    if any(n not in groups for n in names) or len(set(names)) != len(names):
+        raise SystemExit(f"--augment must be 'mirror', 'crops' or 'mirror,crops', got {augment!r}")
+    return [view for n in names for view in groups[n]]
 
 
 def build_model(cfg, vocabulary, init=None):
@@ -158,18 +169,19 @@ def main(cfg):
 
     # -- features: every image through the frozen CNN once ---------------------------------
     features_path = run.run_dir / "features.npz"
+    views = augmentation_views(cfg.augment)
     if run.chief:
         cached = cache_features(model, train + val + test, features_path)
-        if cfg.mirror:
-            cached = cache_features(model, train, features_path, mirror=True)
+        for view in views:
+            cached = cache_features(model, train, features_path, view=view)
     run.barrier()
     if not run.chief:
         cached = cache_features(model, [], features_path)
     grid = {split: np.stack([cached[Path(p).name] for p, _ in items]) for split, items in
             (("train", train), ("val", val), ("test", test))}
-    # With --mirror, row i + len(train) of the training table is image i's mirror image.
-    train_table = np.concatenate([grid["train"], np.stack([cached[Path(p).name + MIRROR] for p, _ in train])]) \
-        if cfg.mirror else grid["train"]
+    # With --augment, the training table holds each view in turn: view j of image i at row i + j * len(train).
+    train_table = np.concatenate([grid["train"], *(np.stack([cached[f"{Path(p).name}|{view}"] for p, _ in train])
+                                                   for view in views)])
     global_batch = run.global_batch(cfg.batch_size)
     train_rows, train_tokens = caption_pairs(train, grid["train"], vocabulary, cfg.max_length)
     val_rows, val_tokens = caption_pairs(val, grid["val"], vocabulary, cfg.max_length)
@@ -177,7 +189,7 @@ def main(cfg):
 
     def train_stream(epochs):
         return caption_dataset(train_table, train_rows, train_tokens, global_batch, True, cfg.seed, epochs,
-                               steps_per_epoch, mirrors=len(train) if cfg.mirror else 0)
+                               steps_per_epoch, views=1 + len(views))
 
     steps = min(len(train_rows) // global_batch, steps_per_epoch or len(train_rows))
     val_ds = caption_dataset(grid["val"], val_rows, val_tokens, global_batch)

@@ -386,38 +386,42 @@ def test_fold_runs_are_pooled_by_their_flags_besides_model_fold_and_run_dir(comm
     assert benchmark().variant({"command": command}) == expected
 
 
-def test_mirror_features_are_those_of_the_image_flipped_left_to_right(tmp_path):
+def test_view_features_are_those_of_the_mirrored_or_cropped_image(tmp_path):
     from zoo.data.flickr8k import load_image
 
-    class LeftEdge(FakeCaptioner):  # the first column's four top pixels: changes when the image is mirrored
+    class TopLeft(FakeCaptioner):  # the four top pixels of the first column: they change with every view
         def encode_images(self, images):
             self.encoded += len(images)
             return images[:, :4, 0, :] / 7
 
-    paths, model, cache = photos(tmp_path, 2), LeftEdge(), tmp_path / "features.npz"
+    paths, model, cache = photos(tmp_path, 2), TopLeft(), tmp_path / "features.npz"
     plain = caption_data.cache_features(model, [(p, []) for p in paths], cache)
-    both = caption_data.cache_features(model, [(p, []) for p in paths], cache, mirror=True)
+    both = caption_data.cache_features(model, [(p, []) for p in paths], cache, view="mirror")
     assert model.encoded == 4 and sorted(both) == ["photo0.png", "photo0.png|mirror", "photo1.png", "photo1.png|mirror"]
+    crops = caption_data.cache_features(model, [(p, []) for p in paths], cache, view="crop-bottom-right")
     for p in paths:
         name, image = Path(p).name, load_image(p, 32)
         assert np.array_equal(both[name], plain[name])
-        assert np.array_equal(both[name + caption_data.MIRROR], (image[:4, -1, :] / 7).astype(np.float16))
-        assert not np.array_equal(both[name + caption_data.MIRROR], both[name])
+        assert np.array_equal(both[name + "|mirror"], (image[:4, -1, :] / 7).astype(np.float16))
+        large = load_image(p, round(32 / caption_data.CROP))  # 37 px: the 32 px crop starts at row and column 5
+        assert np.array_equal(crops[name + "|crop-bottom-right"], (large[5:9, 5, :] / 7).astype(np.float16))
+        assert not np.array_equal(both[name + "|mirror"], both[name])
+    with pytest.raises(ValueError, match="`view` must be None or one of"):
+        caption_data.cache_features(model, [], cache, view="flip")
 
 
-def test_with_mirrors_each_caption_meets_its_image_or_its_mirror_drawn_per_epoch():
+def test_with_views_each_caption_meets_one_view_of_its_image_drawn_per_epoch():
     items = [(f"{i}.jpg", ["a dog"] * 5) for i in range(8)]
     vocabulary = WordVocabulary.from_texts(["a dog"])
-    features = np.arange(16, dtype=np.float16).reshape(16, 1, 1)  # image i: i, its mirror: 8 + i
+    features = np.arange(24, dtype=np.float16).reshape(24, 1, 1)  # image i: i, its views: 8 + i, 16 + i
     rows, tokens = caption_data.caption_pairs(items, features[:8], vocabulary, max_length=3)
 
-    def images(epochs, mirrors):
-        ds = caption_data.caption_dataset(features, rows, tokens, 4, shuffle=True, seed=3, epochs=epochs,
-                                          mirrors=mirrors)
+    def images(epochs, table, views):
+        ds = caption_data.caption_dataset(table, rows, tokens, 4, shuffle=True, seed=3, epochs=epochs, views=views)
         return np.concatenate([grid.numpy().ravel() for (grid, _), _ in ds]).astype(int)
 
-    plain, mirrored = images((0, 1), 0), images((0, 1), 8)
-    assert plain.max() < 8 and ((mirrored == plain) | (mirrored == plain + 8)).all()  # the same order, image or mirror
-    assert 0.3 < (mirrored >= 8).mean() < 0.7
-    assert not np.array_equal(mirrored[:40] >= 8, mirrored[40:] >= 8)  # drawn again each epoch
-    assert np.array_equal(images((1,), 8), mirrored[40:])  # from (seed, epoch) alone: a resumed run sees the same
+    plain, viewed = images((0, 1), features[:8], 1), images((0, 1), features, 3)
+    assert plain.max() < 8 and (viewed % 8 == plain).all()  # the same order, one view of the same image
+    assert all(0.15 < (viewed // 8 == j).mean() < 0.5 for j in range(3))
+    assert not np.array_equal(viewed[:40] // 8, viewed[40:] // 8)  # drawn again each epoch
+    assert np.array_equal(images((1,), features, 3), viewed[40:])  # from (seed, epoch) alone: a resumed run sees it

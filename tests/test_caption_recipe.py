@@ -76,6 +76,7 @@ def test_bad_flags_are_named(tmp_path):
         (["--model", "char-lstm"], "--model must be one of"),
         (["--train-fraction", "0"], "--train-fraction must be in (0, 1]"),
         (["--ema", "1"], "--ema must be in [0, 1), got 1.0"),
+        (["--augment", "mirror,flip"], "--augment must be 'mirror', 'crops' or 'mirror,crops', got 'mirror,flip'"),
     ]:
         result = subprocess.run([sys.executable, str(RECIPE), *flags], cwd=ROOT, capture_output=True, text=True)
         assert result.returncode != 0 and message in result.stderr, result.stderr[-2000:]

@@ -56,14 +56,31 @@ def caption_splits(images="", captions="", folds=0, fold=0, train_fraction=1.0, 
     return train, val, test, data
 
 
-MIRROR = "|mirror"  # the key suffix of an image's mirror image in `cache_features`
+CROP = 0.875  # the side of a crop view, a share of the image's (224 of 256, as ImageNet's crops)
 
 
-def cache_features(model, items, path, batch_size=32, dtype=np.float16, mirror=False):
+def _corner(image, rows, columns):
+    side = round(image.shape[0] * CROP)
+    top, left = (image.shape[0] - side) * rows // 2, (image.shape[1] - side) * columns // 2
+    return image[top : top + side, left : left + side]
+
+
+# Views of an image for training augmentation, each computed from the image loaded at the model's size (crops:
+# at size / CROP, so a crop has the model's size): name -> (load scale, transform).
+VIEWS = {
+    "mirror": (1.0, lambda image: image[:, ::-1]),
+    **{f"crop-{name}": (1 / CROP, lambda image, r=r, c=c: _corner(image, r, c))
+       for name, (r, c) in {"top-left": (0, 0), "top-right": (0, 2), "centre": (1, 1), "bottom-left": (2, 0),
+                            "bottom-right": (2, 2)}.items()},
+}
+
+
+def cache_features(model, items, path, batch_size=32, dtype=np.float16, view=None):
     """`{image name: [locations, channels]}` of every image in `items`
     (`(image path, captions)` pairs), computed once with `model.encode_images`
-    and kept in `path` (.npz, keyed by file name). With `mirror`, the image
-    flipped left to right, keyed `name + MIRROR`.
+    and kept in `path` (.npz, keyed by file name). With `view` (a key of
+    `VIEWS`), that view of the image ("mirror": flipped left to right;
+    "crop-centre" and four corners: 87.5% of the image), keyed `name|view`.
 
     Images already in `path` are read, not encoded again; the others are
     encoded in batches of `batch_size` and `path` is rewritten atomically with
@@ -75,13 +92,16 @@ def cache_features(model, items, path, batch_size=32, dtype=np.float16, mirror=F
     if path.exists():
         with np.load(path) as stored:
             cached = {name: stored[name] for name in stored.files}
-    suffix = MIRROR if mirror else ""
+    if view is not None and view not in VIEWS:
+        raise ValueError(f"`view` must be None or one of {sorted(VIEWS)}, got {view!r}.")
+    scale, transform = VIEWS[view] if view else (1.0, lambda image: image)
+    suffix = f"|{view}" if view else ""
     missing = [p for p, _ in items if Path(p).name + suffix not in cached]
-    desc = "encoding mirror images" if mirror else "encoding images"
+    desc = f"encoding images ({view})" if view else "encoding images"
     for start in tqdm(range(0, len(missing), batch_size), desc=desc, disable=not missing):
         chunk = missing[start : start + batch_size]
-        images = np.stack([load_image(p, model.image_size) for p in chunk])
-        features = model.encode_images(images[:, :, ::-1] if mirror else images)
+        images = np.stack([transform(load_image(p, round(model.image_size * scale))) for p in chunk])
+        features = model.encode_images(images)
         for p, f in zip(chunk, np.asarray(features)):
             cached[Path(p).name + suffix] = f.astype(dtype)
     if missing:
@@ -108,20 +128,22 @@ def caption_pairs(items, features, vocabulary, max_length):
 
 
 def caption_dataset(features, rows, tokens, batch_size, shuffle=False, seed=0, epochs=(0,), steps_per_epoch=None,
-                    mirrors=0):
+                    views=1):
     """Yields `((features, tokens_in), tokens_out)`; pass `e` of `epochs` in an
     order drawn from `(seed, e)` alone, so a resumed run sees the batches of an
     unbroken one (`.skip(n)` to resume mid-epoch). Every batch is full.
 
-    With `mirrors` = m, `features[i + m]` is the mirror image of image i, and
-    each caption of each pass is paired with one of the two, also drawn from
-    `(seed, e)`."""
+    With `views` = k > 1, `features` holds k views of each of its `m =
+    len(features) // k` images (view j of image i at row `i + j * m`: the
+    image itself, then e.g. its mirror image), and each caption of each pass
+    is paired with one of its image's views, also drawn from `(seed, e)`."""
     used = len(rows) // batch_size * batch_size
     if steps_per_epoch:
         used = min(used, steps_per_epoch * batch_size)
     n = len(rows)
     orders = [np.random.default_rng([seed, e]).permutation(n) if shuffle else np.arange(n) for e in epochs]
-    images = [rows + mirrors * np.random.default_rng([seed, e, 1]).integers(0, 2, n) for e in epochs]
+    block = len(features) // views
+    images = [rows + block * np.random.default_rng([seed, e, 1]).integers(0, views, n) for e in epochs]
     order = np.concatenate([o[:used] for o in orders]) if orders else np.zeros([0], np.int64)
     image_rows = np.concatenate([r[o[:used]] for r, o in zip(images, orders)]) if orders else order
     table = tf.constant(features)  # [images, locations, channels], float16
