@@ -4,6 +4,7 @@
     python recipes/caption.py --model lstm-squeezenet                          # no attention
     python recipes/caption.py --train-fraction 0.25                            # less data
     python recipes/caption.py --ema 0.995 --augment mirror   # averaged weights, mirror images in training
+    python recipes/caption.py --text multi30k                 # and image-less descriptions for the language
     python recipes/caption.py --images DIR --captions FILE --init-from sat-lstm-squeezenet   # fine-tune, own data
     for i in 0 1 2 3 4; do python recipes/caption.py --folds 5 --fold $i --run-dir runs/sat-cv$i; done
     python benchmarks/caption_cv.py --runs runs/sat-cv*                   # their cross-validated scores
@@ -37,7 +38,8 @@ import numpy as np  # noqa: E402
 import zoo  # noqa: E402
 from zoo import viz  # noqa: E402
 from zoo.callbacks import CaptionValidation  # noqa: E402
-from zoo.data.captions import VIEWS, cache_features, caption_dataset, caption_pairs, caption_splits  # noqa: E402
+from zoo.data.captions import (  # noqa: E402
+    VIEWS, cache_features, caption_dataset, caption_pairs, caption_splits, text_captions)
 from zoo.data.flickr8k import load_image, normalize_caption  # noqa: E402
 from zoo.data.tokenizers import WordVocabulary  # noqa: E402
 from zoo.evaluate import evaluate_captioning  # noqa: E402
@@ -65,6 +67,9 @@ class Config(training.RunConfig):
     augment: str = flag("", "train on other views of each image too, their features cached: 'mirror' (flipped left "
                             "to right), 'crops' (the centre and four corners, 87.5%% of the side) or 'mirror,crops'; "
                             "one view drawn per caption and epoch")
+    text: str = flag("", "'multi30k': also train the decoder as a language model on Multi30k's English descriptions "
+                         "of Flickr30k images, with no image (as many per epoch as image captions; those equal to one "
+                         "of the captions, or with a word outside the vocabulary, left out)", choices=("", "multi30k"))
     clipnorm: float = flag(5.0, "gradient norm clipping", exclusive_minimum=0)
     min_count: int = flag(3, "words seen fewer times in the training captions are <unk>", minimum=1)
     max_length: int = flag(20, "words per caption in training (longer ones are cut)", minimum=2)
@@ -186,12 +191,17 @@ def main(cfg):
     train_rows, train_tokens = caption_pairs(train, grid["train"], vocabulary, cfg.max_length)
     val_rows, val_tokens = caption_pairs(val, grid["val"], vocabulary, cfg.max_length)
     steps_per_epoch = cfg.steps_per_epoch or (3 if cfg.smoke else None)
+    text_tokens = None
+    if cfg.text:  # every caption of every split is kept from the language model, the test images' included
+        text_tokens = text_captions(vocabulary, cfg.max_length, [c for _, cs in train + val + test for c in cs])
+        print(f"{len(text_tokens)} {cfg.text} descriptions without an image join the training captions")
 
     def train_stream(epochs):
         return caption_dataset(train_table, train_rows, train_tokens, global_batch, True, cfg.seed, epochs,
-                               steps_per_epoch, views=1 + len(views))
+                               steps_per_epoch, views=1 + len(views), text_tokens=text_tokens)
 
-    steps = min(len(train_rows) // global_batch, steps_per_epoch or len(train_rows))
+    pairs = len(train_rows) + (min(len(train_rows), len(text_tokens)) if cfg.text else 0)  # per epoch
+    steps = min(pairs // global_batch, steps_per_epoch or pairs)
     val_ds = caption_dataset(grid["val"], val_rows, val_tokens, global_batch)
 
     with run.strategy.scope():

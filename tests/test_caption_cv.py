@@ -425,3 +425,39 @@ def test_with_views_each_caption_meets_one_view_of_its_image_drawn_per_epoch():
     assert all(0.15 < (viewed // 8 == j).mean() < 0.5 for j in range(3))
     assert not np.array_equal(viewed[:40] // 8, viewed[40:] // 8)  # drawn again each epoch
     assert np.array_equal(images((1,), features, 3), viewed[40:])  # from (seed, epoch) alone: a resumed run sees it
+
+
+def test_text_only_captions_join_each_pass_with_a_blank_image():
+    items = [(f"{i}.jpg", ["a dog"] * 2) for i in range(4)]
+    vocabulary = WordVocabulary.from_texts(["a dog", "a cat"])
+    features = np.arange(1, 5, dtype=np.float16).reshape(4, 1, 1)  # image i: i + 1; the blank one: 0
+    rows, tokens = caption_data.caption_pairs(items, features, vocabulary, max_length=3)
+    text = np.stack([np.array([BOS, *vocabulary.encode(t), EOS, 0], np.int32) for t in ["a cat", "cat a"] * 3])
+
+    def passes(epochs):
+        ds = caption_data.caption_dataset(features, rows, tokens, 2, shuffle=True, seed=3, epochs=epochs,
+                                          text_tokens=text)
+        return [(grid.numpy().ravel().astype(int), words.numpy()) for (grid, words), _ in ds]
+
+    batches = passes((0, 1))
+    assert len(batches) == 14  # each pass: 8 image captions and min(8, 6) descriptions, in batches of 2
+    grids = np.concatenate([g for g, _ in batches])
+    words = np.concatenate([w for _, w in batches])
+    blank = grids == 0
+    assert blank.sum() == 12 and (grids[~blank] >= 1).all()  # 6 descriptions a pass, no image
+    cat = vocabulary.encode("cat")[0]
+    assert ((words[:, 1:3] == cat).any(axis=1) == blank).all()  # the descriptions meet the blank image, only they
+    assert [g.tolist() for g, _ in passes((1,))] == [g.tolist() for g, _ in batches[7:]]  # a resumed pass: the same
+
+
+def test_text_captions_leave_out_the_captions_of_the_images_and_unknown_words(mirror):
+    from zoo.data.translation import load_pairs
+
+    english = load_pairs("de-en", "train")[1][:200]
+    vocabulary = WordVocabulary.from_texts([caption_data.normalize_caption(t) for t in english])
+    kept = caption_data.text_captions(vocabulary, 20, exclude=english[:100])
+    texts = {vocabulary.decode(row[1:]) for row in kept}
+    normalized = [caption_data.normalize_caption(t) for t in english]
+    assert not texts & set(normalized[:100])  # equal to an excluded caption: left out
+    assert set(t for t in normalized[100:] if 0 < len(t.split()) <= 20 and t not in normalized[:100]) <= texts
+    assert all(1 not in row for row in kept)  # no unknown word (id 1)

@@ -12,7 +12,7 @@ import tensorflow as tf
 from tqdm import tqdm
 
 from zoo.data.flickr8k import FOLD_VAL_PERCENT, load_flickr8k, load_flickr8k_fold, load_image, normalize_caption
-from zoo.data.tokenizers import BOS, EOS
+from zoo.data.tokenizers import BOS, EOS, UNK
 
 
 def caption_splits(images="", captions="", folds=0, fold=0, train_fraction=1.0, seed=0):
@@ -127,8 +127,31 @@ def caption_pairs(items, features, vocabulary, max_length):
     return np.array(rows, np.int64), np.stack(tokens)
 
 
+def text_captions(vocabulary, max_length, exclude):
+    """Multi30k's 29,000 English training descriptions of Flickr30k images as
+    token rows (`caption_pairs`' layout), to train a captioner's decoder as a
+    language model too (`caption_dataset(text_tokens=...)`). Left out: a
+    description equal to one of the captions `exclude` (normalized: Flickr30k
+    holds Flickr8k's images, and Multi30k one caption of most of them, which
+    must not reach a model tested on them), one longer than `max_length` words
+    and one with a word outside `vocabulary`."""
+    from zoo.data.translation import load_pairs
+
+    excluded = {normalize_caption(c) for c in exclude}
+    rows = []
+    for sentence in load_pairs("de-en", "train")[1]:
+        text = normalize_caption(sentence)
+        ids = vocabulary.encode(text)
+        if text in excluded or not 0 < len(ids) <= max_length or UNK in list(ids):
+            continue
+        row = np.zeros(max_length + 2, np.int32)
+        row[: len(ids) + 2] = [BOS, *ids, EOS]
+        rows.append(row)
+    return np.stack(rows) if rows else np.zeros((0, max_length + 2), np.int32)
+
+
 def caption_dataset(features, rows, tokens, batch_size, shuffle=False, seed=0, epochs=(0,), steps_per_epoch=None,
-                    views=1):
+                    views=1, text_tokens=None):
     """Yields `((features, tokens_in), tokens_out)`; pass `e` of `epochs` in an
     order drawn from `(seed, e)` alone, so a resumed run sees the batches of an
     unbroken one (`.skip(n)` to resume mid-epoch). Every batch is full.
@@ -136,21 +159,33 @@ def caption_dataset(features, rows, tokens, batch_size, shuffle=False, seed=0, e
     With `views` = k > 1, `features` holds k views of each of its `m =
     len(features) // k` images (view j of image i at row `i + j * m`: the
     image itself, then e.g. its mirror image), and each caption of each pass
-    is paired with one of its image's views, also drawn from `(seed, e)`."""
-    used = len(rows) // batch_size * batch_size
-    if steps_per_epoch:
-        used = min(used, steps_per_epoch * batch_size)
-    n = len(rows)
-    orders = [np.random.default_rng([seed, e]).permutation(n) if shuffle else np.arange(n) for e in epochs]
-    block = len(features) // views
-    images = [rows + block * np.random.default_rng([seed, e, 1]).integers(0, views, n) for e in epochs]
-    order = np.concatenate([o[:used] for o in orders]) if orders else np.zeros([0], np.int64)
-    image_rows = np.concatenate([r[o[:used]] for r, o in zip(images, orders)]) if orders else order
+    is paired with one of its image's views, also drawn from `(seed, e)`.
+
+    With `text_tokens` (`text_captions`), each pass also has as many text-only
+    captions as image captions (all of them, if fewer; drawn from `(seed,
+    e)`), each paired with an all-zero feature grid: no image."""
+    n, block = len(rows), len(features) // views
+    if text_tokens is not None:
+        features = np.concatenate([features, np.zeros_like(features[:1])])  # the blank "image", last
+    passes = []
+    for e in epochs:
+        image_rows, captions = rows + block * np.random.default_rng([seed, e, 1]).integers(0, views, n), tokens
+        if text_tokens is not None:
+            text = np.random.default_rng([seed, e, 2]).permutation(len(text_tokens))[:n]
+            image_rows = np.concatenate([image_rows, np.full(len(text), len(features) - 1)])
+            captions = np.concatenate([tokens, text_tokens[text]])
+        order = np.random.default_rng([seed, e]).permutation(len(captions)) if shuffle else np.arange(len(captions))
+        used = len(captions) // batch_size * batch_size
+        if steps_per_epoch:
+            used = min(used, steps_per_epoch * batch_size)
+        passes.append((image_rows[order[:used]], captions[order[:used]]))
+    image_rows = np.concatenate([p[0] for p in passes]) if passes else np.zeros([0], np.int64)
+    captions = np.concatenate([p[1] for p in passes]) if passes else tokens[:0]
     table = tf.constant(features)  # [images, locations, channels], float16
 
     def pair(row, caption):
         return (tf.cast(tf.gather(table, row), tf.float32), caption[:, :-1]), caption[:, 1:]
 
-    ds = tf.data.Dataset.from_tensor_slices((image_rows, tokens[order]))
+    ds = tf.data.Dataset.from_tensor_slices((image_rows, captions))
     ds = ds.batch(batch_size, drop_remainder=True).map(pair, num_parallel_calls=tf.data.AUTOTUNE)
     return ds.prefetch(tf.data.AUTOTUNE)
