@@ -3,8 +3,8 @@
     python recipes/caption.py --model sat-lstm-squeezenet
     python recipes/caption.py --model lstm-squeezenet                          # no attention
     python recipes/caption.py --train-fraction 0.25                            # less data
-    python recipes/caption.py --ema 0.995 --augment mirror   # averaged weights, mirror images in training
-    python recipes/caption.py --text multi30k                 # and image-less descriptions for the language
+    python recipes/caption.py --ema 0.995 --augment mirror                     # averaged weights, mirror images
+    python recipes/caption.py --text multi30k                                  # + descriptions without images
     python recipes/caption.py --images DIR --captions FILE --init-from sat-lstm-squeezenet   # fine-tune, own data
     for i in 0 1 2 3 4; do python recipes/caption.py --folds 5 --fold $i --run-dir runs/sat-cv$i; done
     python benchmarks/caption_cv.py --runs runs/sat-cv*                   # their cross-validated scores
