@@ -18,11 +18,12 @@ each image once: its feature grids are cached in <run-dir>/features.npz, and tra
 not the images. Killing the run and re-running the same command resumes from the last backup (every
 --backup-every steps and every epoch end), mid-epoch included. Several workers: `python -m
 zoo.launch --workers 2 recipes/caption.py ...`. Watch it with `tensorboard --logdir runs/`: losses,
-token accuracy, val BLEU-4, sample captions and attention overlays (each word's attention over the
-image), hparams. At the end the best epoch (by greedy val BLEU-4) is scored on the test split,
-greedy and beam, beside a nearest-neighbour retrieval baseline on the same features, and written
-with its card.json to <run-dir>/model/ (load it with `zoo.load(name, weights="<run-dir>/model")`);
-`--ship` also installs it into saved_models/<model>/ if its test BLEU-4 beats the shipped card's.
+token accuracy, val BLEU-4 and CIDEr-D, sample captions and attention overlays (each word's attention
+over the image), hparams. At the end the best epoch (by greedy val BLEU-4, or CIDEr-D with --select
+cider) is scored on the test split, greedy and beam, beside a nearest-neighbour retrieval baseline
+on the same features, and written with its card.json to <run-dir>/model/ (load it with
+`zoo.load(name, weights="<run-dir>/model")`); `--ship` also installs it into saved_models/<model>/ if
+its test BLEU-4 beats the shipped card's.
 """
 
 import dataclasses
@@ -78,7 +79,9 @@ class Config(training.RunConfig):
     folds: int = flag(0, "k-fold cross-validation over Flickr8k with K folds, K >= 2, tested on --fold "
                          "(0: the fixed 82/9/9 split)", minimum=0)
     fold: int = flag(0, "with --folds: the fold whose images are the test set, in [0, K)", minimum=0)
-    patience: int = flag(5, "epochs without a better val BLEU-4 before stopping", minimum=1)
+    select: str = flag("bleu4", "the greedy val score that picks the best epoch and stops training: BLEU-4 or "
+                                "CIDEr-D", choices=("bleu4", "cider"))
+    patience: int = flag(5, "epochs without a better val score (--select) before stopping", minimum=1)
     beam_size: int = flag(3, "beam size of the test evaluation", minimum=1)
     steps_per_epoch: int = flag(0, "batches per epoch (0: one pass over the captions, 3 with --smoke)", minimum=0)
     images: str = flag("", "your own images instead of Flickr8k: a folder, with --captions")
@@ -217,7 +220,7 @@ def main(cfg):
     model.summary(print_fn=lambda line, **_: print(line))
 
     # -- fit -----------------------------------------------------------------------------
-    validation = CaptionValidation(val, grid["val"], run.out_dir)
+    validation = CaptionValidation(val, grid["val"], run.out_dir, monitor=cfg.select)
     # With --ema the averaged weights are swapped in at each epoch's end (validation, best epoch) and the raw
     # ones back at the next epoch's start, before the backup saves them.
     callbacks = [keras.callbacks.SwapEMAWeights(swap_on_epoch=True)] if cfg.ema else []
@@ -225,7 +228,7 @@ def main(cfg):
         backup,  # before the rest: it ends a resumed epoch early, before the others see its end
         keras.callbacks.ReduceLROnPlateau("val_loss", factor=0.5, patience=2, min_lr=1e-5),
         validation,
-        keras.callbacks.EarlyStopping("val_bleu4", mode="max", patience=cfg.patience),
+        keras.callbacks.EarlyStopping(f"val_{cfg.select}", mode="max", patience=cfg.patience),
         keras.callbacks.TensorBoard(str(run.out_dir)),
     ]
     optimizer_steps = training.fit_resumed(
@@ -244,7 +247,7 @@ def main(cfg):
         "vocabulary": f"{len(vocabulary.words)} words of {cfg.init_from}'s vocabulary (kept; words it never saw are "
                       f"<unk>)" if init else
                       f"{len(vocabulary.words)} words seen >= {min_count} times in the training captions",
-        "selection": "val (best epoch by greedy val BLEU-4)",
+        "selection": f"val (best epoch by greedy val {'BLEU-4' if cfg.select == 'bleu4' else 'CIDEr-D'})",
         "metric": "corpus BLEU-1..4, sacreBLEU 13a, lowercased, all 5 references",
     }
     key = training.decoding_key(cfg.beam_size)
@@ -260,7 +263,7 @@ def main(cfg):
         figure = viz.caption_attention_figure(load_image(test[0][0], saved.image_size), words, weights,
                                               f"{Path(test[0][0]).name}: {caption}")
         atomic_write(run.run_dir / "attention.png", viz.to_png(figure))
-        return results, {"test_bleu4": results[key]["bleu4"], "val_bleu4": validation.state["bleu4"]}
+        return results, {"test_bleu4": results[key]["bleu4"], f"val_{cfg.select}": validation.state[cfg.select]}
 
     return training.finish(model, cfg, run, "captioning", data, validation, optimizer_steps, evaluate,
                            (key, "bleu4"), data_key="dataset")

@@ -64,6 +64,7 @@ def test_caption_validation_scores_greedy_captions_and_logs_them(tiny_captioner,
 
     from zoo.callbacks import CaptionValidation
     from zoo.data.flickr8k import load_image
+    from zoo.metrics import cider_d
 
     keras.utils.set_random_seed(4)
     model = tiny_captioner("sat-lstm-squeezenet")
@@ -91,10 +92,18 @@ def test_caption_validation_scores_greedy_captions_and_logs_them(tiny_captioner,
     state = json.loads((tmp_path / "run" / "best.json").read_text())
     assert state["bleu4"] == logs["val_bleu4"] and state["epoch"] == 1
     assert (tmp_path / "run" / "best.weights.h5").is_file()
+    assert logs["val_cider"] == pytest.approx(100 * np.mean(cider_d(greedy, references)), abs=0.01)
+    by_cider = CaptionValidation(items, features, tmp_path / "cider", samples=2, monitor="cider")
+    by_cider.set_model(model)
+    by_cider.on_epoch_begin(0)
+    by_cider.on_epoch_end(0, {})
+    assert json.loads((tmp_path / "cider" / "best.json").read_text())["cider"] == logs["val_cider"]
+    with pytest.raises(ValueError, match="`monitor` must be one of"):
+        CaptionValidation(items, features, tmp_path / "x", monitor="loss")
     [events] = (tmp_path / "run" / "validation").glob("events.out.tfevents.*")
     accumulator = event_accumulator.EventAccumulator(str(events), size_guidance={"tensors": 0})
     accumulator.Reload()
-    assert {"epoch_bleu4", "captions", "attention"} <= set(accumulator.Tags()["tensors"])
+    assert {"epoch_bleu4", "epoch_cider", "captions", "attention"} <= set(accumulator.Tags()["tensors"])
     lines = [line.decode() for line in tf.make_ndarray(accumulator.Tensors("captions")[0].tensor_proto).ravel()]
     assert len(lines) == 2 and lines[0].startswith("**image0.png**") and lines[0].endswith(f"**model:** {greedy[0]}")
     png = accumulator.Tensors("attention")[0].tensor_proto.string_val[2]  # [width, height, PNG]

@@ -207,23 +207,28 @@ class BestCheckpoint(keras.callbacks.Callback):
 
 
 class CaptionValidation(BestCheckpoint):
-    """Each epoch of a captioner's training: greedy val BLEU-4 (`val_bleu4` in
-    the logs, for early stopping), sample captions and an attention overlay
-    (each word's attention over the first image) to TensorBoard under
-    `<run_dir>/validation`; the best weights so far by val BLEU-4 to
-    `<run_dir>/best.weights.h5` (see `BestCheckpoint`).
+    """Each epoch of a captioner's training: greedy val BLEU-4 and CIDEr-D
+    (`val_bleu4`, `val_cider` in the logs, for early stopping), sample captions
+    and an attention overlay (each word's attention over the first image) to
+    TensorBoard under `<run_dir>/validation`; the best weights so far by the
+    `monitor` score to `<run_dir>/best.weights.h5` (see `BestCheckpoint`).
 
     Args:
         items: the validation images, `[(path, [caption, ...])]`.
         features: their cached features `[len(items), locations, c]`.
         run_dir: where the files and TensorBoard logs go.
         samples: how many images' captions are logged.
+        monitor: "bleu4" or "cider", the score that picks the best epoch.
     """
 
-    def __init__(self, items, features, run_dir, samples=3):
+    MONITORS = ("bleu4", "cider")
+
+    def __init__(self, items, features, run_dir, samples=3, monitor="bleu4"):
         from zoo.data.flickr8k import normalize_caption
 
-        super().__init__(run_dir, "bleu4", mode="max")
+        if monitor not in self.MONITORS:
+            raise ValueError(f"`monitor` must be one of {self.MONITORS}, got {monitor!r}.")
+        super().__init__(run_dir, monitor, mode="max")
         self.items, self.features, self.samples = items, features, positive_int("samples", samples)
         self.references = [[normalize_caption(c) for c in captions] for _, captions in items]
         self.writer = tf.summary.create_file_writer(str(self.run_dir / "validation"))
@@ -233,10 +238,11 @@ class CaptionValidation(BestCheckpoint):
 
         sequences, maps = self.model.decode_features(self.features, beam_size=1)
         self.hypotheses = [self.model.vocabulary.decode(s) for s in sequences]
-        scores = caption_scores(self.hypotheses, self.references)
-        logs["val_bleu4"] = scores["bleu4"]
+        scores = self.scores = caption_scores(self.hypotheses, self.references, cider=True)
+        logs["val_bleu4"], logs["val_cider"] = scores["bleu4"], scores["cider"]
         with self.writer.as_default(step=epoch):
             tf.summary.scalar("epoch_bleu4", scores["bleu4"])
+            tf.summary.scalar("epoch_cider", scores["cider"])
             lines = [
                 f"**{Path(path).name}**  \n**references:** {' / '.join(refs[:2])}  \n**model:** {h}"
                 for (path, _), refs, h in zip(self.items[: self.samples], self.references, self.hypotheses)
@@ -245,7 +251,7 @@ class CaptionValidation(BestCheckpoint):
             png = self.overlay_png(self.items[0][0], sequences[0], maps[0], f"epoch {epoch + 1}")
             tf.summary.image("attention", tf.image.decode_png(png)[None])
         self.writer.flush()
-        return scores["bleu4"]
+        return scores[self.monitor]
 
     def overlay_png(self, path, sequence, weights, title):
         """PNG of the image at `path` with each word's attention over it."""
@@ -255,8 +261,10 @@ class CaptionValidation(BestCheckpoint):
         words, maps = self.model.attention_maps(sequence, weights)
         return viz.to_png(viz.caption_attention_figure(load_image(path, self.model.image_size), words, maps, title))
 
-    def report(self, epoch, bleu4):
+    def report(self, epoch, value):
+        name = {"bleu4": "BLEU-4", "cider": "CIDEr-D"}[self.monitor]
         print(
-            f"\nepoch {epoch + 1}: val BLEU-4 {bleu4:.2f} (best {self.state['bleu4']:.2f} at epoch "
-            f"{self.state['epoch']}); {Path(self.items[0][0]).name}: {self.hypotheses[0]}"
+            f"\nepoch {epoch + 1}: val BLEU-4 {self.scores['bleu4']:.2f}, CIDEr-D {self.scores['cider']:.2f} (best "
+            f"{name} {self.state[self.monitor]:.2f} at epoch {self.state['epoch']}); "
+            f"{Path(self.items[0][0]).name}: {self.hypotheses[0]}"
         )
