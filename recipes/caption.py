@@ -40,7 +40,7 @@ import zoo  # noqa: E402
 from zoo import viz  # noqa: E402
 from zoo.callbacks import CaptionValidation  # noqa: E402
 from zoo.data.captions import (  # noqa: E402
-    VIEWS, cache_features, caption_dataset, caption_pairs, caption_splits, text_captions)
+    VIEWS, cache_features, caption_dataset, caption_pairs, caption_splits, pairs_per_pass, text_captions)
 from zoo.data.flickr8k import load_image, normalize_caption  # noqa: E402
 from zoo.data.tokenizers import WordVocabulary  # noqa: E402
 from zoo.evaluate import evaluate_captioning  # noqa: E402
@@ -203,7 +203,7 @@ def main(cfg):
         return caption_dataset(train_table, train_rows, train_tokens, global_batch, True, cfg.seed, epochs,
                                steps_per_epoch, views=1 + len(views), text_tokens=text_tokens)
 
-    pairs = len(train_rows) + (min(len(train_rows), len(text_tokens)) if cfg.text else 0)  # per epoch
+    pairs = pairs_per_pass(len(train_rows), text_tokens)
     steps = min(pairs // global_batch, steps_per_epoch or pairs)
     val_ds = caption_dataset(grid["val"], val_rows, val_tokens, global_batch)
 

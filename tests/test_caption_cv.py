@@ -441,6 +441,7 @@ def test_text_only_captions_join_each_pass_with_a_blank_image():
 
     batches = passes((0, 1))
     assert len(batches) == 14  # each pass: 8 image captions and min(8, 6) descriptions, in batches of 2
+    assert caption_data.pairs_per_pass(len(rows), text) == 14 and caption_data.pairs_per_pass(len(rows)) == 8
     grids = np.concatenate([g for g, _ in batches])
     words = np.concatenate([w for _, w in batches])
     blank = grids == 0

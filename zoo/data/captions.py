@@ -150,6 +150,13 @@ def text_captions(vocabulary, max_length, exclude):
     return np.stack(rows) if rows else np.zeros((0, max_length + 2), np.int32)
 
 
+def pairs_per_pass(captions, text_tokens=None):
+    """How many (features, caption) pairs a pass of `caption_dataset` has
+    before batching: the `captions` image captions, and as many text-only
+    ones (all of `text_tokens`, if fewer)."""
+    return captions + (min(captions, len(text_tokens)) if text_tokens is not None else 0)
+
+
 def caption_dataset(features, rows, tokens, batch_size, shuffle=False, seed=0, epochs=(0,), steps_per_epoch=None,
                     views=1, text_tokens=None):
     """Yields `((features, tokens_in), tokens_out)`; pass `e` of `epochs` in an
@@ -171,7 +178,8 @@ def caption_dataset(features, rows, tokens, batch_size, shuffle=False, seed=0, e
     for e in epochs:
         image_rows, captions = rows + block * np.random.default_rng([seed, e, 1]).integers(0, views, n), tokens
         if text_tokens is not None:
-            text = np.random.default_rng([seed, e, 2]).permutation(len(text_tokens))[:n]
+            extra = pairs_per_pass(n, text_tokens) - n
+            text = np.random.default_rng([seed, e, 2]).permutation(len(text_tokens))[:extra]
             image_rows = np.concatenate([image_rows, np.full(len(text), len(features) - 1)])
             captions = np.concatenate([tokens, text_tokens[text]])
         order = np.random.default_rng([seed, e]).permutation(len(captions)) if shuffle else np.arange(len(captions))
