@@ -32,10 +32,16 @@ cross-validated rows the mean and range of the per-fold scores.
   compared on the test images both cover by a paired bootstrap
   (`zoo.metrics.paired_caption_difference`): the difference in BLEU-4 and
   CIDEr-D, its interval and how often the first is ahead.
-- The shipped `sat-lstm-squeezenet` was trained on the fixed split's 692 train
-  images: it is scored on the 158 others (83 val, which chose its epoch, and
-  75 test), beside retrieval from those 692 images. This is not
-  cross-validation: one model, one split, 158 images.
+- `--save-predictions DIR`: each fold model's test captions (beam 3 and
+  greedy) with what its card says of it, one file per fold
+  (`DIR/<system>/fold<I>of<K>.json`); `--runs` takes these files in place of
+  run directories, so a system's folds pool across machines and days
+  without keeping its models (`--tune` and `--ensemble` need the models).
+- The shipped `sat-lstm-squeezenet` is scored on the images it was not
+  trained on (the val images, which chose its epoch, and the test images of
+  its card's split: a cross-validation fold or the fixed split), beside
+  retrieval from its training images. This is not cross-validation: one
+  model, one split.
 
 SqueezeNet features of the 850 images are computed once per encoder (the
 sha256 of its weights) and cached in --cache-dir, as float32 (the recipe's
@@ -46,6 +52,7 @@ import argparse
 import hashlib
 import itertools
 import json
+import re
 import shlex
 import sys
 from pathlib import Path
@@ -107,17 +114,53 @@ def decode(model, features, beam_size, batch_size=32, alpha=0.0):
     return texts
 
 
+def setting(beam, alpha):
+    """The key of a decoding setting in a predictions file."""
+    return "greedy" if beam == 1 and alpha == 0 else f"beam {beam}" + (f" alpha {alpha:g}" if alpha else "")
+
+
 def pooled(group, folds, names, features, split, beam, alpha):
     """(image indices, captions, fold of each) of every fold model of `group`
-    ({fold: (model, card)}) on its `split` images (0 train, 1 val, 2 test)."""
+    ({fold: (model, card)}) on its `split` images (0 train, 1 val, 2 test):
+    decoded by the model, or read from the card's saved test captions when
+    the group came from `--save-predictions` files (model None)."""
     index = {name: i for i, name in enumerate(names)}
     images, texts, fold_ids = [], [], []
     for fold in sorted(group):
+        model, card = group[fold]
         chosen = [index[n] for n in fold_images(names, fold, folds)[split]]
+        if model is None:
+            saved = card["test_captions"].get(setting(beam, alpha)) if split == 2 else None
+            if saved is None or set(saved) != {names[i] for i in chosen}:
+                what = f"no {setting(beam, alpha)} captions of its test images" if split == 2 else \
+                    "only test captions, no model to decode its val images"
+                raise SystemExit(f"--runs {card['source']}: fold {fold} of {folds} has {what}; "
+                                 f"pass the run directory instead")
+            texts += [saved[names[i]] for i in chosen]
+        else:
+            texts += decode(model, features[chosen], beam, alpha=alpha)
         images += chosen
-        texts += decode(group[fold][0], features[chosen], beam, alpha=alpha)
         fold_ids += [fold] * len(chosen)
     return images, texts, np.array(fold_ids)
+
+
+SAVED_CARD = ("name", "command", "data", "best_epoch", "optimizer_steps", "train_seconds", "weights_sha256")
+
+
+def save_predictions(directory, system, group, folds, names, captions):
+    """Writes `DIR/<system>/fold<I>of<K>.json` for each fold model of `group`:
+    its card's `SAVED_CARD` entries and `captions[setting][fold]` ({image
+    name: caption} of the fold's test images)."""
+    from zoo.io import atomic_write
+
+    folder = Path(directory) / re.sub(r"[^A-Za-z0-9.]+", "-", system).strip("-")
+    folder.mkdir(parents=True, exist_ok=True)
+    for fold, (model, card) in group.items():
+        if model is None:
+            continue  # read from such a file: nothing new
+        saved = {"card": {k: card[k] for k in SAVED_CARD if k in card},
+                 "test_captions": {key: by_fold[fold] for key, by_fold in captions.items()}}
+        atomic_write(folder / f"fold{fold}of{folds}.json", json.dumps(saved, indent=1) + "\n")
 
 
 def ensemble_search(models):
@@ -173,8 +216,17 @@ def row(name, predictions, references, resamples, seed, fold_of_image=None):
 
 
 def load_run(directory):
-    """`(model, card)` of a run of `recipes/caption.py --folds K --fold I` (DIR or DIR/model)."""
+    """`(model, card)` of a run of `recipes/caption.py --folds K --fold I` (DIR or DIR/model),
+    or `(None, card)` of a file `--save-predictions` wrote (the card holds its captions)."""
     directory = Path(directory)
+    if directory.suffix == ".json" and directory.is_file():
+        saved = json.loads(directory.read_text())
+        if not isinstance(saved, dict) or not {"card", "test_captions"} <= set(saved):
+            raise SystemExit(f"--runs: {directory} is not a file of --save-predictions (no card, test_captions)")
+        card = {**saved["card"], "test_captions": saved["test_captions"], "source": str(directory)}
+        if card.get("data", {}).get("fold") is None or "name" not in card:
+            raise SystemExit(f"--runs: {directory} names no model or fold")
+        return None, card
     model_dir = directory / "model" if (directory / "model" / "card.json").is_file() else directory
     card_path = model_dir / "card.json"
     if not card_path.is_file():
@@ -237,7 +289,8 @@ def table(rows, title):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--folds", type=int, default=5, help="folds of the retrieval baseline (>= 2)")
-    parser.add_argument("--runs", nargs="*", default=[], help="run directories of recipes/caption.py --folds K")
+    parser.add_argument("--runs", nargs="*", default=[],
+                        help="run directories of recipes/caption.py --folds K, or files of --save-predictions")
     parser.add_argument("--resamples", type=int, default=1000, help="bootstrap draws")
     parser.add_argument("--seed", type=int, default=0, help="seed of the bootstrap draws")
     parser.add_argument("--no-shipped", action="store_true", help="leave out the shipped model")
@@ -246,6 +299,8 @@ def main(argv=None):
                         help="an ensemble of runs of one fold (repeat NAME for other folds: pooled)")
     parser.add_argument("--cache-dir", default="runs/caption-cv", help="where the image features are cached")
     parser.add_argument("--json", default="", help="also write every number to this file")
+    parser.add_argument("--save-predictions", default="", metavar="DIR",
+                        help="write each fold model's test captions to DIR/<system>/fold<I>of<K>.json")
     args = parser.parse_args(argv)
     if args.folds < 2:
         parser.error(f"--folds must be an integer >= 2, got {args.folds}")
@@ -264,7 +319,9 @@ def main(argv=None):
     beam3 = {}  # model name -> (images, captions) of its pooled beam-3 row, for the paired comparisons
     for (model_name, folds), group in sorted(load_runs(args.runs).items()):
         covered = sorted(group)
-        all_features = image_features(group[covered[0]][0], [p for p, _ in items], args.cache_dir)
+        # Every fold model has the shipped model's frozen encoder; a group of saved captions has no model.
+        models = [m for m, _ in group.values() if m is not None]
+        all_features = image_features(models[0], [p for p, _ in items], args.cache_dir) if models else features
         where = f"{folds} folds" if covered == list(range(folds)) else f"folds {covered} of {folds}"
         settings = [(3, 0.0, "beam 3"), (1, 0.0, "greedy")]
         if args.tune:
@@ -277,13 +334,18 @@ def main(argv=None):
             print(f"{model_name}, pooled val BLEU-4 / CIDEr-D of the fold models ({where}): " + "; ".join(
                 f"beam {b} alpha {a:g}: {v['bleu4']:.2f} / {v['cider']:.1f}" for (b, a), v in grid.items()))
             settings.append((*best, f"beam {best[0]} alpha {best[1]:g} (chosen on val)"))
+        captions = {}  # setting -> fold -> {image name: caption}, for --save-predictions
         for beam, alpha, label in settings:
             images, texts, fold_ids = pooled(group, folds, names, all_features, 2, beam, alpha)
             if (beam, alpha) == (3, 0.0):
                 beam3[model_name] = (images, texts)
+            for i, text, fold in zip(images, texts, fold_ids.tolist()):
+                captions.setdefault(setting(beam, alpha), {}).setdefault(fold, {})[names[i]] = text
             results["cross_validated"].append(row(f"{model_name}, {label}, {where}", texts,
                                                   [references[i] for i in images], args.resamples, args.seed,
                                                   fold_ids))
+        if args.save_predictions:
+            save_predictions(args.save_predictions, model_name, group, folds, names, captions)
 
     # -- paired comparisons of the pooled models, beam 3, on the same images -------------------
     for (b, (images_b, texts_b)), (a, (images_a, texts_a)) in itertools.combinations(sorted(beam3.items()), 2):
@@ -299,6 +361,8 @@ def main(argv=None):
     for spec in args.ensemble:
         name, _, members = spec.partition("=")
         runs = [load_run(d) for d in members.split(",")]
+        if any(model is None for model, _ in runs):
+            raise SystemExit(f"--ensemble {spec}: give run directories: a file of --save-predictions has no model")
         fold_of_runs = {(card["name"], card["data"]["folds"], card["data"]["fold"]) for _, card in runs}
         if not name or len(runs) < 2 or len(fold_of_runs) != 1:
             raise SystemExit(f"--ensemble {spec}: give NAME=DIR,DIR,... with two or more runs of one model and fold")
@@ -326,19 +390,24 @@ def main(argv=None):
 
     # -- the shipped model on the images it was not trained on, beside retrieval --------------
     if not args.no_shipped:
-        train = [i for i, n in enumerate(names) if split_of(n) == "train"]
-        unseen = [i for i, n in enumerate(names) if split_of(n) != "train"]
+        data = zoo.info(SHIPPED)["card"].get("data", {})
+        if data.get("folds"):  # trained on a cross-validation fold
+            parts, where = fold_images(names, data["fold"], data["folds"]), f"fold {data['fold']} of {data['folds']}"
+        else:
+            parts, where = [[n for n in names if split_of(n) == s] for s in ("train", "val", "test")], "fixed split"
+        index = {n: i for i, n in enumerate(names)}
+        train, val, test = ([index[n] for n in part] for part in parts)
+        unseen = val + test
         unseen_refs = [references[i] for i in unseen]
         for beam in (3, 1):
             texts = decode(shipped, features[unseen], beam)
             results["shipped_split"].append(row(f"{SHIPPED} (shipped), {'greedy' if beam == 1 else f'beam {beam}'}",
                                                 texts, unseen_refs, args.resamples, args.seed))
-            on_test = [t for t, i in zip(texts, unseen) if split_of(names[i]) == "test"]
-            test_refs = [references[i] for i in unseen if split_of(names[i]) == "test"]
-            results["shipped_split"][-1]["test_split_only"] = caption_scores(on_test, test_refs, cider=True)
+            results["shipped_split"][-1]["test_split_only"] = caption_scores(
+                texts[len(val):], [references[i] for i in test], cider=True)
         retrieved = nearest_neighbour_captions(features[train], [references[i] for i in train], features[unseen])
-        results["shipped_split"].append(row("nearest-neighbour retrieval from the 692 train images", retrieved,
-                                            unseen_refs, args.resamples, args.seed))
+        results["shipped_split"].append(row(f"nearest-neighbour retrieval from the {len(train)} train images",
+                                            retrieved, unseen_refs, args.resamples, args.seed))
 
     print(table(results["cross_validated"], f"Cross-validated over the {len(items)} images (each tested once):"))
     for p in results.get("paired", []):
@@ -348,10 +417,11 @@ def main(argv=None):
     if results["shipped_split"]:
         print()
         print(table(results["shipped_split"], f"The {len(unseen)} images outside the shipped model's training "
-                                              f"split (83 val + 75 test; not cross-validation):"))
+                                              f"images ({len(val)} val, which chose its epoch, + {len(test)} test "
+                                              f"of its {where}; one model, not cross-validation):"))
         for r in results["shipped_split"]:
             if "test_split_only" in r:
-                print(f"  {r['name']} on the 75 test images alone: {r['test_split_only']}")
+                print(f"  {r['name']} on the {len(test)} test images alone: {r['test_split_only']}")
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(results, indent=1))

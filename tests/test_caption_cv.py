@@ -462,3 +462,48 @@ def test_text_captions_leave_out_the_captions_of_the_images_and_unknown_words(mi
     assert not texts & set(normalized[:100])  # equal to an excluded caption: left out
     assert set(t for t in normalized[100:] if 0 < len(t.split()) <= 20 and t not in normalized[:100]) <= texts
     assert all(1 not in row for row in kept)  # no unknown word (id 1)
+
+
+def test_saved_test_captions_pool_like_the_models_that_wrote_them(tmp_path):
+    module = benchmark()
+    names, folds = NAMES[:60], 3
+    features = np.arange(60, dtype=np.float32)[:, None, None]
+
+    class Captioner:  # "decodes" each image as its index and the beam size
+        vocabulary = None
+
+        def __init__(self):
+            self.vocabulary = self
+
+        def decode_features(self, grid, beam_size, alpha=0.0):
+            return [(int(g[0, 0]), beam_size) for g in grid], None
+
+        def decode(self, sequence):
+            return f"image {sequence[0]} beam {sequence[1]}"
+
+    cards = {f: {"name": "sat", "command": f"python recipes/caption.py --folds 3 --fold {f} --text multi30k",
+                 "data": {"fold": f, "folds": folds}, "best_epoch": 4, "parameters": 9} for f in range(folds)}
+    group = {f: (Captioner(), cards[f]) for f in range(folds)}
+    expected = {(beam, 0.0): module.pooled(group, folds, names, features, 2, beam, 0.0) for beam in (3, 1)}
+    captions = {}
+    for (beam, alpha), (images, texts, fold_ids) in expected.items():
+        for i, text, fold in zip(images, texts, fold_ids.tolist()):
+            captions.setdefault(module.setting(beam, alpha), {}).setdefault(fold, {})[names[i]] = text
+    module.save_predictions(tmp_path, "sat --text multi30k", group, folds, names, captions)
+    files = sorted(tmp_path.glob("*/*.json"))
+    assert [f.relative_to(tmp_path).as_posix() for f in files] == [
+        f"sat-text-multi30k/fold{f}of3.json" for f in range(folds)]
+    loaded = module.load_runs([str(f) for f in files])
+    assert list(loaded) == [("sat --text multi30k", folds)]
+    again = loaded["sat --text multi30k", folds]
+    assert again[1][1]["best_epoch"] == 4 and "parameters" not in again[1][1]  # the card's SAVED_CARD entries
+    for (beam, alpha), (images, texts, fold_ids) in expected.items():
+        read = module.pooled(again, folds, names, features, 2, beam, alpha)
+        assert read[0] == images and read[1] == texts and read[2].tolist() == fold_ids.tolist()
+    with pytest.raises(SystemExit, match="fold 0 of 3 has no beam 5 captions of its test images; pass the run"):
+        module.pooled(again, folds, names, features, 2, 5, 0.0)
+    with pytest.raises(SystemExit, match="fold 0 of 3 has only test captions, no model to decode its val images"):
+        module.pooled(again, folds, names, features, 1, 3, 0.0)
+    (tmp_path / "other.json").write_text('{"captions": {}}')
+    with pytest.raises(SystemExit, match=r"other.json is not a file of --save-predictions \(no card, test_captions\)"):
+        module.load_run(tmp_path / "other.json")

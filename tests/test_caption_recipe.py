@@ -84,10 +84,13 @@ def test_bad_flags_are_named(tmp_path):
 
 @pytest.mark.slow
 def test_quality_of_the_shipped_captioner(mirror):
-    """The shipped model on the test split: BLEU-4 (beam 3) >= 12 and above both baselines."""
-    card = zoo.info("sat-lstm-squeezenet")["card"]
-    from zoo.evaluate import evaluate_captioning
+    """The shipped model on its card's test images (its fold's, if it names one): the card's BLEU-4 (beam 3),
+    above retrieval."""
+    from zoo import tasks
 
-    results = evaluate_captioning(zoo.load("sat-lstm-squeezenet"), "test", beam_sizes=(3,))  # <unk> masked
-    assert results["beam3"]["bleu4"] == pytest.approx(card["metrics_without_unk"]["beam3"]["bleu4"], abs=0.5)
+    card = zoo.info("sat-lstm-squeezenet")["card"]
+    results = tasks.get("captioning").evaluate_card(zoo.load("sat-lstm-squeezenet"), card, beam_size=3)
+    # <unk> is masked in decoding; a card measured before that keeps the masked numbers apart.
+    assert results["beam3"]["bleu4"] == pytest.approx(card.get("metrics_without_unk", card["metrics"])["beam3"]
+                                                      ["bleu4"], abs=0.5)
     assert results["beam3"]["bleu4"] > card["metrics"]["nearest_neighbour"]["bleu4"]
