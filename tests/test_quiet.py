@@ -1,6 +1,7 @@
 """zoo.quiet: TensorFlow's start-up noise is dropped, everything else is kept in order."""
 
 import os
+import time
 
 import pytest
 
@@ -16,7 +17,8 @@ DT_BOOL = ("E0000 00:00:1796184860.506697    4892 util.cc:131] oneDNN supports D
            "AVX-512. Falling back to the default Eigen-based implementation if present.")
 A_WARNING = "W0000 00:00:1796184860.506697    4892 loop.cc:10] Local rendezvous is aborting"
 AN_ERROR = "E0000 00:00:1796184861.000000    4892 kernel.cc:42] OOM when allocating tensor"
-NOISE = [PREAMBLE, ONEDNN_INFO, DRIVERS_INFO, CUINIT, DT_BOOL]
+XNNPACK = "INFO: Created TensorFlow Lite XNNPACK delegate for CPU."  # LiteRT (zoo.lite), per interpreter
+NOISE = [PREAMBLE, ONEDNN_INFO, DRIVERS_INFO, CUINIT, DT_BOOL, XNNPACK]
 
 
 @pytest.mark.parametrize("line, level, gpu_files, expected", [
@@ -26,6 +28,8 @@ NOISE = [PREAMBLE, ONEDNN_INFO, DRIVERS_INFO, CUINIT, DT_BOOL]
     (A_WARNING, 2, [], True),
     (A_WARNING, 1, [], False),
     (ONEDNN_INFO, 1, [], True),
+    (XNNPACK, 1, [], True),
+    ("INFO: a LiteRT line that says something else", 2, [], False),
     (AN_ERROR, 2, [], False),
     (AN_ERROR, 3, [], True),
     *[(line, 0, [], False) for line in NOISE],  # TF_CPP_MIN_LOG_LEVEL=0: everything
@@ -43,6 +47,9 @@ def test_filtered_stderr_drops_noise_and_keeps_the_rest_in_order(monkeypatch, ca
     with quiet.filtered_stderr():
         os.write(2, ("\n".join([PREAMBLE, ONEDNN_INFO, "kept 1", CUINIT]) + "\n").encode())
         os.write(2, b"kept 2\n")
+        os.write(2, XNNPACK.encode())  # LiteRT writes its line, then the newline
+        time.sleep(0.2)  # the pump reads the line without its end first
+        os.write(2, b"\n")
         os.write(2, f"{DT_BOOL}\n{AN_ERROR}\n\r 50%|#####     | 1/2".encode())  # a progress bar: no newline
     assert capfd.readouterr().err == f"kept 1\nkept 2\n{AN_ERROR}\n\r 50%|#####     | 1/2"
 

@@ -90,6 +90,8 @@ def build_parser():
     p.add_argument("--top-p", type=probability, default=None, help="sample within this probability mass, in (0, 1]")
     p.add_argument("--seed", type=non_negative_int, default=None, help="for a reproducible sample")
     p.add_argument("--num-samples", type=positive_int, default=1, help="independent samples (default: %(default)s)")
+    p.add_argument("--litert", choices=["float32", "int8"], default=None,
+                   help="run the sampling loop in LiteRT with weights of this type (int8: 3-5x faster at batch 1)")
     p.add_argument("--weights", **WEIGHTS)
     p = commands.add_parser("caption", parents=[common], help="caption image files with a shipped model")
     p.add_argument("images", nargs="+", help="image files (any size; RGB, grayscale or CMYK)")
@@ -227,7 +229,7 @@ def _run(args):
             model = zoo.load(args.name, weights=args.weights)
             texts = model.generate(args.prompt, args.length, temperature=args.temperature,
                                    top_k=args.top_k, top_p=args.top_p, seed=args.seed,
-                                   num_samples=args.num_samples)
+                                   num_samples=args.num_samples, litert=args.litert)
         for i, text in enumerate([texts] if isinstance(texts, str) else texts):
             print(("" if i == 0 else "\n" + "-" * 40 + "\n") + args.prompt + text)
     elif args.command == "caption":

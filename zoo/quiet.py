@@ -31,6 +31,7 @@ LEVEL_ENV = "TF_CPP_MIN_LOG_LEVEL"
 # absl / TensorFlow C++ log records: "I0000 00:00:1796184855.137424    4892 port.cc:153] message"
 _RECORD = re.compile(r"^([IWEF])\d{4} [\d:.]+\s+\d+ [^\s\]]+:\d+\] (.*)$")
 _ABSL_PREAMBLE = "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR"
+_LITERT_INFO = "INFO: Created TensorFlow Lite XNNPACK delegate for CPU."  # once per LiteRT interpreter
 _NOT_AN_ERROR = re.compile(r"oneDNN supports DT_\w+ only on platforms with AVX-512")
 _NO_GPU = ("failed call to cuInit",)
 _GPU_DEVICE_FILES = ("/dev/nvidiactl", "/dev/nvidia[0-9]*", "/dev/dxg", "/dev/kfd")
@@ -52,15 +53,18 @@ def log_level():
 def is_noise(line, level=None, gpu_files=None):
     """Whether a stderr `line` is TensorFlow start-up noise at log `level`.
 
-    Noise: absl's preamble and records below `level` (INFO at 1, WARNING at 2,
-    ERROR at 3), the oneDNN "supports DT_... only" ERROR records, and the cuInit ERROR record
-    when there are no GPU device files. Nothing is noise at level 0.
+    Noise: absl's preamble, LiteRT's "Created ... XNNPACK delegate" line,
+    records below `level` (INFO at 1, WARNING at 2, ERROR at 3), the oneDNN
+    "supports DT_... only" ERROR records, and the cuInit ERROR record when
+    there are no GPU device files. Nothing is noise at level 0.
     """
     level = log_level() if level is None else level
     if level == 0:
         return False
     line = line.rstrip("\r\n")
     if line == _ABSL_PREAMBLE:
+        return True
+    if line == _LITERT_INFO:
         return True
     match = _RECORD.match(line)
     if not match:
@@ -113,7 +117,9 @@ def filtered_stderr():
 
 
 def _may_start_noise(partial):
-    return _ABSL_PREAMBLE.startswith(partial) or re.match(r"[IWEF]\d{0,4}$|[IWEF]\d{4} ", partial) is not None
+    # LiteRT writes its INFO line and the newline apart: the line waits for its end.
+    return (_ABSL_PREAMBLE.startswith(partial) or _LITERT_INFO.startswith(partial)
+            or re.match(r"[IWEF]\d{0,4}$|[IWEF]\d{4} ", partial) is not None)
 
 
 def _pump(read_end, out, level, gpu_files):

@@ -14,6 +14,8 @@ from zoo.cli import main as cli
 from zoo.data.text import UNKNOWN, UNKNOWN_ID, CharVocabulary
 
 CELLS = ["char-lstm", "char-gru"]
+# Where the sampling loop runs: TensorFlow, or LiteRT with the float32 weights (the same numbers to rounding).
+LITERT = [None, "float32"]
 TEXT = "abc defg\nhab cab\nbad fed\nhead bed ace\ngag hag\ndeaf\n"
 
 
@@ -72,35 +74,40 @@ def test_log_loss_of_a_uniform_model_is_log_vocabulary_size(model):
     )
 
 
+@pytest.mark.parametrize("litert", LITERT)
 @pytest.mark.parametrize("model", CELLS, indirect=True)
-def test_greedy_generation_equals_argmax_of_rereading_the_prefix(model):
+def test_greedy_generation_equals_argmax_of_rereading_the_prefix(model, litert):
     expected = naive_greedy(model, "ab c", 40)
-    assert model.generate("ab c", 40, temperature=0) == expected
-    # Sampling with k=1 is greedy too; a one-character prompt has no prefix to read.
-    assert model.generate("ab c", 40, top_k=1, seed=5) == expected
-    assert model.generate("a", 25, temperature=0) == naive_greedy(model, "a", 25)
+    assert model.generate("ab c", 40, temperature=0, litert=litert) == expected
+    # Sampling with k=1 (or a tiny nucleus) is greedy too; a one-character prompt has no prefix to read.
+    assert model.generate("ab c", 40, top_k=1, seed=5, litert=litert) == expected
+    assert model.generate("ab c", 40, top_p=1e-6, seed=5, litert=litert) == expected
+    assert model.generate("a", 25, temperature=0, litert=litert) == naive_greedy(model, "a", 25)
 
 
+@pytest.mark.parametrize("litert", LITERT)
 @pytest.mark.parametrize("model", CELLS, indirect=True)
-def test_same_seed_same_text_and_samples_differ(model):
-    first = model.generate("ab", 60, temperature=1.0, seed=7)
-    assert len(first) == 60 and set(first) <= set(model.vocabulary.chars)
-    assert model.generate("ab", 60, temperature=1.0, seed=7) == first
-    assert model.generate("ab", 60, temperature=1.0, seed=8) != first
-    batch = model.generate("ab", 60, seed=7, num_samples=3, top_p=0.9)
-    assert batch == model.generate("ab", 60, seed=7, num_samples=3, top_p=0.9)
+def test_same_seed_same_text_and_samples_differ(model, litert):
+    first = model.generate("ab", 300, temperature=1.0, seed=7, litert=litert)
+    assert len(first) == 300 and set(first) <= set(model.vocabulary.chars)
+    assert model.generate("ab", 300, temperature=1.0, seed=7, litert=litert) == first
+    assert model.generate("ab", 60, temperature=1.0, seed=7, litert=litert) == first[:60]  # chunks change nothing
+    assert model.generate("ab", 60, temperature=1.0, seed=8, litert=litert) != first[:60]
+    batch = model.generate("ab", 60, seed=7, num_samples=3, top_p=0.9, litert=litert)
+    assert batch == model.generate("ab", 60, seed=7, num_samples=3, top_p=0.9, litert=litert)
     assert isinstance(batch, list) and len(set(batch)) == 3
     keras.utils.set_random_seed(11)  # seed=None draws from NumPy's global generator
-    unseeded = model.generate("ab", 60)
+    unseeded = model.generate("ab", 60, litert=litert)
     keras.utils.set_random_seed(11)
-    assert model.generate("ab", 60) == unseeded
+    assert model.generate("ab", 60, litert=litert) == unseeded
 
 
+@pytest.mark.parametrize("litert", LITERT)
 @pytest.mark.parametrize("model", ["char-lstm"], indirect=True)
 @pytest.mark.parametrize("temperature", [1.0, 0.5])
-def test_sampled_characters_follow_the_softmax_of_the_full_model(model, temperature):
+def test_sampled_characters_follow_the_softmax_of_the_full_model(model, temperature, litert):
     n = 4000
-    firsts = model.generate("ba", 1, temperature=temperature, seed=0, num_samples=n)
+    firsts = model.generate("ba", 1, temperature=temperature, seed=0, num_samples=n, litert=litert)
     counts = np.bincount(
         model.vocabulary.encode("".join(firsts)), minlength=model.vocabulary_size
     )
@@ -111,23 +118,25 @@ def test_sampled_characters_follow_the_softmax_of_the_full_model(model, temperat
     assert np.all(np.abs(counts - n * p) <= 5 * np.sqrt(n * p * (1 - p)) + 1)
 
 
+@pytest.mark.parametrize("litert", LITERT)
 @pytest.mark.parametrize("model", ["char-gru"], indirect=True)
-def test_top_k_and_top_p_keep_only_the_most_likely_characters(model):
+def test_top_k_and_top_p_keep_only_the_most_likely_characters(model, litert):
     logits = full_logits(model, "ba")[-1]
     logits[UNKNOWN_ID] = -np.inf
     order = np.argsort(-logits)
-    firsts = model.generate("ba", 1, top_k=2, seed=0, num_samples=500)
+    firsts = model.generate("ba", 1, top_k=2, seed=0, num_samples=500, litert=litert)
     assert set(model.vocabulary.encode("".join(firsts))) <= set(order[:2].tolist())
     p = np.exp(log_softmax(logits))[order]
     nucleus = order[
         : int(np.searchsorted(np.cumsum(p), 0.7)) + 1
     ]  # smallest set reaching 0.7
-    firsts = model.generate("ba", 1, top_p=0.7, seed=0, num_samples=500)
-    assert set(model.vocabulary.encode("".join(firsts))) <= set(nucleus.tolist())
+    firsts = model.generate("ba", 1, top_p=0.7, seed=0, num_samples=500, litert=litert)
+    assert set(model.vocabulary.encode("".join(firsts))) == set(nucleus.tolist())  # each drawn in 500
 
 
+@pytest.mark.parametrize("litert", LITERT)
 @pytest.mark.parametrize("model", CELLS, indirect=True)
-def test_unknown_characters_are_read_as_zeros_scored_as_unknown_never_generated(model):
+def test_unknown_characters_are_read_as_zeros_scored_as_unknown_never_generated(model, litert):
     assert np.all(np.asarray(model.embed(np.array([UNKNOWN_ID]))) == 0)
     text = "ab§cd€e"  # § and € are not in the vocabulary
     with pytest.warns(
@@ -155,7 +164,7 @@ def test_unknown_characters_are_read_as_zeros_scored_as_unknown_never_generated(
             {"seed": 1, "top_k": 3},
             {"seed": 1, "top_p": 0.5},
         ):
-            out = model.generate("a§", 30, **kwargs)
+            out = model.generate("a§", 30, litert=litert, **kwargs)
             assert len(out) == 30 and UNKNOWN not in out
 
 
@@ -223,6 +232,7 @@ def test_bad_arguments_are_named(tiny_char_model):
         ({"top_p": 1.5}, r"`top_p` must be a finite number in \(0, 1\]"),
         ({"top_k": 0}, "`top_k` must be a positive integer"),
         ({"num_samples": 0}, "`num_samples` must be a positive integer"),
+        ({"litert": "int4"}, r"`litert` must be None \(TensorFlow\) or one of \['float32', 'int8'\], got 'int4'"),
     ]:
         with pytest.raises(ValueError, match=message):
             model.generate(**{"prompt": "ab", "length": 3, **kwargs})
@@ -233,6 +243,22 @@ def test_bad_arguments_are_named(tiny_char_model):
     ):
         model.gates("abc", layer=2)
     assert model.generate("ab", 0) == ""
+
+
+def test_the_litert_loop_follows_the_models_weights_when_they_change(tiny_char_model):
+    model = tiny_char_model("char-gru")
+    before = model.generate("ab", 20, temperature=0, litert="float32")
+    assert before == model.generate("ab", 20, temperature=0)
+    model.output_layer.bias.assign(np.eye(model.vocabulary_size, dtype="float32")[3] * 50)  # now always id 3
+    assert model.generate("ab", 20, temperature=0, litert="float32") == model.vocabulary.decode([3]) * 20
+
+
+def test_int8_weights_generate_what_float32_does_for_the_shipped_char_lstm():
+    model = zoo.load("char-lstm")
+    int8 = model.generate("ROMEO:", 200, temperature=0, litert="int8")
+    assert int8 == model.generate("ROMEO:", 200, temperature=0)  # greedy: the same argmax every step
+    sampler = model.lite_sampler(1, "int8")
+    assert sampler.runner.size < model.count_params() * 1.1  # about a byte a weight, not four
 
 
 def test_cli_generate_prints_prompt_and_continuation(
