@@ -3,6 +3,7 @@
     python benchmarks/generate.py      # char-lstm, batch 1 and 32, length 500
     python benchmarks/generate.py --model char-gru --units 128
     python benchmarks/generate.py --sizes 32,128,256,512,592   # what limits batch 1
+    python benchmarks/generate.py --litert --length 2000          # TensorFlow against LiteRT float32 and int8
 
 `stateful` is `model.generate`: the prompt is read once, then each character
 is one step of each layer from the carried state, in one compiled loop.
@@ -17,6 +18,14 @@ weights) for each unit count, beside the bytes of float32 weights a character
 reads: a step of each layer multiplies a one-row vector by every weight
 matrix, so at batch 1 the rate is bound by how fast the weights move through
 the caches once the per-step overhead (the rate of a tiny model) is paid.
+
+`--litert` times `generate` with the loop in TensorFlow (float32), in LiteRT
+with the float32 weights and in LiteRT with int8 weights (`zoo.lite`), at each
+batch size: medians of `--repeats` interleaved runs, each also divided by the
+2048x2048 float32 matmul rate measured just before it (per 100 GFLOP/s, so the
+figures travel between machines). Beside each, what the weights cost: the
+model's log loss (nats per character) on the first `--score-chars` characters
+of the tinyshakespeare validation split, scored by the same runtime.
 """
 
 import argparse
@@ -104,7 +113,11 @@ def main(argv=None):
     parser.add_argument("--embedding-dim", type=int, default=0)
     parser.add_argument("--num-layers", type=int, default=0)
     parser.add_argument("--sizes", default="", help="unit counts: batch-1 rate and weight traffic per size instead")
+    parser.add_argument("--litert", action="store_true", help="TensorFlow against LiteRT float32 and int8 instead")
+    parser.add_argument("--score-chars", type=int, default=20000, help="with --litert: validation characters scored")
     args = parser.parse_args(argv)
+    if args.litert:
+        return runtimes(args)
     if args.sizes:
         return size_scaling(args, [int(u) for u in args.sizes.split(",")])
 
@@ -178,6 +191,41 @@ def size_scaling(args, sizes):
         rows.append((units, rate))
         print(f"| {units} | {model.count_params():,} | {megabytes:.1f} | {rate:,.0f} | {rate * megabytes / 1e3:.1f} | "
               f"{1e6 / rate:.0f} |", flush=True)
+    return rows
+
+
+def runtimes(args):
+    """Characters/s of the TensorFlow loop against LiteRT float32 and int8, and their log loss."""
+    from cells import matmul_gflops  # the same large-matmul rate as the cell benchmark
+
+    from zoo.data.text import load_text
+
+    model, source = load_model(args)
+    text = load_text("tinyshakespeare", "val")[: args.score_chars] if source == "shipped" else None
+    where = {"TensorFlow, float32": None, "LiteRT, float32": "float32", "LiteRT, int8": "int8"}
+    print(f"{args.model} ({source}, {model.num_layers}x{model.units} units, {model.count_params():,} parameters), "
+          f"prompt {args.prompt!r}, length {args.length}; medians of {args.repeats} interleaved runs\n")
+    print("| loop | batch | chars/s | per 100 GFLOP/s | x TensorFlow | val nats/char |")
+    print("|---|---:|---:|---:|---:|---:|")
+    rows = []
+    for batch in (int(b) for b in args.batch_sizes.split(",")):
+        rates = {name: [] for name in where}
+        for litert in where.values():  # convert and trace before timing
+            model.generate(args.prompt, 5, seed=0, num_samples=batch, litert=litert)
+        for _ in range(args.repeats):
+            for name, litert in where.items():
+                gflops = matmul_gflops(repeats=3)
+                start = time.perf_counter()
+                model.generate(args.prompt, args.length, seed=0, num_samples=batch, litert=litert)
+                rate = batch * args.length / (time.perf_counter() - start)
+                rates[name].append((rate, rate / gflops * 100))
+        for name, litert in where.items():
+            rate, normalized = (float(np.median([r[i] for r in rates[name]])) for i in (0, 1))
+            loss = model.log_loss(text, litert=litert) if text and batch == 1 else None
+            base = float(np.median([r[0] for r in rates["TensorFlow, float32"]]))
+            rows.append((name, batch, rate, loss))
+            print(f"| {name} | {batch} | {rate:,.0f} | {normalized:,.0f} | {rate / base:.2f} | "
+                  f"{'' if loss is None else f'{loss:.4f}'} |", flush=True)
     return rows
 
 

@@ -36,21 +36,41 @@ def check_weights(litert):
     return litert
 
 
-def _program(model, batch_size):
-    """The TensorFlow function the interpreter runs: from the last characters
-    and the flat states, up to `SAMPLING_CHUNK` sampled steps."""
+def _state_specs(model, batch_size):
+    import tensorflow as tf
+
+    per_layer = 2 if model.cell_type == "lstm" else 1
+    return [tf.TensorSpec([batch_size, model.units], tf.float32, name=f"state{i}")
+            for i in range(per_layer * model.num_layers)]
+
+
+def _nested(model, flat):
+    """Flat states -> the model's list per layer of `[h, c]` (LSTM) or `[h]` (GRU)."""
+    per_layer = 2 if model.cell_type == "lstm" else 1
+    return [list(flat[i : i + per_layer]) for i in range(0, len(flat), per_layer)]
+
+
+def _step(model, ids, flat):
+    """One step of `model` from flat states: (float32 logits, flat states)."""
+    import tensorflow as tf
+
+    logits, nested = model.step(ids, _nested(model, flat))
+    return tf.cast(logits, tf.float32), [tf.cast(s, tf.float32) for layer in nested for s in layer]
+
+
+def sampling_program(model, batch_size):
+    """The function the interpreter runs to sample: from the last characters
+    and the flat states, up to `SAMPLING_CHUNK` steps."""
     import tensorflow as tf
 
     from zoo.data.tokenizers import UNKNOWN_ID
 
     vocabulary, chunk = model.vocabulary_size, SAMPLING_CHUNK
-    per_layer = 2 if model.cell_type == "lstm" else 1
     never_unknown = np.zeros(vocabulary, np.float32)
     never_unknown[UNKNOWN_ID] = _OUT
     signature = [
         tf.TensorSpec([batch_size], tf.int32, name="last"),
-        [tf.TensorSpec([batch_size, model.units], tf.float32, name=f"state{i}")
-         for i in range(per_layer * model.num_layers)],
+        _state_specs(model, batch_size),
         tf.TensorSpec([chunk, batch_size, vocabulary], tf.float32, name="gumbel"),
         tf.TensorSpec([], tf.float32, name="inverse_temperature"),
         tf.TensorSpec([], tf.int32, name="top_k"),
@@ -60,9 +80,8 @@ def _program(model, batch_size):
 
     def sample(last, states, gumbel, inverse_temperature, top_k, top_p, steps):
         def body(j, last, states, tokens):
-            nested = [states[i : i + per_layer] for i in range(0, len(states), per_layer)]
-            logits, nested = model.step(last, nested)
-            logits = tf.cast(logits, tf.float32) * inverse_temperature + never_unknown
+            logits, states = _step(model, last, states)
+            logits = logits * inverse_temperature + never_unknown
             kth = tf.math.top_k(logits, top_k).values[:, -1:]  # k >= vocabulary keeps every character
             logits = tf.where(logits < kth, _OUT, logits)
             probabilities = tf.nn.softmax(logits)
@@ -73,7 +92,7 @@ def _program(model, batch_size):
             logits = tf.where((top_p < 1.0) & (probabilities < floor), _OUT, logits)
             token = tf.cast(tf.argmax(logits + gumbel[j], axis=-1), tf.int32)
             tokens += tf.one_hot(j, chunk, dtype=tf.int32)[:, None] * token[None, :]
-            return j + 1, token, [tf.cast(s, tf.float32) for layer in nested for s in layer], tokens
+            return j + 1, token, states, tokens
 
         _, last, states, tokens = tf.while_loop(
             lambda j, *_: j < steps, body,
@@ -81,6 +100,27 @@ def _program(model, batch_size):
         return {"tokens": tf.transpose(tokens), "last": last, **{f"state{i}": s for i, s in enumerate(states)}}
 
     return tf.function(sample, input_signature=signature)
+
+
+def scoring_program(model, length):
+    """The function the interpreter runs to score text: from the flat states,
+    the summed `-log p(target_j | ..., input_j)` over the first `steps` of
+    `length` positions, and the states after them."""
+    import tensorflow as tf
+
+    signature = [tf.TensorSpec([length], tf.int32, name="inputs"), tf.TensorSpec([length], tf.int32, name="targets"),
+                 _state_specs(model, 1), tf.TensorSpec([], tf.int32, name="steps")]
+
+    def score(inputs, targets, states, steps):
+        def body(j, total, states):
+            logits, states = _step(model, inputs[j][None], states)
+            return j + 1, total - tf.nn.log_softmax(logits)[0, targets[j]], states
+
+        _, total, states = tf.while_loop(lambda j, *_: j < steps, body,
+                                         (tf.constant(0), tf.constant(0.0), list(states)))
+        return {"nll": total, **{f"state{i}": s for i, s in enumerate(states)}}
+
+    return tf.function(score, input_signature=signature)
 
 
 def convert(function, weights="int8"):
@@ -116,32 +156,59 @@ class Runner:
         return [out[f"output_{i}"] for i in range(len(out))]
 
 
-class Sampler:
-    """The int8 sampling loop of a `CharRNN` for one batch size:
-    `sampler(last, states, steps, temperature, top_k, top_p, seed, offset)`
-    -> `(tokens [batch, steps], last, states)`, states as the model's nested
-    lists of float32 arrays. `weights`: "int8" or "float32"."""
+class _Loop:
+    """A converted program of `model` and its interpreter; `run(**inputs)`
+    returns `(outputs by name, the model's nested states)`."""
 
-    def __init__(self, model, batch_size, weights="int8"):
-        self.per_layer = 2 if model.cell_type == "lstm" else 1
-        self.vocabulary, self.batch_size = model.vocabulary_size, batch_size
-        function = _program(model, batch_size)
+    def __init__(self, model, function, weights):
+        self.model = model
         self.runner = Runner(convert(function, weights))
         # The outputs' positions: the function's dict of outputs flattened, keys sorted.
         self.names = sorted(function.get_concrete_function().structured_outputs)
 
+    def run(self, states, **inputs):
+        flat = [np.asarray(s, np.float32) for layer in states for s in layer]
+        out = dict(zip(self.names, self.runner(**inputs, **{f"state{i}": s for i, s in enumerate(flat)}), strict=True))
+        return out, _nested(self.model, [out[f"state{i}"] for i in range(len(flat))])
+
+
+class Sampler(_Loop):
+    """The sampling loop of a `CharRNN` for one batch size, with `weights`
+    "int8" or "float32": `sampler(last, states, steps, temperature, top_k,
+    top_p, seed, offset)` -> `(tokens [batch, steps], last, states)`, states
+    as the model's nested lists of float32 arrays; `offset` is the position
+    of the first step (its noise is drawn with `(seed, offset)`)."""
+
+    def __init__(self, model, batch_size, weights="int8"):
+        super().__init__(model, sampling_program(model, batch_size), weights)
+        self.shape = (SAMPLING_CHUNK, batch_size, model.vocabulary_size)
+
     def __call__(self, last, states, steps, temperature, top_k, top_p, seed, offset):
+        vocabulary = self.shape[-1]
         if temperature == 0:
-            gumbel, inverse_temperature = np.zeros((SAMPLING_CHUNK, self.batch_size, self.vocabulary), np.float32), 1.0
+            gumbel, inverse_temperature = np.zeros(self.shape, np.float32), 1.0
         else:
-            uniform = np.random.default_rng((seed, offset)).random((SAMPLING_CHUNK, self.batch_size, self.vocabulary))
+            uniform = np.random.default_rng((seed, offset)).random(self.shape)
             gumbel = -np.log(-np.log(np.maximum(uniform, np.finfo(np.float64).tiny))).astype(np.float32)
             inverse_temperature = 1.0 / max(temperature, 1e-6)
-        flat = {f"state{i}": np.asarray(s, np.float32) for i, s in enumerate(x for layer in states for x in layer)}
-        out = dict(zip(self.names, self.runner(
-            last=np.asarray(last, np.int32), gumbel=gumbel, inverse_temperature=np.float32(inverse_temperature),
-            top_k=np.int32(min(top_k or self.vocabulary, self.vocabulary)),
-            top_p=np.float32(1.0 if top_p is None else top_p), steps=np.int32(steps), **flat), strict=True))
-        flat = [out[f"state{i}"] for i in range(len(flat))]
-        nested = [flat[i : i + self.per_layer] for i in range(0, len(flat), self.per_layer)]
-        return out["tokens"][:, :steps], out["last"], nested
+        out, states = self.run(
+            states, last=np.asarray(last, np.int32), gumbel=gumbel,
+            inverse_temperature=np.float32(inverse_temperature), top_k=np.int32(min(top_k or vocabulary, vocabulary)),
+            top_p=np.float32(1.0 if top_p is None else top_p), steps=np.int32(steps))
+        return out["tokens"][:, :steps], out["last"], states
+
+
+class Scorer(_Loop):
+    """The scoring loop of a `CharRNN` over chunks of `length` characters:
+    `scorer(inputs, targets, states)` -> `(summed negative log-likelihood,
+    states)` for up to `length` (input, target) ids."""
+
+    def __init__(self, model, length, weights="int8"):
+        super().__init__(model, scoring_program(model, length), weights)
+        self.length = length
+
+    def __call__(self, inputs, targets, states):
+        steps = len(inputs)
+        padded = [np.pad(np.asarray(x, np.int32), (0, self.length - steps)) for x in (inputs, targets)]
+        out, states = self.run(states, inputs=padded[0], targets=padded[1], steps=np.int32(steps))
+        return float(out["nll"]), states

@@ -52,15 +52,14 @@ def naive_greedy(model, prompt, length):
 
 
 @pytest.mark.parametrize("model", CELLS, indirect=True)
-@pytest.mark.parametrize("chunk_length", [4096, 7, 1])
-def test_log_loss_equals_numpy_over_full_sequence_logits(model, chunk_length):
+@pytest.mark.parametrize("chunk_length, litert", [(4096, None), (7, None), (1, None), (4096, "float32"),
+                                                  (7, "float32")])
+def test_log_loss_equals_numpy_over_full_sequence_logits(model, chunk_length, litert):
     ids = model.vocabulary.encode(TEXT)
     log_probs = log_softmax(full_logits(model, TEXT[:-1]))
     expected = -log_probs[np.arange(len(ids) - 1), ids[1:]].mean()
     # chunk_length < len(text): the state is carried across chunks, same number.
-    assert model.log_loss(TEXT, chunk_length=chunk_length) == pytest.approx(
-        expected, rel=1e-5
-    )
+    assert model.log_loss(TEXT, chunk_length=chunk_length, litert=litert) == pytest.approx(expected, rel=1e-5)
 
 
 @pytest.mark.parametrize("model", CELLS, indirect=True)
@@ -253,12 +252,13 @@ def test_the_litert_loop_follows_the_models_weights_when_they_change(tiny_char_m
     assert model.generate("ab", 20, temperature=0, litert="float32") == model.vocabulary.decode([3]) * 20
 
 
-def test_int8_weights_generate_what_float32_does_for_the_shipped_char_lstm():
+def test_int8_weights_score_and_generate_as_float32_for_the_shipped_char_lstm():
     model = zoo.load("char-lstm")
+    text = "ROMEO:\nWhat light through yonder window breaks? It is the east, and Juliet is the sun.\n" * 3
+    assert model.log_loss(text, litert="int8") == pytest.approx(model.log_loss(text), abs=0.01)
     int8 = model.generate("ROMEO:", 200, temperature=0, litert="int8")
     assert int8 == model.generate("ROMEO:", 200, temperature=0)  # greedy: the same argmax every step
-    sampler = model.lite_sampler(1, "int8")
-    assert sampler.runner.size < model.count_params() * 1.1  # about a byte a weight, not four
+    assert model.litert_loop("sample", 1, "int8").runner.size < model.count_params() * 1.1  # a byte a weight, not 4
 
 
 def test_cli_generate_prints_prompt_and_continuation(

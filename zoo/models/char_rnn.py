@@ -313,7 +313,7 @@ class CharRNN(ZooModel):
         seed = int(np.random.randint(1, 2**31 - 1)) if seed is None else seed
         last = np.full(num_samples, ids[-1], np.int32)
         if litert:
-            sample = self.lite_sampler(num_samples, litert)
+            sample = self.litert_loop("sample", num_samples, litert)
             state = [[ops.convert_to_numpy(s) for s in layer] for layer in state]
             chunks = []
             for done in range(0, length, lite.SAMPLING_CHUNK):  # Ctrl-C is seen between chunks
@@ -349,16 +349,18 @@ class CharRNN(ZooModel):
             )
         return self._compiled["read"](ops.convert_to_tensor(ids, "int32"))
 
-    def lite_sampler(self, batch_size, weights="int8"):
-        """The `zoo.lite.Sampler` of this model for `batch_size` rows with
-        `weights` ("int8" or "float32"), made again only when the model's
-        weights changed (the sampler holds a converted copy of them)."""
-        key = ("litert", weights, batch_size)
+    def litert_loop(self, kind, size, weights="int8"):
+        """The `zoo.lite` loop of this model, `kind` "sample" (`lite.Sampler`
+        for `size` rows) or "score" (`lite.Scorer` over `size` characters),
+        with `weights` "int8" or "float32": made again only when the model's
+        weights changed (a loop holds a converted copy of them)."""
+        key = ("litert", kind, size, weights)
         checksum = 0
         for w in self.get_weights():
             checksum = zlib.adler32(np.ascontiguousarray(w).view(np.uint8), checksum)
         if key not in self._compiled or self._compiled[key][0] != checksum:
-            self._compiled[key] = (checksum, lite.Sampler(self, batch_size, weights))
+            loop = {"sample": lite.Sampler, "score": lite.Scorer}[kind]
+            self._compiled[key] = (checksum, loop(self, size, weights))
         return self._compiled[key][1]
 
     def sampling_loop(self, greedy, top_k=None, top_p=None):
@@ -421,7 +423,7 @@ class CharRNN(ZooModel):
         self._compiled[key] = compiled
         return compiled
 
-    def log_loss(self, text, chunk_length=4096):
+    def log_loss(self, text, chunk_length=4096, litert=None):
         """Mean negative log-likelihood of `text`, in nats per character.
 
         The model reads `text` left to right with its state carried (in chunks
@@ -430,11 +432,20 @@ class CharRNN(ZooModel):
         `-mean_t log p(text[t] | text[:t])` for t = 1..len(text)-1. Divide by
         ln 2 for bits per character. A character outside the vocabulary is
         scored as the unknown class (see the class docstring) and warned about.
+        `litert` ("int8" or "float32") scores in LiteRT, one step at a time,
+        as `generate(..., litert=...)` runs: what its weights cost in quality.
         """
         ids = self._encode(text, "text")
         if len(ids) < 2:
             raise ValueError(f"`text` must have at least 2 characters, got {len(ids)}.")
         positive_int("chunk_length", chunk_length)
+        if lite.check_weights(litert):
+            scorer, total, states = self.litert_loop("score", chunk_length, litert), 0.0, self.initial_state(1)
+            for start in range(0, len(ids) - 1, chunk_length):
+                targets = ids[start + 1 : start + chunk_length + 1]
+                nll, states = scorer(ids[start : start + len(targets)], targets, states)
+                total += nll
+            return total / (len(ids) - 1)
         if "score" not in self._compiled:
             import tensorflow as tf
 
