@@ -58,9 +58,11 @@ def _step(model, ids, flat):
     return tf.cast(logits, tf.float32), [tf.cast(s, tf.float32) for layer in nested for s in layer]
 
 
-def sampling_program(model, batch_size):
+def sampling_program(model, batch_size, filtered):
     """The function the interpreter runs to sample: from the last characters
-    and the flat states, up to `SAMPLING_CHUNK` steps."""
+    and the flat states, up to `SAMPLING_CHUNK` steps; `filtered` adds the
+    top-k and top-p inputs and the ops that apply them (a third of a step's
+    time at batch 1, so they are left out when not asked for)."""
     import tensorflow as tf
 
     from zoo.data.tokenizers import UNKNOWN_ID
@@ -73,23 +75,27 @@ def sampling_program(model, batch_size):
         _state_specs(model, batch_size),
         tf.TensorSpec([chunk, batch_size, vocabulary], tf.float32, name="gumbel"),
         tf.TensorSpec([], tf.float32, name="inverse_temperature"),
-        tf.TensorSpec([], tf.int32, name="top_k"),
-        tf.TensorSpec([], tf.float32, name="top_p"),
         tf.TensorSpec([], tf.int32, name="steps"),
+        *([tf.TensorSpec([], tf.int32, name="top_k"), tf.TensorSpec([], tf.float32, name="top_p")] if filtered else []),
     ]
 
-    def sample(last, states, gumbel, inverse_temperature, top_k, top_p, steps):
+    def keep(logits, top_k, top_p):
+        """`logits` with those outside the top k and the nucleus of mass p set to -1e9."""
+        kth = tf.math.top_k(logits, top_k).values[:, -1:]  # k >= vocabulary keeps every character
+        logits = tf.where(logits < kth, _OUT, logits)
+        probabilities = tf.nn.softmax(logits)
+        ranked = tf.math.top_k(probabilities, vocabulary).values
+        before = tf.cumsum(ranked, axis=-1, exclusive=True)  # the mass of the more likely characters
+        # The least likely character kept is the last one whose predecessors hold less than p.
+        floor = tf.reduce_min(tf.where(before < top_p, ranked, 2.0), axis=-1, keepdims=True)
+        return tf.where((top_p < 1.0) & (probabilities < floor), _OUT, logits)
+
+    def sample(last, states, gumbel, inverse_temperature, steps, top_k=None, top_p=None):
         def body(j, last, states, tokens):
             logits, states = _step(model, last, states)
             logits = logits * inverse_temperature + never_unknown
-            kth = tf.math.top_k(logits, top_k).values[:, -1:]  # k >= vocabulary keeps every character
-            logits = tf.where(logits < kth, _OUT, logits)
-            probabilities = tf.nn.softmax(logits)
-            ranked = tf.math.top_k(probabilities, vocabulary).values
-            before = tf.cumsum(ranked, axis=-1, exclusive=True)  # the mass of the more likely characters
-            # The least likely character kept is the last one whose predecessors hold less than p.
-            floor = tf.reduce_min(tf.where(before < top_p, ranked, 2.0), axis=-1, keepdims=True)
-            logits = tf.where((top_p < 1.0) & (probabilities < floor), _OUT, logits)
+            if filtered:
+                logits = keep(logits, top_k, top_p)
             token = tf.cast(tf.argmax(logits + gumbel[j], axis=-1), tf.int32)
             tokens += tf.one_hot(j, chunk, dtype=tf.int32)[:, None] * token[None, :]
             return j + 1, token, states, tokens
@@ -177,11 +183,12 @@ class Sampler(_Loop):
     "int8" or "float32": `sampler(last, states, steps, temperature, top_k,
     top_p, seed, offset)` -> `(tokens [batch, steps], last, states)`, states
     as the model's nested lists of float32 arrays; `offset` is the position
-    of the first step (its noise is drawn with `(seed, offset)`)."""
+    of the first step (its noise is drawn with `(seed, offset)`). Only a
+    `filtered` sampler applies `top_k` and `top_p`."""
 
-    def __init__(self, model, batch_size, weights="int8"):
-        super().__init__(model, sampling_program(model, batch_size), weights)
-        self.shape = (SAMPLING_CHUNK, batch_size, model.vocabulary_size)
+    def __init__(self, model, batch_size, weights="int8", filtered=False):
+        super().__init__(model, sampling_program(model, batch_size, filtered), weights)
+        self.shape, self.filtered = (SAMPLING_CHUNK, batch_size, model.vocabulary_size), filtered
 
     def __call__(self, last, states, steps, temperature, top_k, top_p, seed, offset):
         vocabulary = self.shape[-1]
@@ -191,10 +198,10 @@ class Sampler(_Loop):
             uniform = np.random.default_rng((seed, offset)).random(self.shape)
             gumbel = -np.log(-np.log(np.maximum(uniform, np.finfo(np.float64).tiny))).astype(np.float32)
             inverse_temperature = 1.0 / max(temperature, 1e-6)
-        out, states = self.run(
-            states, last=np.asarray(last, np.int32), gumbel=gumbel,
-            inverse_temperature=np.float32(inverse_temperature), top_k=np.int32(min(top_k or vocabulary, vocabulary)),
-            top_p=np.float32(1.0 if top_p is None else top_p), steps=np.int32(steps))
+        filters = {"top_k": np.int32(min(top_k or vocabulary, vocabulary)),
+                   "top_p": np.float32(1.0 if top_p is None else top_p)} if self.filtered else {}
+        out, states = self.run(states, last=np.asarray(last, np.int32), gumbel=gumbel,
+                               inverse_temperature=np.float32(inverse_temperature), steps=np.int32(steps), **filters)
         return out["tokens"][:, :steps], out["last"], states
 
 

@@ -313,7 +313,7 @@ class CharRNN(ZooModel):
         seed = int(np.random.randint(1, 2**31 - 1)) if seed is None else seed
         last = np.full(num_samples, ids[-1], np.int32)
         if litert:
-            sample = self.litert_loop("sample", num_samples, litert)
+            sample = self.litert_loop("sample", num_samples, litert, filtered=bool(top_k or top_p))
             state = [[ops.convert_to_numpy(s) for s in layer] for layer in state]
             chunks = []
             for done in range(0, length, lite.SAMPLING_CHUNK):  # Ctrl-C is seen between chunks
@@ -349,18 +349,19 @@ class CharRNN(ZooModel):
             )
         return self._compiled["read"](ops.convert_to_tensor(ids, "int32"))
 
-    def litert_loop(self, kind, size, weights="int8"):
+    def litert_loop(self, kind, size, weights="int8", **options):
         """The `zoo.lite` loop of this model, `kind` "sample" (`lite.Sampler`
         for `size` rows) or "score" (`lite.Scorer` over `size` characters),
-        with `weights` "int8" or "float32": made again only when the model's
-        weights changed (a loop holds a converted copy of them)."""
-        key = ("litert", kind, size, weights)
+        with `weights` "int8" or "float32" and the loop's `options`: made
+        again only when the model's weights changed (a loop holds a
+        converted copy of them)."""
+        key = ("litert", kind, size, weights, *sorted(options.items()))
         checksum = 0
         for w in self.get_weights():
             checksum = zlib.adler32(np.ascontiguousarray(w).view(np.uint8), checksum)
         if key not in self._compiled or self._compiled[key][0] != checksum:
             loop = {"sample": lite.Sampler, "score": lite.Scorer}[kind]
-            self._compiled[key] = (checksum, loop(self, size, weights))
+            self._compiled[key] = (checksum, loop(self, size, weights, **options))
         return self._compiled[key][1]
 
     def sampling_loop(self, greedy, top_k=None, top_p=None):
