@@ -21,9 +21,9 @@ the caches once the per-step overhead (the rate of a tiny model) is paid.
 
 `--litert` times `generate` with the loop in TensorFlow (float32), in LiteRT
 with the float32 weights and in LiteRT with int8 weights (`zoo.lite`), at each
-batch size: medians of `--repeats` interleaved runs, each also divided by the
-2048x2048 float32 matmul rate measured just before it (per 100 GFLOP/s, so the
-figures travel between machines). Beside each, what the weights cost: the
+batch size: medians of `--repeats` interleaved rounds, each rate also divided
+by the 2048x2048 float32 matmul rate measured at the start of its round (per
+100 GFLOP/s, so the figures travel between machines). Beside each, what the weights cost: the
 model's log loss (nats per character) on the first `--score-chars` characters
 of the tinyshakespeare validation split, scored by the same runtime.
 """
@@ -213,8 +213,8 @@ def runtimes(args):
         for litert in where.values():  # convert and trace before timing
             model.generate(args.prompt, 5, seed=0, num_samples=batch, litert=litert)
         for _ in range(args.repeats):
+            gflops = matmul_gflops(repeats=3)
             for name, litert in where.items():
-                gflops = matmul_gflops(repeats=3)
                 start = time.perf_counter()
                 model.generate(args.prompt, args.length, seed=0, num_samples=batch, litert=litert)
                 rate = batch * args.length / (time.perf_counter() - start)
