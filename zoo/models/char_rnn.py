@@ -273,10 +273,10 @@ class CharRNN(ZooModel):
             num_samples: independent continuations of the same prompt,
                 generated as one batch.
             litert: None runs the loop in TensorFlow. "int8" runs it in
-                LiteRT with int8 weight matrices (`zoo.lite`): 3-5x faster
-                at batch 1 with the same validation loss to 0.001 nats (see
-                `benchmarks/generate.py`); "float32" in LiteRT with the
-                weights as they are. The prompt is read in TensorFlow.
+                LiteRT with int8 weight matrices (`zoo.lite`): 1.7-1.8x
+                the characters/s at batch 1 and 2.4x at batch 32, with the
+                same validation loss to 0.001 nats (`benchmarks/generate.py
+                --litert`); "float32" in LiteRT with the weights as they are. The prompt is read in TensorFlow.
                 Reproducible for a seed, but not the same draws as the
                 TensorFlow loop. Converting takes a few seconds, once per
                 model and batch size.
