@@ -237,18 +237,23 @@ def load_run(directory):
     return zoo.load(card["name"], weights=model_dir), card
 
 
+# Flags that do not change the model a run trains: with a value, and without.
+NOT_THE_MODEL = ("--model", "--folds", "--fold", "--run-dir", "--strategy", "--cpu-devices", "--backup-every")
+SWITCHES = ("--ship", "--force")
+
+
 def variant(card):
-    """The flags of a fold run's command besides the model, the fold and the
-    run directory ("" for the recipe's defaults): runs that share them are
-    folds of one system."""
+    """The flags of a fold run's command besides the model, the fold, the
+    run directory and how it ran or shipped ("" for the recipe's defaults):
+    runs that share them are folds of one system."""
     words = shlex.split(card.get("command", ""))[2:]  # after "python recipes/caption.py"
     kept, skip = [], False
     for word in words:
         if skip:
             skip = False
-        elif word.split("=")[0] in ("--model", "--folds", "--fold", "--run-dir"):
+        elif word.split("=")[0] in NOT_THE_MODEL:
             skip = "=" not in word
-        else:
+        elif word not in SWITCHES:
             kept.append(word)
     return " ".join(kept)
 

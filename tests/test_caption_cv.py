@@ -381,6 +381,8 @@ def test_paired_difference_is_the_corpus_difference_with_paired_draws():
     ("python recipes/caption.py --folds 5 --fold 0 --run-dir runs/sat-cv0", ""),
     ("python recipes/caption.py --label-smoothing 0.1 --folds 5 --fold 3 --run-dir=runs/x", "--label-smoothing 0.1"),
     ("python recipes/caption.py --model lstm-squeezenet --fold=1 --folds 5 --word-dropout 0.2", "--word-dropout 0.2"),
+    ("python recipes/caption.py --text multi30k --folds 5 --fold 0 --run-dir r --ship --force --strategy=mirrored",
+     "--text multi30k"),  # how a run was shipped or distributed is not the model
 ])
 def test_fold_runs_are_pooled_by_their_flags_besides_model_fold_and_run_dir(command, expected):
     assert benchmark().variant({"command": command}) == expected
