@@ -53,6 +53,8 @@ USER_ERRORS = [
     ([], ["required", "COMMAND"]),
     (["frob"], ["invalid choice", "'frob'"]),
     (["export", "lstm-seq2seq-attn", "."], [". already exists", "new directory"]),
+    (["export", "lstm-seq2seq-attn", "OUT", "--litert", "int8"], ["--litert", "text-generation", "translation"]),
+    (["export", "char-lstm", "OUT", "--litert", "int4"], ["--litert", "invalid choice", "'int4'"]),
     (["translate", "Ein Hund.", "--weights", "no/such/dir"], ["weights='no/such/dir' is not a directory"]),
 ]
 
@@ -289,3 +291,41 @@ def test_export_of_a_text_model_generates_like_the_model(tmp_path, capsys):
         assert served("ROMEO:", 60, temperature, seed) == model.generate("ROMEO:", 60, temperature=temperature,
                                                                          seed=seed)
     assert served("ROMEO:", 0, 0.8, 1) == "" and len(served("", 20, 0.8, 1)) == 20
+
+
+def readme_block(first_line):
+    """The code of the README's fenced block that starts with `first_line`."""
+    text = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    start = text.index(first_line)
+    return text[start : text.index("```", start)]
+
+
+def test_litert_export_runs_with_the_readme_code_and_generates_like_the_model(tmp_path, capsys, monkeypatch):
+    import zoo
+
+    assert main(["export", "char-lstm", str(tmp_path / "serving" / "writer-lite"), "--litert", "int8"]) == 0
+    assert "model.tflite" in capsys.readouterr().out
+    assert sorted(p.name for p in (tmp_path / "serving").iterdir()) == ["writer-lite"]  # no staging left
+    model = zoo.load("char-lstm")
+    meta = json.loads((tmp_path / "serving" / "writer-lite" / "tokens.json").read_text(encoding="utf-8"))
+    assert meta["tokens"][1:] == list(model.vocabulary.chars) and meta["weights"] == "int8"
+
+    monkeypatch.chdir(tmp_path)
+    code = readme_block("# generate.py: char-lstm from its LiteRT export")
+    assert "import zoo" not in code and "tensorflow" not in code
+    namespace = {}
+    exec(compile(code, "README.md", "exec"), namespace)  # prints 300 sampled characters
+    printed = capsys.readouterr().out
+    assert len(printed) == 301 and printed.endswith("\n")
+    generate = namespace["generate"]
+    # Greedy: what the model writes, across a chunk boundary (300 > 256) and with a prompt longer than a chunk.
+    long_prompt = "ROMEO:\nI do beseech you, sir, have patience.\n" * 7
+    for prompt in ("ROMEO:", long_prompt):
+        assert generate("serving/writer-lite", prompt, 300, temperature=0) == model.generate(
+            prompt, 300, temperature=0)
+    # Sampled: reproducible for a seed, different across seeds.
+    drawn = generate("serving/writer-lite", "ROMEO:", 200, seed=1)
+    assert drawn == generate("serving/writer-lite", "ROMEO:", 200, seed=1) != generate(
+        "serving/writer-lite", "ROMEO:", 200, seed=2)
+    assert main(["export", "char-lstm", "serving/writer-lite", "--litert", "int8"]) == 2
+    assert "already exists" in capsys.readouterr().err

@@ -104,6 +104,8 @@ def build_parser():
                             help="write a TF SavedModel of a model (serving, no zoo needed)")
     p.add_argument("name")
     p.add_argument("directory", help="where the SavedModel goes (must not exist yet)")
+    p.add_argument("--litert", choices=["float32", "int8"], default=None,
+                   help="text generation: write a LiteRT file (model.tflite) with weights of this type instead")
     p.add_argument("--weights", **WEIGHTS)
     p = commands.add_parser("evaluate", parents=[common], help="score a shipped model on its test split")
     p.add_argument("name")
@@ -253,11 +255,22 @@ def _run(args):
         if os.path.exists(args.directory):
             raise UserError(f"{args.directory} already exists: give a new directory for the SavedModel.")
         task = _check_model(args.name, "export", args.weights)
+        if args.litert and task.verb != "generate":
+            raise UserError(f"--litert exports text-generation models; {args.name} is a {task.name} model.")
         with _quiet(args):
-            from zoo.export import export
+            if args.litert:
+                from zoo import lite
 
-            export(zoo.load(args.name, weights=args.weights), args.directory)
-        print(f"wrote {args.directory}: tf.saved_model.load it; its serving_default maps {task.serves}")
+                lite.export(zoo.load(args.name, weights=args.weights), args.directory, args.litert)
+            else:
+                from zoo.export import export
+
+                export(zoo.load(args.name, weights=args.weights), args.directory)
+        if args.litert:
+            print(f"wrote {args.directory}: model.tflite (signatures sample and score) and tokens.json; "
+                  f"README.md, 'Serving without the zoo', runs it with ai_edge_litert")
+        else:
+            print(f"wrote {args.directory}: tf.saved_model.load it; its serving_default maps {task.serves}")
     elif args.command == "evaluate":
         _evaluate(args)
     return 0

@@ -145,6 +145,63 @@ def convert(function, weights="int8"):
     return converter.convert()
 
 
+def export(model, directory, weights="int8"):
+    """Writes `directory` (new) with `model.tflite`, the sampling and scoring
+    loops of a `CharRNN` at batch 1 in one LiteRT file (signatures "sample"
+    and "score", sharing one copy of the weights, int8 or float32), and
+    `tokens.json`: the character of each id (id 0, the unknown character,
+    is "<unk>"), the chunk length of both loops and the names of the states.
+    Run it with `ai_edge_litert` and NumPy alone (README, "Serving without
+    the zoo"): "score" over the prompt but its last character gives the
+    states, "sample" draws up to `SAMPLING_CHUNK` characters from them with
+    the Gumbel noise it is given. The directory appears whole or not at all."""
+    import json
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    import tensorflow as tf
+    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+
+    directory = Path(directory)
+    if directory.exists():
+        raise ValueError(f"`directory` {str(directory)!r} already exists: give a new directory for the export.")
+    check_weights(weights)
+    programs = {"sample": sampling_program(model, 1, filtered=False), "score": scoring_program(model, SAMPLING_CHUNK)}
+
+    def named(function):
+        """The frozen function, its outputs named as the program's (freezing flattens them)."""
+        concrete = function.get_concrete_function()
+        frozen, names = convert_variables_to_constants_v2(concrete), sorted(concrete.structured_outputs)
+        inputs = [tf.TensorSpec(x.shape, x.dtype, name=x.name.split(":")[0]) for x in frozen.inputs]
+        return tf.function(lambda *args: dict(zip(names, frozen(*args), strict=True)),
+                           input_signature=inputs).get_concrete_function()
+
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=directory.parent, prefix=f".{directory.name}."))
+    try:
+        module = tf.Module()
+        module.functions = {name: named(f) for name, f in programs.items()}
+        saved = str(staging / "saved_model")
+        tf.saved_model.save(module, saved, signatures=module.functions)
+        converter = tf.lite.TFLiteConverter.from_saved_model(saved, signature_keys=list(programs))
+        if weights == "int8":
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        (staging / "model.tflite").write_bytes(converter.convert())
+        shutil.rmtree(staging / "saved_model")
+        from zoo.data.tokenizers import UNKNOWN
+
+        tokens = {"tokens": [UNKNOWN, *model.vocabulary.chars], "chunk": SAMPLING_CHUNK, "weights": weights,
+                  "states": [spec.name for spec in _state_specs(model, 1)], "units": model.units}
+        (staging / "tokens.json").write_text(json.dumps(tokens, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+        staging.chmod(0o755)
+        staging.rename(directory)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return directory
+
+
 class Runner:
     """A LiteRT interpreter of a converted function: `runner(name=array, ...)`
     returns its outputs in the order of the function's flattened outputs.
