@@ -19,7 +19,8 @@ unknown id is never drawn.
 
 Used through `CharRNN.generate(..., litert="int8")` and `CharRNN.log_loss(...,
 litert="int8")`; `litert="float32"` runs the same loops with float32 weights
-(the TensorFlow loop's logits, to float rounding).
+(the TensorFlow loop's logits, to float rounding). `export` writes both loops
+at batch 1 to one LiteRT file (`zoo export NAME DIR --litert int8`).
 """
 
 import numpy as np
