@@ -58,13 +58,15 @@ class Config(training.RunConfig):
     learning_rate: float = flag(1e-3, "Adam's learning rate (halved when val loss stalls)", exclusive_minimum=0)
     embedding_dim: int = flag(256, "size of the word embedding", minimum=1)
     units: int = flag(256, "size of the decoder and the attention", minimum=1)
-    dropout: float = flag(0.5, "dropout on the features, embeddings and the output layer", minimum=0)
+    dropout: float = flag(0.5, "dropout on the features, embeddings and the output layer", minimum=0,
+                          exclusive_maximum=1)
     attention_penalty: float = flag(1.0, "doubly stochastic attention regularization (Xu et al. 2015)", minimum=0)
-    label_smoothing: float = flag(0.0, "label smoothing of the cross-entropy", minimum=0)
+    label_smoothing: float = flag(0.0, "label smoothing of the cross-entropy", minimum=0, exclusive_maximum=1)
     word_dropout: float = flag(0.0, "share of the decoder's input words replaced by <unk> in training, in [0, 1)",
-                               minimum=0)
+                               minimum=0, exclusive_maximum=1)
     ema: float = flag(0.0, "momentum of an exponential moving average of the weights (Polyak averaging) that is "
-                           "validated, checkpointed and kept instead of the raw weights, in [0, 1) (0: off)", minimum=0)
+                           "validated, checkpointed and kept instead of the raw weights, in [0, 1) (0: off)", minimum=0,
+                           exclusive_maximum=1)
     augment: str = flag("", "train on other views of each image too, their features cached: 'mirror' (flipped left "
                             "to right), 'crops' (the centre and four corners, 87.5%% of the side) or 'mirror,crops'; "
                             "one view drawn per caption and epoch")
@@ -93,24 +95,25 @@ class Config(training.RunConfig):
 
 
 def parse_args(argv=None):
-    cfg = training.parse_config(Config, __doc__, argv)
+    return training.parse_config(Config, __doc__, argv, validate=check_flags)
+
+
+def check_flags(cfg):
+    """The flags that go together (`training.FlagError` if not)."""
     if not 0.0 < cfg.train_fraction <= 1.0:
-        raise SystemExit(f"--train-fraction must be in (0, 1], got {cfg.train_fraction}")
+        raise training.FlagError(f"--train-fraction must be in (0, 1], got {cfg.train_fraction}")
     if bool(cfg.images) != bool(cfg.captions):
-        raise SystemExit("--images and --captions go together (a folder of images and their captions file)")
-    for name in ("dropout", "word_dropout", "ema"):
-        if getattr(cfg, name) >= 1:
-            raise SystemExit(f"--{name.replace('_', '-')} must be in [0, 1), got {getattr(cfg, name)}")
+        raise training.FlagError("--images and --captions go together (a folder of images and their captions file)")
     augmentation_views(cfg.augment)
     if cfg.folds == 1:
-        raise SystemExit(f"--folds must be 0 (the fixed split) or an integer >= 2, got {cfg.folds}")
+        raise training.FlagError(f"--folds must be 0 (the fixed split) or an integer >= 2, got {cfg.folds}")
     if cfg.folds and cfg.fold >= cfg.folds:
-        raise SystemExit(f"--fold must be in [0, {cfg.folds}) with --folds {cfg.folds}, got {cfg.fold}")
+        raise training.FlagError(f"--fold must be in [0, {cfg.folds}) with --folds {cfg.folds}, got {cfg.fold}")
     if cfg.fold and not cfg.folds:
-        raise SystemExit(f"--fold {cfg.fold} needs --folds K (K >= 2, the number of folds)")
+        raise training.FlagError(f"--fold {cfg.fold} needs --folds K (K >= 2, the number of folds)")
     if cfg.folds and cfg.images:
-        raise SystemExit("--folds is for Flickr8k; with --images your own files are split by a hash of their names")
-    return cfg
+        raise training.FlagError("--folds is for Flickr8k; with --images your own files are split by a hash of "
+                                 "their names")
 
 
 def augmentation_views(augment):
@@ -118,7 +121,7 @@ def augmentation_views(augment):
     groups = {"mirror": ["mirror"], "crops": [v for v in VIEWS if v.startswith("crop-")]}
     names = [n for n in augment.split(",") if n] if augment else []
     if any(n not in groups for n in names) or len(set(names)) != len(names):
-        raise SystemExit(f"--augment must be 'mirror', 'crops' or 'mirror,crops', got {augment!r}")
+        raise training.FlagError(f"--augment must be 'mirror', 'crops' or 'mirror,crops', got {augment!r}")
     return [view for n in names for view in groups[n]]
 
 

@@ -75,7 +75,7 @@ class Config(training.RunConfig):
     units: int = flag(0, "units per layer (0: the builder's default; char-gru is sized to char-lstm's "
                          "parameters)", minimum=0)
     num_layers: int = flag(2, "stacked recurrent layers", minimum=1)
-    dropout: float = flag(0.1, "dropout after each recurrent layer", minimum=0)
+    dropout: float = flag(0.1, "dropout after each recurrent layer", minimum=0, exclusive_maximum=1)
     clipnorm: float = flag(1.0, "gradient norm clipping", exclusive_minimum=0)
     prompt: str = flag("", "start of the samples logged each epoch (default: per corpus, e.g. 'ROMEO:')")
     sample_length: int = flag(300, "characters per logged sample", minimum=1)
@@ -89,12 +89,13 @@ class Config(training.RunConfig):
 
 
 def parse_args(argv=None):
-    cfg = training.parse_config(Config, __doc__, argv)
-    if cfg.dropout >= 1:
-        raise SystemExit(f"--dropout must be in [0, 1), got {cfg.dropout}")
+    return training.parse_config(Config, __doc__, argv, validate=check_flags)
+
+
+def check_flags(cfg):
+    """The flags that go together (`training.FlagError` if not)."""
     if cfg.time_budget_minutes and (cfg.strategy == "multi-worker" or distribute.tasks_in_tf_config() > 1):
-        raise SystemExit("--time-budget-minutes: each worker would measure its own time; use --epochs instead")
-    return cfg
+        raise training.FlagError("--time-budget-minutes: each worker would measure its own time; use --epochs instead")
 
 
 def bits_per_character(y_true, y_pred):

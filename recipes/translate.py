@@ -50,8 +50,9 @@ class Config(training.RunConfig):
     learning_rate: float = flag(2e-3, "Adam's learning rate (halved when val loss stalls)", exclusive_minimum=0)
     embedding_dim: int = flag(256, "size of the source and target embeddings", minimum=1)
     units: int = flag(256, "size of each encoder direction, the decoder and the attention", minimum=1)
-    dropout: float = flag(0.3, "dropout on embeddings, encoder states and the output layer", minimum=0)
-    label_smoothing: float = flag(0.1, "label smoothing of the cross-entropy", minimum=0)
+    dropout: float = flag(0.3, "dropout on embeddings, encoder states and the output layer", minimum=0,
+                          exclusive_maximum=1)
+    label_smoothing: float = flag(0.1, "label smoothing of the cross-entropy", minimum=0, exclusive_maximum=1)
     clipnorm: float = flag(1.0, "gradient norm clipping", exclusive_minimum=0)
     source_vocabulary: int = flag(8000, "SentencePiece pieces learned on the training sources", minimum=8)
     target_vocabulary: int = flag(6000, "SentencePiece pieces learned on the training targets", minimum=8)
@@ -74,18 +75,19 @@ class Config(training.RunConfig):
 
 
 def parse_args(argv=None):
-    cfg = training.parse_config(Config, __doc__, argv)
-    if cfg.dropout >= 1:
-        raise SystemExit(f"--dropout must be in [0, 1), got {cfg.dropout}")
+    return training.parse_config(Config, __doc__, argv, validate=check_flags)
+
+
+def check_flags(cfg):
+    """The flags that go together (`training.FlagError` if not)."""
     if cfg.train_file and (cfg.source_file or cfg.target_file):
-        raise SystemExit("--train-file: give a table or --source-file/--target-file, not both")
+        raise training.FlagError("--train-file: give a table or --source-file/--target-file, not both")
     if bool(cfg.source_file) != bool(cfg.target_file):
-        raise SystemExit("--source-file and --target-file go together (one sentence per line in each)")
+        raise training.FlagError("--source-file and --target-file go together (one sentence per line in each)")
     if bool(cfg.val_file) != bool(cfg.test_file):
-        raise SystemExit("--val-file and --test-file go together (without both, 5% each are held out)")
+        raise training.FlagError("--val-file and --test-file go together (without both, 5% each are held out)")
     if cfg.val_file and not (cfg.train_file or cfg.source_file):
-        raise SystemExit("--val-file/--test-file need your training pairs too (--train-file or --source-file)")
-    return cfg
+        raise training.FlagError("--val-file/--test-file need your training pairs too (--train-file or --source-file)")
 
 
 def build_model(cfg, protos, init=None):

@@ -216,7 +216,7 @@ def recipe():
     return script("caption_recipe", "recipes/caption.py")
 
 
-def test_recipe_takes_the_pipeline_from_zoo_data_and_checks_folds():
+def test_recipe_takes_the_pipeline_from_zoo_data_and_checks_folds(capsys):
     module = recipe()
     assert module.caption_dataset is caption_data.caption_dataset
     assert module.caption_pairs is caption_data.caption_pairs
@@ -228,8 +228,9 @@ def test_recipe_takes_the_pipeline_from_zoo_data_and_checks_folds():
         (["--fold", "2"], "--fold 2 needs --folds K"),
         (["--folds", "3", "--images", "x", "--captions", "y"], "--folds is for Flickr8k"),
     ]:
-        with pytest.raises(SystemExit, match=message.replace("[", r"\[").replace("(", r"\(").replace(")", r"\)")):
+        with pytest.raises(SystemExit):
             module.parse_args(flags)
+        assert message in capsys.readouterr().err
 
 
 def benchmark():

@@ -66,7 +66,7 @@ def test_text_generation_on_own_files(tmp_path, shipped_untouched):
 def test_own_data_flags_are_checked(flags, message, capsys):
     with pytest.raises(SystemExit) as exit:
         recipe_module("translate.py").parse_args(flags)
-    assert message in str(exit.value.code) + capsys.readouterr().err
+    assert exit.value.code == 2 and message in capsys.readouterr().err
 
 
 def test_fine_tuning_starts_from_the_shipped_model_exactly():

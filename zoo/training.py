@@ -35,13 +35,26 @@ from zoo.distribute import STRATEGIES  # noqa: E402
 PRECISIONS = ("", "mixed_float16", "mixed_bfloat16")
 
 
-def flag(default, help, choices=None, minimum=None, exclusive_minimum=None, nargs=None):
+def flag(default, help, choices=None, minimum=None, exclusive_minimum=None, exclusive_maximum=None, nargs=None):
     """A config field with its `--help` line and the values it allows:
-    `choices`, or numbers >= `minimum` / > `exclusive_minimum`; `nargs="+"`
-    for a tuple of strings (e.g. several files)."""
+    `choices`, or numbers >= `minimum` / > `exclusive_minimum` and <
+    `exclusive_maximum`; `nargs="+"` for a tuple of strings (e.g. several files)."""
     metadata = {"help": help, "choices": choices, "minimum": minimum, "exclusive_minimum": exclusive_minimum,
-                "nargs": nargs}
+                "exclusive_maximum": exclusive_maximum, "nargs": nargs}
     return dataclasses.field(default=default, metadata=metadata)
+
+
+class FlagError(ValueError):
+    """Flags that do not go together, raised by a recipe's `validate`:
+    `parse_config` prints it as one line, exit status 2."""
+
+
+class _OneLineParser(argparse.ArgumentParser):
+    """An `ArgumentParser` whose errors are one line (`recipe.py: error:
+    ...`, exit status 2), without the usage block, as the `zoo` command's."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (--help lists the flags)\n")
 
 
 @dataclasses.dataclass
@@ -63,16 +76,18 @@ class RunConfig:
                               "run); never shipped")
 
 
-def parse_config(config_class, description, argv=None, checks=None):
+def parse_config(config_class, description, argv=None, checks=None, validate=None):
     """`--flag-name` for every field of `config_class` (booleans are switches,
     each with its help and default); returns a `config_class`.
 
     The allowed values come from each field's `flag(...)` metadata, and
-    `checks` maps more field names to their allowed values: a value outside
-    them, or a `--ship` of a `--smoke` run, is an argparse error (one line,
-    exit status 2) naming the flag, the value and what is allowed.
+    `checks` maps more field names to their allowed values; `validate(cfg)`
+    checks the flags together, raising `FlagError`. A value outside them, a
+    `--run-dir` that is a file, a `--ship` of a `--smoke` run or a
+    `FlagError` is one line on stderr (exit status 2) naming the flag, the
+    value and what is allowed.
     """
-    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = _OneLineParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     fields = dataclasses.fields(config_class)
     for field in fields:
         name = "--" + field.name.replace("_", "-")
@@ -101,11 +116,23 @@ def parse_config(config_class, description, argv=None, checks=None):
             parser.error(f"{name} must be >= {minimum}, got {value!r}")
         if above is not None and value <= above:
             parser.error(f"{name} must be > {above}, got {value!r}")
+        below = field.metadata.get("exclusive_maximum")
+        if below is not None and value >= below:
+            parser.error(f"{name} must be < {below}, got {value!r}")
     if getattr(args, "ship", False) and getattr(args, "smoke", False):
         parser.error("--ship: a --smoke run is never shipped (drop one of the two flags)")
     if getattr(args, "force", False) and not getattr(args, "ship", False):
         parser.error("--force only applies with --ship")
-    return config_class(**{k: tuple(v) if isinstance(v, list) else v for k, v in vars(args).items()})
+    run_dir = getattr(args, "run_dir", "")
+    if run_dir and Path(run_dir).exists() and not Path(run_dir).is_dir():
+        parser.error(f"--run-dir {run_dir!r} is a file; give a directory (new, or a run's to resume it)")
+    cfg = config_class(**{k: tuple(v) if isinstance(v, list) else v for k, v in vars(args).items()})
+    try:
+        if validate:
+            validate(cfg)
+    except FlagError as error:
+        parser.error(str(error))
+    return cfg
 
 
 _LOCKS = []  # open lock files: released when the process ends, however it ends
