@@ -423,6 +423,18 @@ def test_export_refuses_a_model_it_cannot_serve(tmp_path):
         export("not a model", tmp_path)
 
 
+def test_export_refuses_an_existing_or_empty_directory(tiny_translator, tmp_path):
+    from zoo.export import export
+
+    model = tiny_translator("lstm-seq2seq-attn")
+    (tmp_path / "mine.txt").write_text("kept")
+    with pytest.raises(ValueError, match="must be a new directory for the SavedModel, got .* \\(it exists\\)"):
+        export(model, tmp_path)
+    with pytest.raises(ValueError, match="got ''"):
+        export(model, "")  # not the current directory
+    assert [p.name for p in tmp_path.iterdir()] == ["mine.txt"]
+
+
 def test_a_search_whose_masks_forbid_every_token_returns_empty_outputs():
     # vocabulary: start, end, unknown; the end token held back, the unknown masked and
     # the start token, once chosen, blocked as a repeated 1-gram: step 2 has no token left

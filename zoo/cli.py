@@ -185,15 +185,33 @@ def _task_and_card(name, weights="pretrained"):
     return tasks.get(card.get("task", task) if card else task), card
 
 
+def _check_new_file(name, path):
+    """Refuses, before any work, a path the command could not write: empty,
+    an existing directory, or under a file."""
+    if not path:
+        raise UserError(f"{name} must be a path, got {path!r}.")
+    if os.path.isdir(path) and name != "directory":
+        raise UserError(f"{name} {path!r} is a directory; give a file name (.png).")
+    parent = Path(path).parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise UserError(f"{name} {path!r}: {str(parent)!r} is a file, not a directory.")
+
+
 def _check_model(name, command, weights="pretrained"):
     """The `zoo.tasks.Task` of model `name`; refuses, before TensorFlow is
     imported, a model of another task than the one the verb `command` runs
     (naming the command that fits it) and a model that does not ship."""
     import zoo
 
-    task, _ = _task_and_card(name, weights)
+    task, card = _task_and_card(name, weights)
     verbs = {t.verb: t for t in tasks.TASKS.values()}
     if command in verbs and task is not verbs[command]:
+        if weights != "pretrained":  # the model in the directory, not the command's default name
+            own = (card or {}).get("name") or name
+            raise UserError(f"--weights {weights} holds a {task.name} model ({own}); use "
+                            f"`{task.usage.format(name=own)} --weights {weights}`.")
         raise UserError(f"{name} is a {task.name} model; use `{task.usage.format(name=name)}`.")
     if weights == "pretrained":
         zoo.registry.shipped_dir(name)
@@ -236,6 +254,8 @@ def _run(args):
             print(("" if i == 0 else "\n" + "-" * 40 + "\n") + args.prompt + text)
     elif args.command == "caption":
         _check_model(args.model, "caption", args.weights)
+        if args.attention is not None:
+            _check_new_file("--attention", args.attention)
         with _quiet(args):
             model = zoo.load(args.model, weights=args.weights)
             captions, maps = model.caption(args.images, beam_size=args.beam_size, return_attention=True)
@@ -249,9 +269,11 @@ def _run(args):
             words, weights = maps[0]
             figure = viz.caption_attention_figure(load_image(args.images[0], model.image_size), words, weights,
                                                   captions[0])
+            Path(args.attention).parent.mkdir(parents=True, exist_ok=True)
             atomic_write(args.attention, viz.to_png(figure))
     elif args.command == "export":
         zoo.registry.describe(args.name)  # an unknown name first
+        _check_new_file("directory", args.directory)
         if os.path.exists(args.directory):
             raise UserError(f"{args.directory} already exists: give a new directory for the SavedModel.")
         task = _check_model(args.name, "export", args.weights)

@@ -17,6 +17,8 @@ without the zoo package, decoding with the same compiled search
 The first two answer an empty batch with an empty one.
 """
 
+import os
+
 import keras
 import tensorflow as tf
 
@@ -165,4 +167,7 @@ def export(model, directory):
     if not isinstance(model, ZooModel) or model.task not in tasks.TASKS:
         raise ValueError(f"`model` must be a zoo translation, captioning or text-generation model, "
                          f"got {type(model).__name__}.")
+    if not str(directory) or os.path.exists(directory):
+        raise ValueError(f"`directory` must be a new directory for the SavedModel, got {str(directory)!r}"
+                         f"{' (it exists)' if str(directory) else ''}.")
     return tasks.get(model.task).export_model(model, directory)

@@ -164,6 +164,8 @@ def export(model, directory, weights="int8"):
     import tensorflow as tf
     from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
+    if not str(directory):
+        raise ValueError("`directory` must be a new directory for the export, got ''.")
     directory = Path(directory)
     if directory.exists():
         raise ValueError(f"`directory` {str(directory)!r} already exists: give a new directory for the export.")
