@@ -162,6 +162,7 @@ def test_translate_rejects_what_is_not_text(translator, sentences, kind, message
     ({"beam_size": 0}, ValueError, r"`beam_size` must be a positive integer, got 0"),
     ({"beam_size": True}, TypeError, r"`beam_size` must be a positive integer, got True of type bool"),
     ({"beam_size": 2.0}, TypeError, r"`beam_size` must be a positive integer, got 2.0"),
+    ({"beam_size": 10**18}, ValueError, r"`beam_size` must be at most the target vocabulary size \(\d+\), got 10+"),
     ({"alpha": -0.5}, ValueError, r"`alpha` must be a finite number >= 0, got -0.5"),
     ({"alpha": math.nan}, ValueError, r"`alpha` must be a finite number >= 0, got nan"),
     ({"alpha": math.inf}, ValueError, r"`alpha` must be a finite number >= 0, got inf"),

@@ -96,6 +96,9 @@ def test_caption_errors_name_the_problem(tiny_captioner, tmp_path):
         model.caption(tmp_path / "notes.jpg")
     with pytest.raises(ValueError, match="beam_size"):
         model.caption(np.zeros((8, 8, 3), np.uint8), beam_size=0)
+    size = model.vocabulary_size
+    with pytest.raises(ValueError, match=rf"`beam_size` must be at most the vocabulary size \({size}\), got 100000"):
+        model.caption(np.zeros((8, 8, 3), np.uint8), beam_size=100_000)
     with pytest.raises(ValueError, match="`vocabulary` has 5 ids"):
         model.set_vocabulary(WordVocabulary(["a"]))
 

@@ -255,6 +255,9 @@ class Captioner(DeepOutput, ZooModel):
                     f"[H, W, 3] / [H, W], got {type(image).__name__}."
                 )
         beam_size = integer("beam_size", beam_size, minimum=1)
+        if beam_size > self.vocabulary_size:  # a hypothesis per word at most; more would only exhaust the memory
+            raise ValueError(f"`beam_size` must be at most the vocabulary size "
+                             f"({self.vocabulary_size}), got {beam_size}.")
         max_length = integer("max_length", max_length, minimum=1)
         alpha = finite_number("alpha", alpha, minimum=0)
         batch_size = integer("batch_size", batch_size, minimum=1)

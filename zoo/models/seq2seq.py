@@ -204,6 +204,9 @@ class Seq2Seq(DeepOutput, ZooModel):
             raise ValueError("This model has no tokenizers: call `set_tokenizers` or load a trained model.")
         single, sentences = _as_sentences(sentences)
         beam_size = integer("beam_size", beam_size, minimum=1)
+        if beam_size > self.target_vocabulary_size:  # a hypothesis per word at most; more would only exhaust the memory
+            raise ValueError(f"`beam_size` must be at most the target vocabulary size "
+                             f"({self.target_vocabulary_size}), got {beam_size}.")
         max_length = integer("max_length", max_length, minimum=1, allow_none=True)
         alpha = finite_number("alpha", alpha, minimum=0)
         batch_size = integer("batch_size", batch_size, minimum=1)
