@@ -55,6 +55,7 @@ USER_ERRORS = [
     (["export", "lstm-seq2seq-attn", "."], [". already exists", "new directory"]),
     (["export", "lstm-seq2seq-attn", "OUT", "--litert", "int8"], ["--litert", "text-generation", "translation"]),
     (["export", "char-lstm", ""], ["directory must be a path, got ''"]),
+    (["evaluate", "char-lstm", "--limit", "1"], ["limit must be at least 2 for text generation"]),
     (["export", "char-lstm", "README.md/serving"], ["'README.md' is a file, not a directory"]),
     (["caption", "tests/data/does-not-matter.jpg", "--attention", ""], ["--attention must be a path, got ''"]),
     (["caption", "x.jpg", "--attention", "tests"], ["--attention 'tests' is a directory"]),
@@ -337,3 +338,10 @@ def test_litert_export_runs_with_the_readme_code_and_generates_like_the_model(tm
         "serving/writer-lite", "ROMEO:", 200, seed=2)
     assert main(["export", "char-lstm", "serving/writer-lite", "--litert", "int8"]) == 2
     assert "already exists" in capsys.readouterr().err
+
+
+def test_a_warning_for_the_user_is_one_line(capsys):
+    assert main(["generate", "--prompt", "ROMEO\u00a7:", "--length", "5"]) == 0
+    err = capsys.readouterr().err
+    assert err.startswith("zoo generate: warning: `prompt` has characters outside the model's vocabulary: ['\u00a7']")
+    assert err.count("\n") == 1 and ".py" not in err, err

@@ -1,5 +1,7 @@
 """zoo.evaluate: progress on stderr, the same scores as one call, bad limits refused."""
 
+import types
+
 import pytest
 
 from zoo.data.translation import load_pairs
@@ -52,13 +54,36 @@ def test_a_limit_that_is_not_a_positive_integer_is_refused(limit):
     with pytest.raises(ValueError, match=f"limit must be None .* or a positive integer, got {limit!r}"):
         evaluate_translation(EchoTranslator(), "de-en", "test", limit=limit)
     with pytest.raises(ValueError, match="limit must be"):
-        evaluate_captioning(None, "test", limit=limit)
+        evaluate_captioning(types.SimpleNamespace(caption=print), "test", limit=limit)
 
 
 @pytest.mark.parametrize("beam_sizes", [(), (0,), (1, -2)])
 def test_beam_sizes_must_be_positive(beam_sizes):
     with pytest.raises(ValueError, match="beam_sizes must be positive integers"):
         evaluate_translation(EchoTranslator(), "de-en", "test", beam_sizes=beam_sizes)
+
+
+SENTENCES = ["Ein Hund.", "Zwei Katzen."]
+
+
+@pytest.mark.parametrize("call, kind, message", [
+    (lambda: evaluate_translation(EchoTranslator(), None), TypeError, r"`pair` must be a pair name .* got NoneType"),
+    (lambda: evaluate_translation(EchoTranslator(), ("Ein Hund.", "A dog.")), TypeError, r"`pair` must be .* item 0"),
+    (lambda: evaluate_translation(EchoTranslator(), (SENTENCES, ["A dog."])), ValueError,
+     r"got 2 sources and 1 references"),
+    (lambda: evaluate_translation(EchoTranslator(), (SENTENCES, ["A dog.", None])), TypeError, r"item 1 is None"),
+    (lambda: evaluate_translation(EchoTranslator(), ([], [])), ValueError, r"`pair\[0\]` is empty"),
+    (lambda: evaluate_translation(EchoTranslator(), (SENTENCES, SENTENCES), beam_sizes=5), TypeError,
+     r"beam_sizes must be a tuple or list of positive integers, e.g. \(1, 5\), got 5"),
+    (lambda: evaluate_translation(types.SimpleNamespace(generate=print), "de-en"), TypeError,
+     r"`model` must be a model with `translate` .* got SimpleNamespace"),
+    (lambda: evaluate_captioning(types.SimpleNamespace(caption=print), [("a.jpg", "a dog")]), TypeError,
+     r"list of \(image path, \[reference captions\]\); item 0"),
+    (lambda: evaluate_captioning(types.SimpleNamespace(caption=print), []), ValueError, r"`split` is empty"),
+])
+def test_your_own_evaluation_data_is_checked_before_any_decoding(call, kind, message):
+    with pytest.raises(kind, match=message):
+        call()
 
 
 def test_captioning_evaluation_reports_bleu_and_cider_of_the_captions(mirror):

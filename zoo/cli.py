@@ -20,6 +20,7 @@ import json
 import math
 import os
 import sys
+import warnings
 from pathlib import Path
 
 from zoo import tasks
@@ -130,7 +131,11 @@ def main(argv=None):
         return e.code
     try:
         _check_text(args)
-        return _run(args) or 0
+        with warnings.catch_warnings():  # restores showwarning afterwards
+            # A warning for the user (an unknown prompt character) is one line, without Python's file and source.
+            warnings.showwarning = lambda message, *_, **__: print(f"zoo {args.command}: warning: {message}",
+                                                                  file=sys.stderr)
+            return _run(args) or 0
     except KeyboardInterrupt:
         if args.debug:
             raise

@@ -28,12 +28,30 @@ def _check_limit(limit):
         raise ValueError(f"limit must be None (everything) or a positive integer, got {limit!r}.")
 
 
-def _check(limit, beam_sizes):
+def _check(model, method, limit, beam_sizes):
+    if not callable(getattr(model, method, None)):
+        raise TypeError(f"`model` must be a model with `{method}` (a zoo model of that task), "
+                        f"got {type(model).__name__}.")
     _check_limit(limit)
+    if isinstance(beam_sizes, (str, bytes)) or not isinstance(beam_sizes, (list, tuple)):
+        raise TypeError(f"beam_sizes must be a tuple or list of positive integers, e.g. (1, 5), got {beam_sizes!r}.")
     beam_sizes = tuple(beam_sizes)
     if not beam_sizes or any(isinstance(b, bool) or not isinstance(b, int) or b < 1 for b in beam_sizes):
         raise ValueError(f"beam_sizes must be positive integers (1 for greedy), got {beam_sizes!r}.")
     return beam_sizes
+
+
+def _own_items(name, items, check_item, shape):
+    """Your own evaluation data as a list, each item checked by `check_item(item) -> bool`."""
+    if isinstance(items, (str, bytes, dict)) or not hasattr(items, "__iter__"):
+        raise TypeError(f"`{name}` must be {shape}, got {type(items).__name__}.")
+    items = list(items)
+    if not items:
+        raise ValueError(f"`{name}` is empty: there is nothing to evaluate.")
+    for i, item in enumerate(items):
+        if not check_item(item):
+            raise TypeError(f"`{name}` must be {shape}; item {i} is {item!r:.80}.")
+    return items
 
 
 def _decode(decode, inputs, batch, beam, progress, unit, key=None):
@@ -58,11 +76,20 @@ def evaluate_translation(model, pair, split="test", beam_sizes=(1, 5), limit=Non
     Returns `{"greedy" or "beam<k>": {"bleu", "chrf", "bleu_lowercase",
     "sentences_per_second"}, "split", "sentences": n}`.
     """
-    beam_sizes = _check(limit, beam_sizes)
+    beam_sizes = _check(model, "translate", limit, beam_sizes)
     if isinstance(pair, str):
         sources, references = load_pairs(pair, split, limit=limit)
     else:  # your own (sources, references)
-        sources, references = (list(side)[:limit] for side in pair)
+        shape = "a pair name (\"de-en\") or (sources, references): two lists of strings of the same length"
+        pair = _own_items("pair", pair, lambda side: not isinstance(side, (str, bytes)) and hasattr(side, "__iter__"),
+                          shape)
+        if len(pair) != 2:
+            raise ValueError(f"`pair` must be {shape}, got {len(pair)} items.")
+        sources, references = (_own_items(name, side, lambda s: isinstance(s, str), shape)
+                               for name, side in zip(("pair[0]", "pair[1]"), pair, strict=True))
+        if len(sources) != len(references):
+            raise ValueError(f"`pair` must be {shape}, got {len(sources)} sources and {len(references)} references.")
+        sources, references = sources[:limit], references[:limit]
     results = {"split": split, "sentences": len(sources)}
     for beam in beam_sizes:
         start = time.perf_counter()
@@ -87,7 +114,7 @@ def evaluate_captioning(model, split="test", beam_sizes=(1, 3), limit=None, prog
     """
     from zoo.data.flickr8k import load_flickr8k, load_flickr8k_fold, normalize_caption
 
-    beam_sizes = _check(limit, beam_sizes)
+    beam_sizes = _check(model, "caption", limit, beam_sizes)
     if isinstance(split, str) and fold is not None:
         if split not in ("train", "val", "test"):
             raise ValueError(f"`split` must be 'train', 'val' or 'test' with `fold`, got {split!r}.")
@@ -95,7 +122,12 @@ def evaluate_captioning(model, split="test", beam_sizes=(1, 3), limit=None, prog
     elif isinstance(split, str):
         items = load_flickr8k(split, limit=limit)
     else:  # your own [(image path, [captions])]
-        items, split = list(split)[:limit], "test"
+        def one(item):
+            return (isinstance(item, (tuple, list)) and len(item) == 2 and isinstance(item[1], (list, tuple))
+                    and len(item[1]) > 0 and all(isinstance(c, str) for c in item[1]))
+
+        shape = "a split name (\"test\") or a list of (image path, [reference captions])"
+        items, split = _own_items("split", split, one, shape)[:limit], "test"
     paths = [path for path, _ in items]
     references = [[normalize_caption(c) for c in captions] for _, captions in items]
     results = {"split": split if fold is None else f"{split} of fold {fold[0]} of {fold[1]}", "images": len(items)}
@@ -121,6 +153,9 @@ def evaluate_text_generation(model, corpus, split="val", limit=None, progress=Fa
     from zoo.data.text import load_text
 
     _check_limit(limit)
+    if limit == 1:
+        raise ValueError("limit must be at least 2 for text generation (each character is scored after the one "
+                         "before it), got 1.")
     if progress:
         print(f"scoring the {split} split of {corpus} ...", file=sys.stderr)
     nats = model.log_loss(load_text(corpus, split)[:limit])
