@@ -56,6 +56,7 @@ USER_ERRORS = [
     (["export", "lstm-seq2seq-attn", "OUT", "--litert", "int8"], ["--litert", "text-generation", "translation"]),
     (["export", "char-lstm", ""], ["directory must be a path, got ''"]),
     (["evaluate", "char-lstm", "--limit", "1"], ["limit must be at least 2 for text generation"]),
+    (["list", "zzz*"], ["no model matches 'zzz*'"]),
     (["export", "char-lstm", "README.md/serving"], ["'README.md' is a file, not a directory"]),
     (["caption", "tests/data/does-not-matter.jpg", "--attention", ""], ["--attention must be a path, got ''"]),
     (["caption", "x.jpg", "--attention", "tests"], ["--attention 'tests' is a directory"]),

@@ -238,7 +238,10 @@ def _run(args):
     import zoo
 
     if args.command == "list":
-        _print_list(zoo.list_models(args.pattern))
+        names = zoo.list_models(args.pattern)
+        if not names:
+            raise UserError(f"no model matches {args.pattern!r}; `zoo list` shows them all.")
+        _print_list(names)
     elif args.command == "info":
         print(json.dumps(zoo.info(args.name), indent=2, ensure_ascii=False))
     elif args.command == "translate":

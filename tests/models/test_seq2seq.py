@@ -71,6 +71,7 @@ def test_n_best_lists_with_scores_follow_the_beam_search(tiny_translator):
     assert [s for _, s in alone] == pytest.approx(scores[0])
     text, score = model.translate(sentences[0], beam_size=1, return_scores=True)
     assert text == model.translate(sentences[0], beam_size=1) and score <= 0
+    assert type(score) is float and all(type(s) is float for _, s in alone)  # greedy and beam alike
     with pytest.raises(ValueError, match="num_return_sequences"):
         model.translate(sentences[0], beam_size=2, num_return_sequences=3)
     with pytest.raises(ValueError, match="return_attention"):

@@ -253,7 +253,7 @@ class Seq2Seq(DeepOutput, ZooModel):
         for i, sequences, values in zip(todo, found, scores):
             sequences, values = (sequences, values) if n_best > 1 else ([sequences], [values])
             texts = [_to_str(self._target_tokenizer.detokenize(s)) if len(s) else "" for s in sequences]
-            pairs = list(zip(texts, values)) if return_scores else texts
+            pairs = list(zip(texts, map(float, values))) if return_scores else texts  # Python floats, any search
             answers[i] = pairs if n_best > 1 else pairs[0]
         return answers[0] if single else answers
 
