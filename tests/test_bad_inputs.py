@@ -357,7 +357,10 @@ def test_bytes_are_image_data_or_a_path(tmp_path):
     np.testing.assert_array_equal(flickr8k.load_image(path.read_bytes(), size=16), expected)
     np.testing.assert_array_equal(flickr8k.load_image(bytes(path), size=16), expected)
     np.testing.assert_array_equal(flickr8k.load_image(Image.open(path), size=16), expected)
-    raises(ValueError, r"could not read the image given as 12 bytes", lambda: flickr8k.load_image(b"not an image"))
+    raises(ValueError, r"could not read the image given as 12 bytes: not an image format Pillow reads$",
+           lambda: flickr8k.load_image(b"not an image"))
+    raises(FileNotFoundError, r"`image` is an empty path", lambda: flickr8k.load_image(""))
+    raises(IsADirectoryError, rf"{tmp_path} is a directory, not an image file", lambda: flickr8k.load_image(tmp_path))
     raises(TypeError, r"`image` must be a path, the bytes .* got NoneType", lambda: flickr8k.load_image(None))
 
 

@@ -218,7 +218,11 @@ def load_image(image, size=224):
             f"`image` must be a path, the bytes of an image file, a PIL image or an array "
             f"[H, W, 3] / [H, W], got {type(image).__name__}."
         )
+    if not os.fspath(image):
+        raise FileNotFoundError("`image` is an empty path: give an image file.")
     path = Path(image)
+    if path.is_dir():
+        raise IsADirectoryError(f"{path} is a directory, not an image file.")
     if not path.is_file():
         raise FileNotFoundError(f"no image file at {path}.")
     return _load_encoded(path, size, str(path))
@@ -231,7 +235,8 @@ def _load_encoded(source, size, name):
             opened.load()
             return _load_pil(ImageOps.exif_transpose(opened), size, name)
     except (OSError, SyntaxError, Image.DecompressionBombError) as e:
-        raise ValueError(f"could not read the image {name}: {e}") from e
+        reason = "not an image format Pillow reads" if isinstance(e, Image.UnidentifiedImageError) else e
+        raise ValueError(f"could not read the image {name}: {reason}") from e
     except ValueError as e:
         if str(e).startswith(("an image array", "a float image")):
             raise ValueError(f"{name}: {e}") from e
