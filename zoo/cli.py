@@ -255,10 +255,17 @@ def _run(args):
         _check_model(args.name, "generate", args.weights)
         with _quiet(args):
             model = zoo.load(args.name, weights=args.weights)
-            texts = model.generate(args.prompt, args.length, temperature=args.temperature,
-                                   top_k=args.top_k, top_p=args.top_p, seed=args.seed,
-                                   num_samples=args.num_samples, litert=args.litert)
-        for i, text in enumerate([texts] if isinstance(texts, str) else texts):
+            options = {"temperature": args.temperature, "top_k": args.top_k, "top_p": args.top_p,
+                       "seed": args.seed, "num_samples": args.num_samples, "litert": args.litert}
+            if args.num_samples == 1:  # shown as it is written (a chunk at a time); Ctrl-C keeps what is shown
+                chunks = model.stream(args.prompt, args.length, **options)
+                print(args.prompt, end="", flush=True)
+                for chunk in chunks:
+                    print(chunk, end="", flush=True)
+                print()
+                return 0
+            texts = model.generate(args.prompt, args.length, **options)
+        for i, text in enumerate(texts):
             print(("" if i == 0 else "\n" + "-" * 40 + "\n") + args.prompt + text)
     elif args.command == "caption":
         _check_model(args.model, "caption", args.weights)

@@ -95,6 +95,10 @@ def test_same_seed_same_text_and_samples_differ(model, litert):
     batch = model.generate("ab", 60, seed=7, num_samples=3, top_p=0.9, litert=litert)
     assert batch == model.generate("ab", 60, seed=7, num_samples=3, top_p=0.9, litert=litert)
     assert isinstance(batch, list) and len(set(batch)) == 3
+    chunks = list(model.stream("ab", 300, temperature=1.0, seed=7, litert=litert))  # as it is written
+    assert [len(c) for c in chunks] == [256, 44] and "".join(chunks) == first
+    streamed = list(model.stream("ab", 60, seed=7, num_samples=3, top_p=0.9, litert=litert))
+    assert ["".join(parts) for parts in zip(*streamed, strict=True)] == batch
     keras.utils.set_random_seed(11)  # seed=None draws from NumPy's global generator
     unseeded = model.generate("ab", 60, litert=litert)
     keras.utils.set_random_seed(11)
@@ -235,6 +239,12 @@ def test_bad_arguments_are_named(tiny_char_model):
     ]:
         with pytest.raises(ValueError, match=message):
             model.generate(**{"prompt": "ab", "length": 3, **kwargs})
+        with pytest.raises(ValueError, match=message):
+            model.stream(**{"prompt": "ab", "length": 3, **kwargs})  # at the call, not at the first chunk
+    with pytest.warns(UserWarning, match="outside the model's vocabulary") as caught:
+        model.stream("a§", 3)
+    assert caught[0].filename == __file__  # the warning points at the caller
+    assert list(model.stream("ab", 0)) == []
     with pytest.raises(ValueError, match="at least 2 characters"):
         model.log_loss("a")
     with pytest.raises(

@@ -210,7 +210,7 @@ class CharRNN(ZooModel):
             )
         self.vocabulary = vocabulary
 
-    def _encode(self, text, name):
+    def _encode(self, text, name, stacklevel=3):
         if self.vocabulary is None:
             raise ValueError(
                 "This model has no vocabulary: call `set_vocabulary` or load a "
@@ -224,7 +224,7 @@ class CharRNN(ZooModel):
                 f"`{name}` has characters outside the model's vocabulary: {unknown!r}. "
                 f"They are read as the unknown id (a zero input vector) and scored as "
                 f"the unknown class.",
-                stacklevel=3,
+                stacklevel=stacklevel,
             )
         return self.vocabulary.encode(text)
 
@@ -290,6 +290,34 @@ class CharRNN(ZooModel):
                 number, ...), naming it.
             ValueError: a value out of range, NaN or infinite, naming it.
         """
+        chunks = list(self._chunks(prompt, length, temperature, top_k, top_p, seed, num_samples, litert))
+        out = np.concatenate(chunks, axis=1) if chunks else np.zeros((num_samples, 0), np.int32)
+        texts = [self.vocabulary.decode(row) for row in out]
+        return texts[0] if num_samples == 1 else texts
+
+    def stream(self, prompt, length, temperature=1.0, top_k=None, top_p=None, seed=None, num_samples=1,
+               litert=None):
+        """`generate`, chunk by chunk: yields the new characters as each run of
+        the compiled loop ends (`SAMPLING_CHUNK` at a time; a list of
+        `num_samples` strings when `num_samples > 1`), so a long generation
+        can be shown as it is written. Joined, the chunks are what `generate`
+        returns for the same arguments. The arguments are checked, and the
+        prompt read, at the call, not at the first chunk.
+
+        >>> "".join(model.stream("ROMEO:", 600, seed=1)) == model.generate("ROMEO:", 600, seed=1)  # doctest: +SKIP
+        True
+        """
+        chunks = self._chunks(prompt, length, temperature, top_k, top_p, seed, num_samples, litert)
+
+        def texts(tokens):
+            decoded = [self.vocabulary.decode(row) for row in tokens]
+            return decoded[0] if num_samples == 1 else decoded
+
+        return (texts(tokens) for tokens in chunks)
+
+    def _chunks(self, prompt, length, temperature, top_k, top_p, seed, num_samples, litert):
+        """Checks `generate`'s arguments and reads the prompt, then returns a
+        generator of the sampled ids, `[num_samples, steps]` per chunk."""
         if not isinstance(prompt, str):
             raise TypeError(f"`prompt` must be a non-empty string, got {type(prompt).__name__}.")
         if not prompt:
@@ -301,10 +329,9 @@ class CharRNN(ZooModel):
         seed = integer("seed", seed, minimum=0, maximum=2**63 - 1, allow_none=True)
         num_samples = integer("num_samples", num_samples, minimum=1)
         litert = lite.check_weights(litert)
-        ids = self._encode(prompt, "prompt")
+        ids = self._encode(prompt, "prompt", stacklevel=4)  # the warning points at the caller of generate/stream
         if length == 0:
-            return "" if num_samples == 1 else [""] * num_samples
-
+            return iter(())
         state = (
             self.read(np.repeat(ids[None, :-1], num_samples, axis=0))
             if len(ids) > 1
@@ -315,28 +342,27 @@ class CharRNN(ZooModel):
         if litert:
             sample = self.litert_loop("sample", num_samples, litert, filtered=bool(top_k or top_p))
             state = [[ops.convert_to_numpy(s) for s in layer] for layer in state]
-            chunks = []
-            for done in range(0, length, lite.SAMPLING_CHUNK):  # Ctrl-C is seen between chunks
-                tokens, last, state = sample(last, state, min(lite.SAMPLING_CHUNK, length - done), temperature,
-                                             top_k, top_p, seed, done)
-                chunks.append(tokens)
-            texts = [self.vocabulary.decode(row) for row in np.concatenate(chunks, axis=1)]
-            return texts[0] if num_samples == 1 else texts
+
+            def chunks(last, state):
+                for done in range(0, length, lite.SAMPLING_CHUNK):  # Ctrl-C is seen between chunks
+                    tokens, last, state = sample(last, state, min(lite.SAMPLING_CHUNK, length - done), temperature,
+                                                 top_k, top_p, seed, done)
+                    yield tokens
+
+            return chunks(last, state)
         sample = self.sampling_loop(temperature == 0, top_k, top_p)
-        inverse_temperature = np.float32(
-            1.0 if temperature == 0 else 1.0 / max(temperature, 1e-6)
-        )
-        chunks = []
-        for done in range(0, length, SAMPLING_CHUNK):
-            steps = min(SAMPLING_CHUNK, length - done)
-            # Between chunks Python runs, so a pending KeyboardInterrupt is raised here.
-            tokens, last, state = sample(
-                last, state, np.int32(steps), inverse_temperature, np.array([seed, done], np.int64)
-            )
-            chunks.append(ops.convert_to_numpy(tokens))
-        out = np.concatenate(chunks, axis=1)
-        texts = [self.vocabulary.decode(row) for row in out]
-        return texts[0] if num_samples == 1 else texts
+        inverse_temperature = np.float32(1.0 if temperature == 0 else 1.0 / max(temperature, 1e-6))
+
+        def chunks(last, state):
+            for done in range(0, length, SAMPLING_CHUNK):
+                steps = min(SAMPLING_CHUNK, length - done)
+                # Between chunks Python runs, so a pending KeyboardInterrupt is raised here.
+                tokens, last, state = sample(
+                    last, state, np.int32(steps), inverse_temperature, np.array([seed, done], np.int64)
+                )
+                yield ops.convert_to_numpy(tokens)
+
+        return chunks(last, state)
 
     def read(self, ids):
         """The states after reading int `[batch, time]` ids from zero states."""
