@@ -92,7 +92,7 @@ def build_parser():
     p.add_argument("--seed", type=non_negative_int, default=None, help="for a reproducible sample")
     p.add_argument("--num-samples", type=positive_int, default=1, help="independent samples (default: %(default)s)")
     p.add_argument("--litert", choices=["float32", "int8"], default=None,
-                   help="run the sampling loop in LiteRT with weights of this type (int8: about 1.8x faster)")
+                   help="run the sampling loop in LiteRT with weights of this type (int8: about 2x faster)")
     p.add_argument("--weights", **WEIGHTS)
     p = commands.add_parser("caption", parents=[common], help="caption image files with a shipped model")
     p.add_argument("images", nargs="+", help="image files (any size; RGB, grayscale or CMYK)")

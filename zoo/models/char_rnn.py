@@ -273,8 +273,8 @@ class CharRNN(ZooModel):
             num_samples: independent continuations of the same prompt,
                 generated as one batch.
             litert: None runs the loop in TensorFlow. "int8" runs it in
-                LiteRT with int8 weight matrices (`zoo.lite`): 1.7-1.8x
-                the characters/s at batch 1 and 2.4x at batch 32, with the
+                LiteRT with int8 weight matrices (`zoo.lite`): 2.05-2.26x
+                the characters/s at batch 1 and 3x at batch 32, with the
                 same validation loss to 0.001 nats (`benchmarks/generate.py
                 --litert`); "float32" in LiteRT with the weights as they are. The prompt is read in TensorFlow.
                 Reproducible for a seed, but not the same draws as the
