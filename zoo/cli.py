@@ -190,13 +190,16 @@ def _task_and_card(name, weights="pretrained"):
     return tasks.get(card.get("task", task) if card else task), card
 
 
-def _check_new_file(name, path):
-    """Refuses, before any work, a path the command could not write: empty,
-    an existing directory, or under a file."""
+def _check_new_path(name, path, what):
+    """Refuses, before any work, a path the command could not write `what`
+    ("file": replaced if it exists; "directory": must not exist yet) to:
+    empty, taken, or under a file."""
     if not path:
         raise UserError(f"{name} must be a path, got {path!r}.")
-    if os.path.isdir(path) and name != "directory":
-        raise UserError(f"{name} {path!r} is a directory; give a file name (.png).")
+    if what == "directory" and os.path.exists(path):
+        raise UserError(f"{path} already exists: give a new directory for the export.")
+    if what == "file" and os.path.isdir(path):
+        raise UserError(f"{name} {path!r} is a directory; give a file name.")
     parent = Path(path).parent
     while not parent.exists() and parent != parent.parent:
         parent = parent.parent
@@ -270,7 +273,7 @@ def _run(args):
     elif args.command == "caption":
         _check_model(args.model, "caption", args.weights)
         if args.attention is not None:
-            _check_new_file("--attention", args.attention)
+            _check_new_path("--attention", args.attention, "file")
         with _quiet(args):
             model = zoo.load(args.model, weights=args.weights)
             captions, maps = model.caption(args.images, beam_size=args.beam_size, return_attention=True)
@@ -288,9 +291,7 @@ def _run(args):
             atomic_write(args.attention, viz.to_png(figure))
     elif args.command == "export":
         zoo.registry.describe(args.name)  # an unknown name first
-        _check_new_file("directory", args.directory)
-        if os.path.exists(args.directory):
-            raise UserError(f"{args.directory} already exists: give a new directory for the SavedModel.")
+        _check_new_path("directory", args.directory, "directory")
         task = _check_model(args.name, "export", args.weights)
         if args.litert and task.verb != "generate":
             raise UserError(f"--litert exports text-generation models; {args.name} is a {task.name} model.")
