@@ -423,6 +423,15 @@ def test_export_refuses_a_model_it_cannot_serve(tmp_path):
         export("not a model", tmp_path)
 
 
+def test_litert_export_refuses_a_model_that_is_not_a_character_model(tiny_translator, tmp_path):
+    from zoo import lite
+
+    for model, name in ((tiny_translator("lstm-seq2seq-attn"), "Seq2Seq"), ("char-lstm", "str")):
+        with pytest.raises(ValueError, match=f"`model` must be a character model .*, got {name}\\."):
+            lite.export(model, tmp_path / "lite")
+    assert not (tmp_path / "lite").exists()
+
+
 def test_export_refuses_an_existing_or_empty_directory(tiny_translator, tmp_path):
     from zoo.export import export
 

@@ -117,6 +117,19 @@ def test_corrupt_run_files_are_one_line_errors(mirror, tmp_path, script, file, c
     assert "Traceback" not in result.stderr
 
 
+def test_a_run_that_fails_before_training_leaves_no_new_run_directory(tmp_path):
+    (tmp_path / "empty.txt").write_text("")
+    for run_dir, kept in ((tmp_path / "runs" / "new", False), (tmp_path / "mine", True)):
+        if kept:
+            run_dir.mkdir()
+        result = subprocess.run([sys.executable, str(ROOT / "recipes" / "generate_text.py"), "--smoke", "--text-file",
+                                 str(tmp_path / "empty.txt"), "--run-dir", str(run_dir)],
+                                cwd=ROOT, capture_output=True, text=True, timeout=600)
+        assert result.returncode == 2 and "empty.txt" in result.stderr.strip().splitlines()[-1], result.stderr[-2000:]
+        assert run_dir.is_dir() == kept  # a directory the user made stays, with what the run wrote in it
+    assert (tmp_path / "runs").is_dir()  # only the run directory itself is removed, not its parents
+
+
 # -- the --ship decision (in process, a tiny model) -----------------------------------
 
 

@@ -164,6 +164,11 @@ def export(model, directory, weights="int8"):
     import tensorflow as tf
     from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
+    from zoo.models.char_rnn import CharRNN
+
+    if not isinstance(model, CharRNN):
+        raise ValueError(f"`model` must be a character model (`zoo.models.CharRNN`, e.g. `zoo.load('char-lstm')`), "
+                         f"got {type(model).__name__}.")
     if not str(directory):
         raise ValueError("`directory` must be a new directory for the export, got ''.")
     directory = Path(directory)

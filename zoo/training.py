@@ -19,6 +19,7 @@ import math
 import os
 import platform
 import shlex
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -136,6 +137,7 @@ def parse_config(config_class, description, argv=None, checks=None, validate=Non
 
 
 _LOCKS = []  # open lock files: released when the process ends, however it ends
+_NEW_RUN_DIRS = []  # run directories this process made (removed again if the run fails before training)
 
 
 def lock_run_dir(run_dir):
@@ -143,6 +145,8 @@ def lock_run_dir(run_dir):
     that holds it. `flock` is released by the OS when the holder dies, so a
     killed run never leaves a stale lock (re-running it resumes)."""
     run_dir = Path(run_dir)
+    if not run_dir.exists():
+        _NEW_RUN_DIRS.append(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     fd = os.open(run_dir / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
     try:
@@ -321,10 +325,23 @@ def run(main, cfg):
         with quiet.filtered_stderr():
             return main(cfg)
     except (ValueError, OSError) as e:
+        _remove_unstarted_run_dirs()
         if os.environ.get("ZOO_DEBUG") == "1":
             raise
         print(f"error: {e} (ZOO_DEBUG=1 shows the traceback)", file=sys.stderr)
         raise SystemExit(2) from None
+
+
+def _remove_unstarted_run_dirs():
+    """Removes the run directories this process made if the run ended before
+    training kept anything (no backup, best weights or model/): a failed first
+    try leaves no directory whose vocabulary or flags the corrected command
+    would then resume from."""
+    while _NEW_RUN_DIRS:
+        run_dir = _NEW_RUN_DIRS.pop()
+        kept = [run_dir / "best.weights.h5", run_dir / "model", *(run_dir / "backup").glob("*")]
+        if not any(path.exists() for path in kept):
+            shutil.rmtree(run_dir, ignore_errors=True)
 
 
 def starting_point(cfg):
