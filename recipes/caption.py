@@ -31,27 +31,21 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from zoo import training  # noqa: E402, I001  first: it imports TensorFlow without its start-up noise
-
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-
-import zoo  # noqa: E402
-from zoo import viz  # noqa: E402
-from zoo.callbacks import CaptionValidation  # noqa: E402
+import zoo  # noqa: E402  light: the registry, no TensorFlow
 from zoo.data.captions import (  # noqa: E402
-    VIEWS, cache_features, caption_dataset, caption_pairs, caption_splits, pairs_per_pass, text_captions)
-from zoo.data.flickr8k import load_image, normalize_caption  # noqa: E402
-from zoo.data.tokenizers import WordVocabulary  # noqa: E402
-from zoo.evaluate import evaluate_captioning  # noqa: E402
-from zoo.metrics import MaskedAccuracy, caption_scores, masked_cross_entropy  # noqa: E402
-from zoo.evaluate import nearest_neighbour_captions  # noqa: E402
-from zoo.io import atomic_write  # noqa: E402
-from zoo.training import flag  # noqa: E402
+    VIEWS,
+    cache_features,
+    caption_dataset,
+    caption_pairs,
+    caption_splits,
+    pairs_per_pass,
+    text_captions,
+)
+from zoo.flags import FlagError, RunConfig, flag, parse_config  # noqa: E402
 
 
 @dataclasses.dataclass
-class Config(training.RunConfig):
+class Config(RunConfig):
     model: str = flag("sat-lstm-squeezenet", "registered captioner", choices=tuple(zoo.list_models("*squeezenet*")))
     epochs: int = flag(30, "passes over the training captions", minimum=1)
     batch_size: int = flag(32, "captions per replica and step", minimum=1)
@@ -95,25 +89,24 @@ class Config(training.RunConfig):
 
 
 def parse_args(argv=None):
-    return training.parse_config(Config, __doc__, argv, validate=check_flags)
+    return parse_config(Config, __doc__, argv, validate=check_flags)
 
 
 def check_flags(cfg):
-    """The flags that go together (`training.FlagError` if not)."""
+    """The flags that go together (`FlagError` if not)."""
     if not 0.0 < cfg.train_fraction <= 1.0:
-        raise training.FlagError(f"--train-fraction must be in (0, 1], got {cfg.train_fraction}")
+        raise FlagError(f"--train-fraction must be in (0, 1], got {cfg.train_fraction}")
     if bool(cfg.images) != bool(cfg.captions):
-        raise training.FlagError("--images and --captions go together (a folder of images and their captions file)")
+        raise FlagError("--images and --captions go together (a folder of images and their captions file)")
     augmentation_views(cfg.augment)
     if cfg.folds == 1:
-        raise training.FlagError(f"--folds must be 0 (the fixed split) or an integer >= 2, got {cfg.folds}")
+        raise FlagError(f"--folds must be 0 (the fixed split) or an integer >= 2, got {cfg.folds}")
     if cfg.folds and cfg.fold >= cfg.folds:
-        raise training.FlagError(f"--fold must be in [0, {cfg.folds}) with --folds {cfg.folds}, got {cfg.fold}")
+        raise FlagError(f"--fold must be in [0, {cfg.folds}) with --folds {cfg.folds}, got {cfg.fold}")
     if cfg.fold and not cfg.folds:
-        raise training.FlagError(f"--fold {cfg.fold} needs --folds K (K >= 2, the number of folds)")
+        raise FlagError(f"--fold {cfg.fold} needs --folds K (K >= 2, the number of folds)")
     if cfg.folds and cfg.images:
-        raise training.FlagError("--folds is for Flickr8k; with --images your own files are split by a hash of "
-                                 "their names")
+        raise FlagError("--folds is for Flickr8k; with --images your own files are split by a hash of their names")
 
 
 def augmentation_views(augment):
@@ -121,9 +114,27 @@ def augmentation_views(augment):
     groups = {"mirror": ["mirror"], "crops": [v for v in VIEWS if v.startswith("crop-")]}
     names = [n for n in augment.split(",") if n] if augment else []
     if any(n not in groups for n in names) or len(set(names)) != len(names):
-        raise training.FlagError(f"--augment must be 'mirror', 'crops' or 'mirror,crops', got {augment!r}")
+        raise FlagError(f"--augment must be 'mirror', 'crops' or 'mirror,crops', got {augment!r}")
     return [view for n in names for view in groups[n]]
 
+
+
+if __name__ == "__main__":
+    CFG = parse_args()  # before TensorFlow loads: --help and a mistaken flag answer at once
+
+from zoo import training  # noqa: E402, I001  before Keras: it imports TensorFlow without its start-up noise
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+
+from zoo import viz  # noqa: E402
+from zoo.callbacks import CaptionValidation  # noqa: E402
+from zoo.data.flickr8k import load_image, normalize_caption  # noqa: E402
+from zoo.data.tokenizers import WordVocabulary  # noqa: E402
+from zoo.evaluate import evaluate_captioning  # noqa: E402
+from zoo.metrics import MaskedAccuracy, caption_scores, masked_cross_entropy  # noqa: E402
+from zoo.evaluate import nearest_neighbour_captions  # noqa: E402
+from zoo.io import atomic_write  # noqa: E402
 
 def build_model(cfg, vocabulary, init=None):
     """The model to train, built (in the current strategy's scope), with its
@@ -273,4 +284,4 @@ def main(cfg):
 
 
 if __name__ == "__main__":
-    training.run(main, parse_args())
+    training.run(main, CFG)

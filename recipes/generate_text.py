@@ -37,20 +37,9 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from zoo import training  # noqa: E402, I001  first: it imports TensorFlow without its start-up noise
-
-import keras  # noqa: E402
-import tensorflow as tf  # noqa: E402
-
-import zoo  # noqa: E402
-from zoo import distribute, viz  # noqa: E402
-from zoo.callbacks import BestCheckpoint  # noqa: E402
-from zoo.data.pipeline import count_batches  # noqa: E402
-from zoo.data import user_files  # noqa: E402
+import zoo  # noqa: E402  light: the registry, no TensorFlow
 from zoo.data.text import CORPORA, char_dataset, load_text, split_text  # noqa: E402
-from zoo.data.tokenizers import CharVocabulary  # noqa: E402
-from zoo.io import atomic_write  # noqa: E402
-from zoo.training import flag  # noqa: E402
+from zoo.flags import FlagError, RunConfig, flag, parse_config, tasks_in_tf_config  # noqa: E402
 
 # Where each corpus's samples start; the gate picture reads the first
 # characters of the validation text.
@@ -59,7 +48,7 @@ TARGET_NATS = 1.45
 
 
 @dataclasses.dataclass
-class Config(training.RunConfig):
+class Config(RunConfig):
     model: str = flag("char-lstm", "registered character model", choices=tuple(zoo.list_models("char-*")))
     corpus: str = flag("tinyshakespeare", "training text", choices=tuple(sorted(CORPORA)))
     epochs: int = flag(8, "passes over the training text (about 1.0M characters each)", minimum=1)
@@ -89,13 +78,29 @@ class Config(training.RunConfig):
 
 
 def parse_args(argv=None):
-    return training.parse_config(Config, __doc__, argv, validate=check_flags)
+    return parse_config(Config, __doc__, argv, validate=check_flags)
 
 
 def check_flags(cfg):
-    """The flags that go together (`training.FlagError` if not)."""
-    if cfg.time_budget_minutes and (cfg.strategy == "multi-worker" or distribute.tasks_in_tf_config() > 1):
-        raise training.FlagError("--time-budget-minutes: each worker would measure its own time; use --epochs instead")
+    """The flags that go together (`FlagError` if not)."""
+    if cfg.time_budget_minutes and (cfg.strategy == "multi-worker" or tasks_in_tf_config() > 1):
+        raise FlagError("--time-budget-minutes: each worker would measure its own time; use --epochs instead")
+
+
+if __name__ == "__main__":
+    CFG = parse_args()  # before TensorFlow loads: --help and a mistaken flag answer at once
+
+from zoo import training  # noqa: E402, I001  before Keras: it imports TensorFlow without its start-up noise
+
+import keras  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from zoo import viz  # noqa: E402
+from zoo.callbacks import BestCheckpoint  # noqa: E402
+from zoo.data.pipeline import count_batches  # noqa: E402
+from zoo.data import user_files  # noqa: E402
+from zoo.data.tokenizers import CharVocabulary  # noqa: E402
+from zoo.io import atomic_write  # noqa: E402
 
 
 def bits_per_character(y_true, y_pred):
@@ -248,4 +253,4 @@ def main(cfg):
 
 
 if __name__ == "__main__":
-    training.run(main, parse_args())
+    training.run(main, CFG)

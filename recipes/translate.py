@@ -22,27 +22,15 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from zoo import training  # noqa: E402, I001  first: it imports TensorFlow without its start-up noise
-
-import keras  # noqa: E402
-import tensorflow as tf  # noqa: E402
-
-import zoo  # noqa: E402
-from zoo import viz  # noqa: E402
-from zoo.callbacks import BestCheckpoint  # noqa: E402
-from zoo.data import tokenizers, user_files  # noqa: E402
-from zoo.data.pipeline import count_batches, encode, translation_dataset  # noqa: E402
+import zoo  # noqa: E402  light: the registry, no TensorFlow
 from zoo.data.translation import load_pairs, pairs  # noqa: E402
-from zoo.evaluate import evaluate_translation  # noqa: E402
-from zoo.metrics import MaskedAccuracy, masked_cross_entropy, translation_scores  # noqa: E402
-from zoo.io import atomic_write  # noqa: E402
-from zoo.training import flag  # noqa: E402
+from zoo.flags import FlagError, RunConfig, flag, parse_config  # noqa: E402
 
 TRANSLATORS = tuple(zoo.list_models("*seq2seq*"))
 
 
 @dataclasses.dataclass
-class Config(training.RunConfig):
+class Config(RunConfig):
     model: str = flag("lstm-seq2seq-attn", "registered translation model", choices=TRANSLATORS)
     pair: str = flag("de-en", "language pair: Multi30k (de, en, fr) or spa-eng (en-es, es-en)", choices=tuple(pairs()))
     epochs: int = flag(12, "passes over the training data", minimum=1)
@@ -75,19 +63,36 @@ class Config(training.RunConfig):
 
 
 def parse_args(argv=None):
-    return training.parse_config(Config, __doc__, argv, validate=check_flags)
+    return parse_config(Config, __doc__, argv, validate=check_flags)
 
 
 def check_flags(cfg):
-    """The flags that go together (`training.FlagError` if not)."""
+    """The flags that go together (`FlagError` if not)."""
     if cfg.train_file and (cfg.source_file or cfg.target_file):
-        raise training.FlagError("--train-file: give a table or --source-file/--target-file, not both")
+        raise FlagError("--train-file: give a table or --source-file/--target-file, not both")
     if bool(cfg.source_file) != bool(cfg.target_file):
-        raise training.FlagError("--source-file and --target-file go together (one sentence per line in each)")
+        raise FlagError("--source-file and --target-file go together (one sentence per line in each)")
     if bool(cfg.val_file) != bool(cfg.test_file):
-        raise training.FlagError("--val-file and --test-file go together (without both, 5% each are held out)")
+        raise FlagError("--val-file and --test-file go together (without both, 5% each are held out)")
     if cfg.val_file and not (cfg.train_file or cfg.source_file):
-        raise training.FlagError("--val-file/--test-file need your training pairs too (--train-file or --source-file)")
+        raise FlagError("--val-file/--test-file need your training pairs too (--train-file or --source-file)")
+
+
+if __name__ == "__main__":
+    CFG = parse_args()  # before TensorFlow loads: --help and a mistaken flag answer at once
+
+from zoo import training  # noqa: E402, I001  before Keras: it imports TensorFlow without its start-up noise
+
+import keras  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from zoo import viz  # noqa: E402
+from zoo.callbacks import BestCheckpoint  # noqa: E402
+from zoo.data import tokenizers, user_files  # noqa: E402
+from zoo.data.pipeline import count_batches, encode, translation_dataset  # noqa: E402
+from zoo.evaluate import evaluate_translation  # noqa: E402
+from zoo.metrics import MaskedAccuracy, masked_cross_entropy, translation_scores  # noqa: E402
+from zoo.io import atomic_write  # noqa: E402
 
 
 def build_model(cfg, protos, init=None):
@@ -243,4 +248,4 @@ def main(cfg):
 
 
 if __name__ == "__main__":
-    training.run(main, parse_args())
+    training.run(main, CFG)

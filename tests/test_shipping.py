@@ -70,6 +70,24 @@ def test_flags_checked_together_are_one_line_errors_too(script, flags, message, 
 
 
 @pytest.mark.parametrize("script", SCRIPTS)
+def test_help_and_a_flag_error_answer_before_tensorflow_loads(script):
+    probe = ("import runpy, sys\n"
+             "recipe = sys.argv[1]\n"
+             "for flags in (['--help'], ['--epochs', '0']):\n"
+             "    sys.argv = [recipe, *flags]\n"
+             "    try:\n"
+             "        runpy.run_path(recipe, run_name='__main__')\n"
+             "    except SystemExit as e:\n"
+             "        print('exit', e.code, 'tensorflow' in sys.modules, 'keras' in sys.modules, file=sys.stderr)\n")
+    result = subprocess.run([sys.executable, "-c", probe, str(ROOT / "recipes" / script)], cwd=ROOT,
+                            capture_output=True, text=True, timeout=120)
+    assert "usage:" in result.stdout, result.stderr[-2000:]
+    lines = result.stderr.strip().splitlines()
+    assert lines[-3:] == ["exit 0 False False", f"{script}: error: --epochs must be >= 1, got 0 (--help lists the flags)",
+                          "exit 2 False False"], result.stderr[-2000:]
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
 def test_every_flag_has_help_and_default(script, capsys):
     module = recipe_module(script)
     with pytest.raises(SystemExit):

@@ -32,8 +32,6 @@ import atexit
 import functools
 import hashlib
 import inspect
-import json
-import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -43,8 +41,7 @@ import numpy as np
 import tensorflow as tf
 
 from zoo.checks import non_negative_int
-
-STRATEGIES = ("auto", "default", "mirrored", "multi-worker")
+from zoo.flags import STRATEGIES, tasks_in_tf_config
 
 
 def get_strategy(name="auto", cpu_devices=0):
@@ -77,12 +74,6 @@ def get_strategy(name="auto", cpu_devices=0):
         _keras_multi_worker_workarounds()
         return tf.distribute.MultiWorkerMirroredStrategy()
     return tf.distribute.get_strategy()
-
-
-def tasks_in_tf_config():
-    """How many tasks (chief and workers) `$TF_CONFIG` names; 0 without it."""
-    cluster = json.loads(os.environ.get("TF_CONFIG") or "{}").get("cluster", {})
-    return len(cluster.get("chief", [])) + len(cluster.get("worker", []))
 
 
 def _split_cpu(n):

@@ -8,7 +8,6 @@ import os
 from pathlib import Path
 
 import numpy as np
-import tensorflow as tf
 from tqdm import tqdm
 
 from zoo.data.flickr8k import FOLD_VAL_PERCENT, load_flickr8k, load_flickr8k_fold, load_image, normalize_caption
@@ -171,6 +170,8 @@ def caption_dataset(features, rows, tokens, batch_size, shuffle=False, seed=0, e
     With `text_tokens` (`text_captions`), each pass also has as many text-only
     captions as image captions (all of them, if fewer; drawn from `(seed,
     e)`), each paired with an all-zero feature grid: no image."""
+    import tensorflow as tf  # here: `VIEWS` (a recipe's flags) needs no TensorFlow
+
     n, block = len(rows), len(features) // views
     if text_tokens is not None:
         features = np.concatenate([features, np.zeros_like(features[:1])])  # the blank "image", last

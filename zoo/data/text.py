@@ -9,7 +9,6 @@ importing it from here keeps working).
 """
 
 import numpy as np
-import tensorflow as tf
 
 from zoo.data.download import fetch
 from zoo.data.tokenizers import UNKNOWN, UNKNOWN_ID, CharVocabulary  # noqa: F401  their home is zoo.data.tokenizers
@@ -71,6 +70,8 @@ def char_dataset(ids, sequence_length, batch_size, shuffle=False, seed=0, epochs
     sees the batches an unbroken run would have seen (`.skip(n)` to resume
     mid-epoch). `steps_per_epoch` keeps only the first batches of each pass.
     """
+    import tensorflow as tf  # here: reading `CORPORA` (a recipe's flags) needs no TensorFlow
+
     ids = np.asarray(ids, np.int32)
     span = sequence_length + 1
     windows = (len(ids) - span) // sequence_length + 1 if len(ids) >= span else 0
