@@ -22,10 +22,12 @@ demo: $(VENV)/.installed
 	$(VENV)/bin/zoo translate "Ein Mann fährt Fahrrad." "Zwei Hunde spielen im Schnee." "Eine Frau mit rotem Hut liest ein Buch."
 	$(VENV)/bin/zoo generate char-lstm --prompt "ROMEO:" --length 200 --temperature 0.8 --seed 0
 
+# Two test processes (pytest-xdist): much of a test's time is Python and process start-up,
+# which one process cannot spread over the two cores. `worksteal` balances the long recipe runs.
 test: $(VENV)/.installed
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n 2 --dist worksteal
 
-test-slow: $(VENV)/.installed
+test-slow: $(VENV)/.installed  # one process: the kill-mid-epoch runs time their kills
 	$(PY) -m pytest -q -m slow
 
 # every shipped model's training run (saved_models/<name>/logs/), side by side

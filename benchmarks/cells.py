@@ -27,10 +27,13 @@ The shapes `(B, T, D, H)` include each shipped model's recurrent layers (the
 `--shapes` default, `SHAPES`). `--models` adds whole training steps of the
 shipped models at their recipes' sizes, built once with the zoo cell and once
 with `keras.layers.LSTMCell` / `GRUCell` in its place (the fused layout the
-zoo cells had before), interleaved.
+zoo cells had before), interleaved, and once more with a stand-in cell
+without weights (`NoMatmulCell`): the step less its cells, which bounds what
+any cell can gain in that model and gives the cells' own share of the step.
 """
 
 import argparse
+import functools
 import os
 import statistics
 import sys
@@ -163,6 +166,29 @@ def decoder_step_ms(batch, src_len, tgt_len, units, repeats):
     return train_ms, infer_ms
 
 
+@keras.saving.register_keras_serializable(package="benchmarks")
+class NoMatmulCell(keras.layers.Layer):
+    """A stand-in with the LSTM's or GRU's states and no weights: the state moves
+    by a few elementwise ops. A model step with it is the step less its cells,
+    the least time any cell can reach: `fused / no cell` bounds what a faster
+    cell can gain in that model (Amdahl)."""
+
+    def __init__(self, units, states=2, **kwargs):
+        super().__init__(**kwargs)
+        self.units, self.states = units, states
+        self.state_size, self.output_size = [units] * states, units
+
+    def get_initial_state(self, batch_size=None):
+        return [keras.ops.zeros((batch_size, self.units), self.compute_dtype)] * self.states
+
+    def call(self, inputs, states, training=False):
+        h = keras.ops.tanh(states[0] + keras.ops.mean(inputs, axis=-1, keepdims=True))
+        return h, [h] * self.states
+
+    def get_config(self):
+        return {**super().get_config(), "units": self.units, "states": self.states}
+
+
 def model_step_fn(name, cell_type, cell_class, inputs, targets, **config):
     """A compiled training step (cross-entropy, Adam) of registry model `name`
     built with `cell_class` as its `cell_type` ("lstm" or "gru") cell."""
@@ -216,19 +242,24 @@ def model_steps(repeats):
          (grid, words[:, :-1]), words[:, 1:], {"vocabulary_size": 1065, "dropout": 0.5}),
     ]
     print("\n| model | step | fused (keras.layers cell) ms | zoo per-gate ms "
-          "| per-gate / fused: median / min / CPU |")
-    print("|---|---|---:|---:|---:|")
+          "| per-gate / fused: median / min / CPU | fused / per-gate | fused / no cell (bound) "
+          "| the cells' time in the step: per-gate / fused |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|")
     for name, cell_type, what, inputs, targets, config in rows:
         fused, ours = (keras.layers.LSTMCell, LSTMCell) if cell_type == "lstm" else (keras.layers.GRUCell, GRUCell)
+        no_cell = functools.partial(NoMatmulCell, states=2 if cell_type == "lstm" else 1)
         fns = {"fused": model_step_fn(name, cell_type, fused, inputs, targets, **config),
-               "zoo": model_step_fn(name, cell_type, ours, inputs, targets, **config)}
+               "zoo": model_step_fn(name, cell_type, ours, inputs, targets, **config),
+               "no cell": model_step_fn(name, cell_type, no_cell, inputs, targets, **config)}
         times = interleaved(fns, repeats)
         wall = {k: statistics.median(w for w, _ in v) for k, v in times.items()}
         low = {k: min(w for w, _ in v) for k, v in times.items()}
         cpu = {k: statistics.median(c for _, c in v) for k, v in times.items()}
         ratios = (wall["zoo"] / wall["fused"], low["zoo"] / low["fused"], cpu["zoo"] / cpu["fused"])
         print(f"| {name} | {what} | {wall['fused'] * 1e3:.0f} | {wall['zoo'] * 1e3:.0f} | "
-              + " / ".join(f"{r:.2f}" for r in ratios) + " |", flush=True)
+              + " / ".join(f"{r:.2f}" for r in ratios)
+              + f" | {wall['fused'] / wall['zoo']:.2f}x | {wall['fused'] / wall['no cell']:.2f}x "
+              f"| {(wall['zoo'] - wall['no cell']) / (wall['fused'] - wall['no cell']):.2f} |", flush=True)
 
 
 def parse_shape(text):

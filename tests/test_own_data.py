@@ -135,7 +135,7 @@ def test_fine_tuning_a_captioner_starts_from_the_shipped_model_exactly(mirror):
                                                    str(ROOT / "saved_models" / "sat-lstm-squeezenet")]))
 
 
-# A recipe run at the shipped model's size, one step on --smoke's 40 images: ~16 s on 2 busy cores.
+@pytest.mark.slow  # a recipe run at the shipped model's size; the start point is checked by default (above)
 def test_one_fine_tuning_step_of_a_captioner_changes_the_weights_and_keeps_the_vocabulary(mirror, tmp_path,
                                                                                          shipped_untouched):
     run("caption.py", "--init-from", "sat-lstm-squeezenet", "--smoke", "--epochs", "1", "--steps-per-epoch", "1",

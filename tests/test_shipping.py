@@ -83,8 +83,8 @@ def test_help_and_a_flag_error_answer_before_tensorflow_loads(script):
                             capture_output=True, text=True, timeout=120)
     assert "usage:" in result.stdout, result.stderr[-2000:]
     lines = result.stderr.strip().splitlines()
-    assert lines[-3:] == ["exit 0 False False", f"{script}: error: --epochs must be >= 1, got 0 (--help lists the flags)",
-                          "exit 2 False False"], result.stderr[-2000:]
+    error = f"{script}: error: --epochs must be >= 1, got 0 (--help lists the flags)"
+    assert lines[-3:] == ["exit 0 False False", error, "exit 2 False False"], result.stderr[-2000:]
 
 
 @pytest.mark.parametrize("script", SCRIPTS)
