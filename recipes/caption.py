@@ -118,7 +118,6 @@ def augmentation_views(augment):
     return [view for n in names for view in groups[n]]
 
 
-
 if __name__ == "__main__":
     CFG = parse_args()  # before TensorFlow loads: --help and a mistaken flag answer at once
 
@@ -135,6 +134,7 @@ from zoo.evaluate import evaluate_captioning  # noqa: E402
 from zoo.metrics import MaskedAccuracy, caption_scores, masked_cross_entropy  # noqa: E402
 from zoo.evaluate import nearest_neighbour_captions  # noqa: E402
 from zoo.io import atomic_write  # noqa: E402
+
 
 def build_model(cfg, vocabulary, init=None):
     """The model to train, built (in the current strategy's scope), with its

@@ -17,7 +17,7 @@ __all__ = ["build", "info", "layers", "list_models", "load", "register"]
 
 # Submodules reachable as attributes of `zoo` (imported on first access).
 _SUBMODULES = {
-    "callbacks", "checks", "data", "decoding", "distribute", "evaluate", "export", "io", "layers", "metrics",
+    "callbacks", "checks", "data", "decoding", "distribute", "evaluate", "export", "flags", "io", "layers", "metrics",
     "models", "quiet", "registry", "saving", "tasks", "training", "viz",
 }
 
