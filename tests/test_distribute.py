@@ -248,17 +248,16 @@ def test_step_backup_never_reads_a_partial_file(tmp_path):
 
 # recipe script -> the model it trains by default
 RECIPES = {"translate.py": "lstm-seq2seq-attn", "generate_text.py": "char-lstm", "caption.py": "sat-lstm-squeezenet"}
+
+
 # The default run checks each mechanism on one recipe; the other recipes' runs (minutes
 # each on 2 cores) run with `-m slow`. Two workers and two mirrored replicas: the captioning
 # recipe (the chief caches the features, the workers wait for them); the translation recipe
 # under MirroredStrategy stays in the default run too, weight by weight (tests/test_claims.py).
-SLOW = pytest.mark.slow
-
-
-def cheap_first(*params, slow=()):
-    """`params`, those whose (first) value is in `slow` marked slow."""
+def slow_on(params, *scripts):
+    """`params` for `parametrize` (scripts, or tuples starting with one), those of `scripts` marked slow."""
     tuples = [p if isinstance(p, tuple) else (p,) for p in params]
-    return [pytest.param(*p, marks=SLOW) if p[0] in slow else pytest.param(*p) for p in tuples]
+    return [pytest.param(*p, marks=pytest.mark.slow if p[0] in scripts else ()) for p in tuples]
 
 
 def recipe(tmp_path, *flags, script="translate.py"):
@@ -303,7 +302,7 @@ def first_loss(run_dir):
         return float(tf.make_ndarray(acc.Tensors("epoch_loss")[0].tensor_proto))
 
 
-@pytest.fixture(scope="module", params=cheap_first(*RECIPES, slow=("translate.py", "generate_text.py")))
+@pytest.fixture(scope="module", params=slow_on(RECIPES, "translate.py", "generate_text.py"))
 def one_device(request, tmp_path_factory):
     """A recipe, and its first-step loss on one device with a global batch of 16."""
     if not os.path.isdir(os.environ.get(DATA_ENV) or "/nonexistent"):
@@ -382,14 +381,14 @@ def test_captioner_step_with_attention_penalty_matches_one_device():
 
 
 # float16 on a CPU is slow: translation's run took 6 minutes (356 s)
-@pytest.mark.parametrize("script", cheap_first(*RECIPES, slow=("translate.py",)))
+@pytest.mark.parametrize("script", slow_on(RECIPES, "translate.py"))
 def test_mixed_float16_trains_one_step(mirror, tmp_path, script):
     log = run(recipe(tmp_path, *ONE_STEP, "--mixed-precision", "mixed_float16", script=script))
     assert "trained 1 optimizer steps" in log
 
 
-@pytest.mark.parametrize("script, model", cheap_first(
-    ("translate.py", "lstm-seq2seq"), ("generate_text.py", "char-gru"), slow=("translate.py",)))
+@pytest.mark.parametrize("script, model", slow_on([("translate.py", "lstm-seq2seq"), ("generate_text.py", "char-gru")],
+                                                  "translate.py"))
 def test_jit_compile_trains_one_step(mirror, tmp_path, script, model):
     log = run(recipe(tmp_path, *ONE_STEP, "--model", model, "--jit-compile", script=script))
     assert "trained 1 optimizer steps" in log

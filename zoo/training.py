@@ -227,8 +227,8 @@ def run(main, cfg):
 def _remove_unstarted_run_dirs():
     """Removes the run directories this process made if the run ended before
     training kept anything (no backup, best weights or model/): a failed first
-    try leaves no directory whose vocabulary or flags the corrected command
-    would then resume from."""
+    try leaves no directory whose vocabulary or tokenizers the corrected
+    command would then resume from."""
     while _NEW_RUN_DIRS:
         run_dir = _NEW_RUN_DIRS.pop()
         kept = [run_dir / "best.weights.h5", run_dir / "model", *(run_dir / "backup").glob("*")]
