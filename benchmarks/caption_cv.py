@@ -24,9 +24,10 @@ cross-validated rows the mean and range of the per-fold scores.
   rows above. The val grid is printed too.
 - `--ensemble NAME=DIR,DIR,... ...`: an ensemble of fold models of one fold
   (the same vocabulary: runs of that fold with other flags), decoding with
-  the mean of their log-probabilities at every step (as OpenNMT's ensemble
-  decoder), scored on that fold's test images beside each member alone.
-  Members must share the fold; folds named by several ensembles are pooled.
+  the mean of their log-probabilities at every step (`Captioner.set_members`,
+  as OpenNMT's ensemble decoder), scored on that fold's test images beside
+  each member alone. Members must share the fold; folds named by several
+  ensembles are pooled.
 - Runs of one model with other flags (`--label-smoothing 0.1`, ...) are
   pooled apart, as their own system. Every two pooled systems (beam 3) are
   compared on the test images both cover by a paired bootstrap
@@ -161,38 +162,6 @@ def save_predictions(directory, system, group, folds, names, captions):
         saved = {"card": {k: card[k] for k in SAVED_CARD if k in card},
                  "test_captions": {key: by_fold[fold] for key, by_fold in captions.items()}}
         atomic_write(folder / f"fold{fold}of{folds}.json", json.dumps(saved, indent=1) + "\n")
-
-
-def ensemble_search(models):
-    """A `zoo.decoding.Decoder` whose step is the mean of the models'
-    log-probabilities (their memories and states side by side)."""
-    import tensorflow as tf
-
-    from zoo import decoding
-    from zoo.models.captioner import BOS, EOS, UNK
-
-    sizes = []
-
-    def encode(features):
-        memory, state = [], []
-        sizes.clear()
-        for model in models:
-            m, s = model.encode(features)
-            memory, state = memory + list(m), state + list(s)
-            sizes.append((len(m), len(s)))
-        return memory, state
-
-    def step(tokens, state, memory):
-        log_probs, attention, new_state, i, j = [], None, [], 0, 0
-        for model, (nm, ns) in zip(models, sizes, strict=True):
-            lp, att, s = model.decode_step(tokens, state[j : j + ns], memory[i : i + nm])
-            log_probs.append(tf.cast(lp, tf.float32))
-            attention = att if attention is None else attention
-            new_state += list(s)
-            i, j = i + nm, j + ns
-        return tf.reduce_mean(tf.stack(log_probs), 0), attention, new_state
-
-    return decoding.Decoder(encode, step, models[0].search.input_spec, BOS, EOS, unk=UNK)
 
 
 def row(name, predictions, references, resamples, seed, fold_of_image=None):
@@ -378,13 +347,11 @@ def main(argv=None):
         for directories, models, (_, folds, fold) in parts:
             test = [index[n] for n in fold_images(names, fold, folds)[2]]
             grid = image_features(models[0], [p for p, _ in items], args.cache_dir)[test]
-            search = ensemble_search(models)
-            for start in range(0, len(test), 32):
-                sequences, _ = search.beam_search(grid[start : start + 32], 3, 20, 0.0, return_attention=False)
-                texts += [models[0].vocabulary.decode(s) for s in sequences]
             for k, model in enumerate(models):
                 alone.setdefault(k, ([], []))[0].append(Path(directories[k]).name)
                 alone[k][1].extend(decode(model, grid, 3))
+            models[0].set_members(models[1:])  # as the shipped ensemble captions (Captioner.set_members)
+            texts += decode(models[0], grid, 3)
             images += test
         refs = [references[i] for i in images]
         results["cross_validated"].append(row(f"ensemble {name} ({len(parts[0][1])} models), beam 3", texts, refs,

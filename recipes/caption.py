@@ -27,6 +27,7 @@ its test BLEU-4 beats the shipped card's.
 """
 
 import dataclasses
+import json
 import sys
 from pathlib import Path
 
@@ -83,6 +84,10 @@ class Config(RunConfig):
     images: str = flag("", "your own images instead of Flickr8k: a folder, with --captions")
     captions: str = flag("", "captions of --images: a CSV 'image,caption' or Flickr8k's 'name.jpg#k<TAB>caption' "
                              "lines; images it names but the folder lacks are left out and listed")
+    ensemble_with: str = flag("", "comma-separated run directories of this recipe, finished on the same data, fold "
+                                  "and vocabulary: the model decodes with theirs as one ensemble (the mean of their "
+                                  "log-probabilities at each step), and the test scores, <run-dir>/model and --ship "
+                                  "are the ensemble's")
     init_from: str = flag("", "fine-tune from the shipped model (its name, = --model) or a model directory a caption "
                               "run wrote (<run-dir>/model), keeping its word vocabulary, sizes and weights: words "
                               "of your captions it never saw are <unk>")
@@ -107,6 +112,14 @@ def check_flags(cfg):
         raise FlagError(f"--fold {cfg.fold} needs --folds K (K >= 2, the number of folds)")
     if cfg.folds and cfg.images:
         raise FlagError("--folds is for Flickr8k; with --images your own files are split by a hash of their names")
+    for run_dir in ensemble_runs(cfg):
+        if not (Path(run_dir) / "model" / "card.json").is_file():
+            raise FlagError(f"--ensemble-with: {run_dir} holds no finished run of this recipe (no model/card.json)")
+
+
+def ensemble_runs(cfg):
+    """The run directories `--ensemble-with` names."""
+    return [d for d in cfg.ensemble_with.split(",") if d]
 
 
 def augmentation_views(augment):
@@ -251,6 +264,7 @@ def main(cfg):
     )
     if not run.chief:
         return None  # evaluating and shipping is the chief's
+    members = [ensemble_member(run_dir, model, data) for run_dir in ensemble_runs(cfg)]
 
     # -- evaluate the best epoch, as saved, on the test split beside retrieval; write model/ and ship it --
     data |= {
@@ -267,8 +281,16 @@ def main(cfg):
     key = training.decoding_key(cfg.beam_size)
 
     def evaluate(saved, card):
-        results = evaluate_captioning(saved, test, beam_sizes=sorted({1, cfg.beam_size}),
-                                      limit=8 if cfg.smoke else None)
+        beams, limit = sorted({1, cfg.beam_size}), 8 if cfg.smoke else None
+        results = evaluate_captioning(saved, test, beam_sizes=beams, limit=limit)
+        if members:  # each member's own scores, on the same images
+            card["ensemble"] = [{"run_dir": str(run_dir), **{k: member_card.get(k) for k in MEMBER_CARD}}
+                                for run_dir, (_, member_card) in zip(ensemble_runs(cfg), members)]
+            alone = [saved, *saved.members]
+            saved.set_members(())
+            for entry, member in zip([card, *card["ensemble"]], alone):
+                entry["metrics_alone"] = evaluate_captioning(member, test, beam_sizes=beams, limit=limit)
+            saved.set_members(alone[1:])
         references = [[normalize_caption(c) for c in captions] for _, captions in test]
         retrieved = nearest_neighbour_captions(grid["train"], [[normalize_caption(c) for c in cs] for _, cs in train],
                                                grid["test"])
@@ -279,8 +301,29 @@ def main(cfg):
         atomic_write(run.run_dir / "attention.png", viz.to_png(figure))
         return results, {"test_bleu4": results[key]["bleu4"], f"val_{cfg.select}": validation.state[cfg.select]}
 
+    model.set_members([member for member, _ in members])
     return training.finish(model, cfg, run, "captioning", data, validation, optimizer_steps, evaluate,
                            (key, "bleu4"), data_key="dataset")
+
+
+MEMBER_CARD = ("command", "best_epoch", "train_seconds", "weights_sha256")  # what the card keeps of a member's
+
+
+def ensemble_member(run_dir, model, data):
+    """`(model, card)` of a finished run that `--ensemble-with` names, checked
+    against this run: the same model, data, split and vocabulary."""
+    member_dir = Path(run_dir) / "model"
+    card = training.read_run_file(member_dir / "card.json", lambda text, path: json.loads(text))
+    theirs, ours = card.get("data", {}), data
+    for key in ("dataset", "split", "fold", "folds"):
+        if theirs.get(key) != ours.get(key):
+            raise ValueError(f"--ensemble-with {run_dir}: it was trained on {key} {theirs.get(key)!r}, this run "
+                             f"on {ours.get(key)!r}: an ensemble's members share their data and test split.")
+    member = zoo.load(card.get("name"), weights=member_dir)
+    if type(member) is not type(model) or member.vocabulary != model.vocabulary:
+        raise ValueError(f"--ensemble-with {run_dir}: its model ({card.get('name')}) or vocabulary is not this "
+                         f"run's: an ensemble's members share their words.")
+    return member, card
 
 
 if __name__ == "__main__":

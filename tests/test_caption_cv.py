@@ -334,29 +334,6 @@ def test_caption_splits_give_the_recipes_items_and_their_card(mirror):
     assert part != caption_data.caption_splits(train_fraction=0.25, seed=4)[0]
 
 
-def test_ensemble_search_averages_the_members_log_probabilities(tiny_captioner):
-    import tensorflow as tf
-
-    a, b = tiny_captioner("sat-lstm-squeezenet"), tiny_captioner("sat-lstm-squeezenet")
-    rng = np.random.default_rng(0)
-    for v in b.weights:  # a second member that differs from the first
-        if v.trainable:
-            v.assign(v.numpy() + rng.normal(scale=0.2, size=v.shape).astype("float32"))
-    features = a.encode_images(rng.integers(0, 256, (3, 63, 63, 3)).astype("float32"))
-    module = benchmark()
-    # An ensemble of a model with itself decodes as the model.
-    same, _ = module.ensemble_search([a, a]).beam_search(features, 3, 8, 0.0, return_attention=False)
-    alone, _ = a.decode_features(features, beam_size=3, max_length=8)
-    assert [s.tolist() for s in same] == [s.tolist() for s in alone]
-    # One step of a two-model ensemble: the mean of the two log-probabilities.
-    search = module.ensemble_search([a, b])
-    memory, state = search.encode_fn(tf.constant(features))
-    tokens = tf.fill([3], BOS)
-    log_probs, _, _ = search.step_fn(tokens, state, memory)
-    expected = [m.decode_step(tokens, *reversed(m.encode(features)))[0] for m in (a, b)]
-    np.testing.assert_allclose(log_probs, (expected[0] + expected[1]) / 2, atol=1e-6)
-
-
 def test_paired_difference_is_the_corpus_difference_with_paired_draws():
     from zoo.metrics import paired_caption_difference
 

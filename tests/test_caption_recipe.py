@@ -25,10 +25,10 @@ def tags(directory):
     return found
 
 
-def run(tmp_path, *flags):
-    command = [sys.executable, str(RECIPE), "--smoke", "--run-dir", str(tmp_path / "run"), *flags]
+def run(tmp_path, *flags, run_dir="run", status=0):
+    command = [sys.executable, str(RECIPE), "--smoke", "--run-dir", str(tmp_path / run_dir), *flags]
     result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert result.returncode == status, result.stdout[-3000:] + result.stderr[-3000:]
     return result.stdout + result.stderr
 
 
@@ -71,12 +71,41 @@ def test_smoke_run_caches_features_logs_saves_and_evaluates(mirror, tmp_path, mo
     assert "no image file" in capsys.readouterr().err
 
 
+def test_two_runs_ship_as_one_ensemble_scored_beside_each_member(mirror, tmp_path, shipped_untouched):
+    run(tmp_path, "--epochs", "1", run_dir="a")
+    (tmp_path / "b").mkdir()
+    shutil.copy(tmp_path / "a" / "features.npz", tmp_path / "b")  # the images are encoded once
+    run(tmp_path, "--epochs", "1", "--seed", "1", run_dir="b")
+    member = json.loads((tmp_path / "b" / "model" / "card.json").read_text())
+    other = tmp_path / "other"  # the same model, said to be of another fold
+    shutil.copytree(tmp_path / "b" / "model", other / "model")
+    (other / "model" / "card.json").write_text(json.dumps({**member, "data": {**member["data"], "fold": 1}}))
+    refused = run(tmp_path, "--ensemble-with", str(other), run_dir="a", status=2)
+    assert f"error: --ensemble-with {other}: it was trained on fold 1, this run on None" in refused
+
+    run(tmp_path, "--epochs", "1", "--ensemble-with", str(tmp_path / "b"), run_dir="a")
+    card = json.loads((tmp_path / "a" / "model" / "card.json").read_text())
+    (entry,) = card["ensemble"]
+    assert entry["run_dir"] == str(tmp_path / "b") and entry["command"] == member["command"]
+    assert entry["weights_sha256"] == member["weights_sha256"] and entry["best_epoch"] == member["best_epoch"]
+
+    def scores(metrics):
+        return {k: v for k, v in metrics["beam3"].items() if k != "images_per_second"}
+
+    assert scores(entry["metrics_alone"]) == scores(member["metrics"])  # the member alone, as its own run scored it
+    assert set(card["metrics_alone"]) == set(card["metrics"]) - {"nearest_neighbour"}
+    assert card["metrics"]["images"] == card["metrics_alone"]["images"] == 8
+    model = zoo.load("sat-lstm-squeezenet", weights=tmp_path / "a" / "model")
+    assert len(model.members) == 1 and (tmp_path / "a" / "model" / "members" / "0" / "weights.npz").is_file()
+
+
 def test_bad_flags_are_named(tmp_path):
     for flags, message in [
         (["--model", "char-lstm"], "--model must be one of"),
         (["--train-fraction", "0"], "--train-fraction must be in (0, 1]"),
         (["--ema", "1"], "--ema must be < 1, got 1.0"),
         (["--augment", "mirror,flip"], "--augment must be 'mirror', 'crops' or 'mirror,crops', got 'mirror,flip'"),
+        (["--ensemble-with", str(tmp_path)], f"--ensemble-with: {tmp_path} holds no finished run of this recipe"),
     ]:
         result = subprocess.run([sys.executable, str(RECIPE), *flags], cwd=ROOT, capture_output=True, text=True)
         assert result.returncode == 2 and message in result.stderr, result.stderr[-2000:]

@@ -168,6 +168,37 @@ def search_options(min_length=0, no_repeat_ngram_size=0, allow_unk=False):
             "allow_unk": boolean("allow_unk", allow_unk)}
 
 
+def ensemble_hooks(models):
+    """`(encode_fn, step_fn)` that decode with several models as one, for
+    `Decoder`: each model's memory and state side by side, and at every step
+    the mean of the models' log-probabilities (OpenNMT's ensemble decoding;
+    the models share the target vocabulary). The attention returned is the
+    first model's."""
+    models = list(models)
+    sizes = []  # (memory entries, state entries) per model, set by encode
+
+    def encode(inputs):
+        memory, state = [], []
+        sizes.clear()
+        for model in models:
+            m, s = model.encode(inputs)
+            memory, state = memory + list(m), state + list(s)
+            sizes.append((len(m), len(s)))
+        return memory, state
+
+    def step(tokens, state, memory):
+        log_probs, attention, new_state, i, j = [], None, [], 0, 0
+        for model, (nm, ns) in zip(models, sizes, strict=True):
+            lp, att, s = model.decode_step(tokens, state[j : j + ns], memory[i : i + nm])
+            log_probs.append(tf.cast(lp, tf.float32))
+            attention = att if attention is None else attention
+            new_state += list(s)
+            i, j = i + nm, j + ns
+        return tf.reduce_mean(tf.stack(log_probs), 0), attention, new_state
+
+    return encode, step
+
+
 class Decoder:
     """Greedy and beam search compiled into TensorFlow graphs.
 

@@ -7,6 +7,8 @@
     card.json      metrics, data, command, time, hardware, weights sha256
     logs/          (shipped models) a compact copy of the training run's
                    TensorBoard logs
+    members/<i>/   (ensembles, `ZooModel.members`) the other models it decodes
+                   with, each in this format
     *              the model's own assets (tokenizers, vocabularies)
 """
 
@@ -79,14 +81,7 @@ def save(model, directory, name, card=None, logs=None):
     tmp = Path(tempfile.mkdtemp(dir=directory.parent, prefix=f".{directory.name}."))
     tmp.chmod(0o755)
     try:
-        weights = {f"{i:04d}": np.asarray(v.numpy(), np.float16) for i, v in enumerate(model.weights)}
-        np.savez(tmp / WEIGHTS, **weights)
-        (tmp / "config.json").write_text(json.dumps({"name": name, "config": model.get_config()}, indent=2))
-        model.save_assets(tmp)
-        if logs is not None:
-            shutil.copytree(logs, tmp / "logs")
-        card = {**(card or {}), "name": name, "weights_sha256": sha256(tmp / WEIGHTS)}
-        (tmp / "card.json").write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n")
+        _write(model, tmp, name, card, logs)
         with _locked(directory, exclusive=True):
             if not directory.exists():
                 os.replace(tmp, directory)
@@ -98,6 +93,21 @@ def save(model, directory, name, card=None, logs=None):
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return directory
+
+
+def _write(model, folder, name, card, logs=None):
+    """The files of `model` (and of its ensemble members, in `members/<i>/`) into `folder`."""
+    weights = {f"{i:04d}": np.asarray(v.numpy(), np.float16) for i, v in enumerate(model.weights)}
+    np.savez(folder / WEIGHTS, **weights)
+    (folder / "config.json").write_text(json.dumps({"name": name, "config": model.get_config()}, indent=2))
+    model.save_assets(folder)
+    if logs is not None:
+        shutil.copytree(logs, folder / "logs")
+    for i, member in enumerate(model.members):
+        (folder / "members" / str(i)).mkdir(parents=True)
+        _write(member, folder / "members" / str(i), name, {"member": i})
+    card = {**(card or {}), "name": name, "weights_sha256": sha256(folder / WEIGHTS)}
+    (folder / "card.json").write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n")
 
 
 def load(directory, expected_name=None):
@@ -157,4 +167,8 @@ def _load(directory, expected_name):
                 v.assign(a.astype(v.dtype))
     except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as e:
         raise ValueError(f"Cannot load weights from {weights_path}: {e}") from e
+    members = directory / "members"
+    if members.is_dir():
+        folders = sorted(members.iterdir(), key=lambda p: (len(p.name), p.name))  # 0, 1, ..., 10
+        model.set_members([_load(folder, name) for folder in folders])
     return model

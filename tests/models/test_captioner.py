@@ -151,3 +151,82 @@ def test_features_are_the_frozen_encoder_grid(tiny_captioner):
     images = np.random.default_rng(2).integers(0, 256, (2, 63, 63, 3)).astype("float32")
     grid = model.encoder(tf.constant(images))
     np.testing.assert_allclose(np.asarray(model.encode_images(images)), np.asarray(grid).reshape(2, 9, 512))
+
+
+def two_members(tiny_captioner):
+    """Two captioners with one image encoder and vocabulary, decoders apart."""
+    a, b = tiny_captioner("sat-lstm-squeezenet"), tiny_captioner("sat-lstm-squeezenet")
+    b.encoder.set_weights(a.encoder.get_weights())
+    rng = np.random.default_rng(0)
+    for model in (a, b):  # random output layers: varied words, each model its own
+        for v in model.output_layer.weights + model.pre_output.weights + model.embedding.weights:
+            v.assign(rng.normal(scale=2.0, size=v.shape).astype("float32"))
+    return a, b
+
+
+def test_an_ensemble_decodes_with_the_mean_of_its_members_log_probabilities(tiny_captioner):
+    from zoo import decoding
+    from zoo.models.captioner import BOS
+
+    a, b = two_members(tiny_captioner)
+    pixels = np.random.default_rng(1).integers(0, 256, (3, 63, 63, 3)).astype("float32")
+    features = a.encode_images(pixels)
+    # One step: the mean of the members' log-probabilities, each from its own state.
+    encode, step = decoding.ensemble_hooks([a, b])
+    memory, state = encode(features)
+    tokens = tf.fill([3], BOS)
+    log_probs, attention, _ = step(tokens, state, memory)
+    expected = [m.decode_step(tokens, *reversed(m.encode(features)))[0] for m in (a, b)]
+    np.testing.assert_allclose(log_probs, (expected[0] + expected[1]) / 2, atol=1e-6)
+    np.testing.assert_allclose(attention, a.decode_step(tokens, *reversed(a.encode(features)))[1], atol=1e-6)
+    # A model with a copy of itself captions as the model alone.
+    alone = a.caption(list(pixels), beam_size=3, max_length=8)
+    twin = tiny_captioner("sat-lstm-squeezenet")
+    twin.set_weights(a.get_weights())
+    a.set_members([twin])
+    assert a.caption(list(pixels), beam_size=3, max_length=8) == alone
+    # With another member: the compiled beam search follows the eager one over the mean step.
+    a.set_members([b])
+    assert tuple(a.members) == (b,) and len(a.weights) == len(b.weights)  # b's weights stay b's
+    found, _ = a.decode_features(features, beam_size=3, max_length=8, min_length=5)
+    reference, _ = a.search.reference(features, 3, 8, alpha=0.0, min_length=5)
+    assert [s.tolist() for s in found] == [s.tolist() for s in reference]
+    a.set_members(())
+    assert a.caption(list(pixels), beam_size=3, max_length=8) == alone
+
+
+def test_ensemble_members_are_checked(tiny_captioner):
+    a, b = two_members(tiny_captioner)
+    with pytest.raises(TypeError, match=r"`models\[0\]` must be a Captioner, got str"):
+        a.set_members(["b"])
+    with pytest.raises(TypeError, match="`models` must be a list of captioners, got Captioner"):
+        a.set_members(b)
+    with pytest.raises(ValueError, match=r"`models\[0\]` must be another model"):
+        a.set_members([a])
+    other = tiny_captioner("sat-lstm-squeezenet")  # its own random encoder
+    with pytest.raises(ValueError, match=r"`models\[1\]` has another image encoder"):
+        a.set_members([b, other])
+    b.set_vocabulary(WordVocabulary(a.vocabulary.words[:4] + list(reversed(a.vocabulary.words[4:]))))
+    with pytest.raises(ValueError, match=r"`models\[0\]` has another vocabulary"):
+        a.set_members([b])
+    assert len(a.members) == 0
+
+
+def test_an_ensemble_saves_and_loads_with_its_members(tiny_captioner, tmp_path):
+    import zoo
+    from zoo import saving
+
+    a, b = two_members(tiny_captioner)
+    a.set_members([b])
+    pixels = np.random.default_rng(2).integers(0, 256, (2, 63, 63, 3)).astype("float32")
+    expected = a.caption(list(pixels), beam_size=3, max_length=8)
+    a.save_weights(tmp_path / "a.weights.h5")  # Keras's weight files hold this model's weights alone
+    a.load_weights(tmp_path / "a.weights.h5")
+    saving.save(a, tmp_path / "ensemble", "sat-lstm-squeezenet", {"metrics": {}})
+    assert (tmp_path / "ensemble" / "members" / "0" / "weights.npz").is_file()
+    loaded = zoo.load("sat-lstm-squeezenet", weights=tmp_path / "ensemble")
+    assert len(loaded.members) == 1 and not loaded.members[0].members
+    assert loaded.caption(list(pixels), beam_size=3, max_length=8) == expected  # float16 weights: these agree
+    (tmp_path / "ensemble" / "members" / "0" / "weights.npz").write_bytes(b"garbage")
+    with pytest.raises(ValueError, match=r"members/0/weights.npz is corrupt: its sha256 does not match"):
+        zoo.load("sat-lstm-squeezenet", weights=tmp_path / "ensemble")

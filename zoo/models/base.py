@@ -10,6 +10,8 @@ give that search through their `search` property. `DeepOutput` is their
 shared output layer.
 """
 
+import collections.abc
+
 import keras
 from keras import ops
 
@@ -95,10 +97,47 @@ class ZooModel(keras.Model):
         """
         raise NotImplementedError(f"{type(self).__name__} must implement decode_step(tokens, state, memory).")
 
+    # -- ensembles ------------------------------------------------------------------
+
+    @property
+    def members(self):
+        """The other trained models this one decodes with, as one ensemble
+        (`set_members`; saved with it in `members/<i>/`): a read-only
+        sequence, empty alone."""
+        return getattr(self, "_members", Members(()))
+
+    def set_members(self, models):
+        """Decodes with `models` too: at every step the mean of all the
+        models' log-probabilities (`zoo.decoding.ensemble_hooks`). `()`
+        decodes alone again. Families that support it override this."""
+        raise NotImplementedError(f"{type(self).__name__} does not decode as an ensemble.")
+
+    def _keep_members(self, models):
+        # Not a Keras attribute: the members' weights are theirs, not this model's (`model.weights`).
+        object.__setattr__(self, "_members", Members(models))
+
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         if cls.task is not None and cls.task not in TASKS:
             raise TypeError(f"{cls.__name__}.task must be one of {TASKS}, got {cls.task!r}.")
+
+
+class Members(collections.abc.Sequence):
+    """An ensemble's other models (`ZooModel.members`): a read-only sequence
+    that is not a list or tuple, so that Keras's weight files, which walk a
+    model's list and tuple attributes, leave the members' weights to them."""
+
+    def __init__(self, models):
+        self._models = tuple(models)
+
+    def __getitem__(self, index):
+        return self._models[index]
+
+    def __len__(self):
+        return len(self._models)
+
+    def __repr__(self):
+        return f"Members({list(self._models)!r})"
 
 
 class DeepOutput:

@@ -195,6 +195,38 @@ class Captioner(DeepOutput, ZooModel):
         output, attention, state = self.decoder.step(embedded, state, values, keys)
         return ops.log_softmax(self._logits(output, embedded), axis=-1), attention, state
 
+    def set_members(self, models):
+        """Captions with `models` too, as one ensemble: at every step the mean
+        of the models' log-probabilities (`zoo.decoding.ensemble_hooks`), the
+        attention shown being this model's. Each is a trained `Captioner` with
+        this model's vocabulary and image encoder (the images are encoded
+        once); `()` captions alone again.
+
+        Raises:
+            TypeError: `models` is not a list of captioners.
+            ValueError: a member with another vocabulary or encoder, or one
+                that is an ensemble itself, naming its index.
+        """
+        if isinstance(models, (str, bytes, keras.Model)) or not hasattr(models, "__iter__"):
+            raise TypeError(f"`models` must be a list of captioners, got {type(models).__name__}.")
+        models = tuple(models)
+        # Compared as saved (float16): a member loaded from disk has its encoder at that precision.
+        mine = [np.asarray(w, np.float16) for w in self.encoder.get_weights()]
+        for i, model in enumerate(models):
+            if not isinstance(model, Captioner):
+                raise TypeError(f"`models[{i}]` must be a Captioner, got {type(model).__name__}.")
+            if model is self or model.members:
+                raise ValueError(f"`models[{i}]` must be another model that is not an ensemble itself.")
+            if model.vocabulary != self.vocabulary:
+                raise ValueError(f"`models[{i}]` has another vocabulary: an ensemble's members share their words.")
+            theirs = [np.asarray(w, np.float16) for w in model.encoder.get_weights()]
+            if (model.encoder_name, model.image_size) != (self.encoder_name, self.image_size) or any(
+                    a.shape != b.shape or not np.array_equal(a, b) for a, b in zip(mine, theirs, strict=True)):
+                raise ValueError(f"`models[{i}]` has another image encoder ({model.encoder_name}, "
+                                 f"{model.image_size} px): an ensemble's members read the same features.")
+        self._keep_members(models)
+        self._compiled_decoder = None
+
     def set_vocabulary(self, vocabulary):
         if vocabulary.size != self.vocabulary_size:
             raise ValueError(
@@ -307,15 +339,16 @@ class Captioner(DeepOutput, ZooModel):
             import tensorflow as tf
 
             locations = self.feature_shape[0] * self.feature_shape[1]
+            encode, step = (decoding.ensemble_hooks([self, *self.members]) if self.members
+                            else (lambda features: self.encode(features), self.decode_step))
             # XLA compiles the decode step: it fuses the additive attention's
             # elementwise work over [rows, locations, units]; with a fixed grid
             # of locations it compiles once per batch size, and beam 3 decodes
             # 1.45x faster than without (benchmarks/README.md). Translation's
             # source lengths change every batch, and there it is slower.
             self._compiled_decoder = decoding.Decoder(
-                lambda features: self.encode(features), self.decode_step,
-                tf.TensorSpec([None, locations, self.feature_shape[2]], tf.float32), BOS, EOS, unk=UNK,
-                jit_compile=True,
+                encode, step, tf.TensorSpec([None, locations, self.feature_shape[2]], tf.float32), BOS, EOS,
+                unk=UNK, jit_compile=True,
             )
         return self._compiled_decoder
 
