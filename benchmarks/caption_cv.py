@@ -145,7 +145,8 @@ def pooled(group, folds, names, features, split, beam, alpha):
     return images, texts, np.array(fold_ids)
 
 
-SAVED_CARD = ("name", "command", "data", "best_epoch", "optimizer_steps", "train_seconds", "weights_sha256")
+SAVED_CARD = ("name", "command", "data", "best_epoch", "optimizer_steps", "train_seconds", "weights_sha256",
+              "ensemble")
 
 
 def save_predictions(directory, system, group, folds, names, captions):
@@ -214,17 +215,19 @@ SWITCHES = ("--ship", "--force")
 def variant(card):
     """The flags of a fold run's command besides the model, the fold, the
     run directory and how it ran or shipped ("" for the recipe's defaults):
-    runs that share them are folds of one system."""
+    runs that share them are folds of one system. An ensemble
+    (`--ensemble-with`) is named by its members' flags, not their directories."""
     words = shlex.split(card.get("command", ""))[2:]  # after "python recipes/caption.py"
     kept, skip = [], False
     for word in words:
         if skip:
             skip = False
-        elif word.split("=")[0] in NOT_THE_MODEL:
+        elif word.split("=")[0] in NOT_THE_MODEL + ("--ensemble-with",):
             skip = "=" not in word
         elif word not in SWITCHES:
             kept.append(word)
-    return " ".join(kept)
+    members = [f"[{variant(member) or 'the recipe'}]" for member in card.get("ensemble", [])]
+    return " ".join(kept + (["--ensemble-with", ", ".join(members)] if members else []))
 
 
 def load_runs(directories):

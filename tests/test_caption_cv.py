@@ -366,6 +366,13 @@ def test_fold_runs_are_pooled_by_their_flags_besides_model_fold_and_run_dir(comm
     assert benchmark().variant({"command": command}) == expected
 
 
+def test_an_ensemble_run_is_pooled_by_its_members_flags_not_their_directories():
+    card = {"command": "python recipes/caption.py --text multi30k --folds 5 --fold 2 --ensemble-with runs/b2,runs/c2",
+            "ensemble": [{"command": "python recipes/caption.py --augment crops --folds 5 --fold 2 --run-dir runs/b2"},
+                         {"command": "python recipes/caption.py --folds 5 --fold 2 --run-dir runs/c2"}]}
+    assert benchmark().variant(card) == "--text multi30k --ensemble-with [--augment crops], [the recipe]"
+
+
 def test_view_features_are_those_of_the_mirrored_or_cropped_image(tmp_path):
     from zoo.data.flickr8k import load_image
 
