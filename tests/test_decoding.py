@@ -391,7 +391,8 @@ def test_shipped_translator_compiled_search_matches_the_eager_one_on_test_2016(m
         assert bleu[0] == pytest.approx(bleu[1], abs=0.05)
 
 
-def test_exported_captioner_captions_like_caption_and_takes_an_empty_batch(tiny_captioner, tmp_path):
+@pytest.mark.parametrize("members", [0, 1], ids=["one model", "an ensemble"])
+def test_exported_captioner_captions_like_caption_and_takes_an_empty_batch(tiny_captioner, tmp_path, members):
     import io
 
     import keras
@@ -401,6 +402,10 @@ def test_exported_captioner_captions_like_caption_and_takes_an_empty_batch(tiny_
 
     keras.utils.set_random_seed(5)
     model = tiny_captioner("sat-lstm-squeezenet")
+    if members:  # another decoder over the same encoder and words
+        other = tiny_captioner("sat-lstm-squeezenet")
+        other.encoder.set_weights(model.encoder.get_weights())
+        model.set_members([other])
     rng = np.random.default_rng(0)
     images = []
     for shape in ((63, 63, 3), (63, 63, 3), (63, 63)):  # at the model's size; the last one grayscale
@@ -412,6 +417,10 @@ def test_exported_captioner_captions_like_caption_and_takes_an_empty_batch(tiny_
     out = served(images=tf.constant(images))["captions"].numpy()
     expected = model.caption(images, beam_size=3)
     assert any(expected)  # random weights, but not all empty captions
+    if members:  # the member changes the captions: the export decodes with it
+        model.set_members(())
+        assert model.caption(images, beam_size=3) != expected
+        model.set_members([other])
     assert [s.decode("utf-8") for s in out] == expected
     assert served(images=tf.constant([], tf.string))["captions"].shape == (0,)
 

@@ -100,7 +100,8 @@ def export_captioner(model, directory, beam_size=3):
     TensorFlow rather than Pillow: at the model's image size the pixels are
     the same, other sizes may differ by rounding from `caption`'s."""
     archive = keras.export.ExportArchive()
-    archive.track(model)
+    for tracked in (model, *model.members):  # an ensemble's members hold their own variables
+        archive.track(tracked)
     signature = [tf.TensorSpec([None], tf.string, name="images")]
     archive.add_endpoint("serving_default", _caption(model, beam_size=beam_size), input_signature=signature)
     archive.write_out(str(directory), verbose=False)
