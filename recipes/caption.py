@@ -6,6 +6,7 @@
     python recipes/caption.py --ema 0.995 --augment mirror                     # averaged weights, mirror images
     python recipes/caption.py --text multi30k                                  # + descriptions without images
     python recipes/caption.py --images DIR --captions FILE --init-from sat-lstm-squeezenet   # fine-tune, own data
+    python recipes/caption.py --run-dir runs/a --ensemble-with runs/b                   # decode with b's model too
     for i in 0 1 2 3 4; do python recipes/caption.py --folds 5 --fold $i --run-dir runs/sat-cv$i; done
     python benchmarks/caption_cv.py --runs runs/sat-cv*                   # their cross-validated scores
 
