@@ -307,7 +307,7 @@ def main(cfg):
                            (key, "bleu4"), data_key="dataset")
 
 
-MEMBER_CARD = ("command", "best_epoch", "train_seconds", "weights_sha256")  # what the card keeps of a member's
+MEMBER_CARD = ("command", "best_epoch", "train_seconds", "parameters", "weights_sha256")  # what the card keeps of a member's
 
 
 def ensemble_member(run_dir, model, data):
