@@ -307,7 +307,8 @@ def main(cfg):
                            (key, "bleu4"), data_key="dataset")
 
 
-MEMBER_CARD = ("command", "best_epoch", "train_seconds", "parameters", "weights_sha256")  # what the card keeps of a member's
+# What an ensemble's card keeps of each member's card.
+MEMBER_CARD = ("command", "best_epoch", "train_seconds", "parameters", "weights_sha256")
 
 
 def ensemble_member(run_dir, model, data):
