@@ -142,8 +142,19 @@ def test_text_beyond_the_encoder_limit_is_translated_in_full(translator, monkeyp
     assert isinstance(output, str) and output
 
 
+def test_a_text_of_several_sentences_is_translated_sentence_by_sentence(translator):
+    sentences = ["Der Hund ist rot.", "Das Auto ist gelb!", "Zwei Hunde spielen im Schnee."]
+    alone = translator.translate(sentences, beam_size=1)
+    assert translator.translate(f"{sentences[0]} {sentences[1]}\n{sentences[2]}", beam_size=1) == " ".join(alone)
+    with pytest.raises(ValueError, match=r"`sentences\[1\]` holds several sentences .*one sentence at a time"):
+        translator.translate(["Der Hund.", " ".join(sentences)], num_return_sequences=2)
+    assert len(translator.translate(sentences[0], num_return_sequences=2)) == 2
+
+
 @pytest.mark.parametrize("sentences, kind, message", [
     ([None], TypeError, r"`sentences\[0\]` must be a string, got NoneType"),
+    ("Ein \ud800 Hund.", ValueError, r"`sentences` is not valid text: '\\ud800' at index 4 is a lone surrogate"),
+    (["Ein Hund.", "\udcff"], ValueError, r"`sentences\[1\]` is not valid text"),
     (["Der Hund ist rot.", 3], TypeError, r"`sentences\[1\]` must be a string, got int \(3\)"),
     ({"Der Hund ist rot.": 1}, TypeError, r"`sentences` must be a string or a list of strings, got dict"),
     ({"Der Hund ist rot."}, TypeError, r"got set, which has no order"),
@@ -155,9 +166,10 @@ def test_translate_rejects_what_is_not_text(translator, sentences, kind, message
 
 
 @pytest.mark.parametrize("kwargs, kind, message", [
-    ({"max_length": -1}, ValueError, r"`max_length` must be a positive integer or None, got -1"),
-    ({"max_length": 0}, ValueError, r"`max_length` must be a positive integer or None, got 0"),
-    ({"max_length": "5"}, TypeError, r"`max_length` must be a positive integer or None, got '5' of type str"),
+    ({"max_length": -1}, ValueError, r"`max_length` must be an integer in \[1, 1024\] or None, got -1"),
+    ({"max_length": 0}, ValueError, r"`max_length` must be an integer in \[1, 1024\] or None, got 0"),
+    ({"max_length": 2**32}, ValueError, r"`max_length` must be an integer in \[1, 1024\] or None, got 4294967296"),
+    ({"max_length": "5"}, TypeError, r"`max_length` must be an integer in \[1, 1024\] or None, got '5' of type str"),
     ({"batch_size": 0}, ValueError, r"`batch_size` must be a positive integer, got 0"),
     ({"beam_size": 0}, ValueError, r"`beam_size` must be a positive integer, got 0"),
     ({"beam_size": True}, TypeError, r"`beam_size` must be a positive integer, got True of type bool"),
@@ -374,7 +386,8 @@ def test_caption_reads_bytes_and_names_bad_images_and_arguments(captioner, tmp_p
            lambda: captioner.caption([str(path), GRADIENT / 255.0], beam_size=1))
     for kwargs, kind, message in [
         ({"beam_size": 0}, ValueError, r"`beam_size` must be a positive integer, got 0"),
-        ({"max_length": True}, TypeError, r"`max_length` must be a positive integer, got True"),
+        ({"max_length": True}, TypeError, r"`max_length` must be an integer in \[1, 1024\], got True"),
+        ({"max_length": 10**9}, ValueError, r"`max_length` must be an integer in \[1, 1024\], got 1000000000"),
         ({"alpha": math.nan}, ValueError, r"`alpha` must be a finite number >= 0, got nan"),
         ({"batch_size": 0}, ValueError, r"`batch_size` must be a positive integer, got 0"),
     ]:

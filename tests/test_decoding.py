@@ -334,13 +334,14 @@ def test_exported_translator_decodes_like_translate_and_takes_an_empty_batch(tin
 
     keras.utils.set_random_seed(3)
     model = tiny_translator("lstm-seq2seq-attn")
-    sentences = ["Der Hund ist rot.", "Das Auto ist gelb.", "Der Ball"]
+    sentences = ["Der Hund ist rot.", "", "Das Auto ist gelb.", "Der Ball", "  "]  # blank ones give ""
     export_translator(model, tmp_path / "serving")
     loaded = tf.saved_model.load(str(tmp_path / "serving"))
     for name, beam_size in (("serving_default", 1), ("beam_search", 5)):
         served = loaded.signatures[name]
         out = served(sentences=tf.constant(sentences))["translations"].numpy()
         assert [s.decode("utf-8") for s in out] == model.translate(sentences, beam_size=beam_size)
+        assert out[1] == out[4] == b""
         assert served(sentences=tf.constant([], tf.string))["translations"].shape == (0,)
 
 

@@ -151,6 +151,19 @@ def test_weights_may_be_any_path_like(saved):
     assert loaded.get_config() == model.get_config()
 
 
+def test_a_saved_model_directory_loads_in_place_of_a_name(saved, tmp_path):
+    directory, model = saved
+    for where in (directory, str(directory)):
+        loaded = zoo.load(where)  # the name comes from its config.json
+        assert loaded.get_config() == model.get_config() and loaded.translate("Der Hund.") == model.translate(
+            "Der Hund.")
+    with pytest.raises(ValueError, match=f"'{directory}' is a saved model: load it with zoo.load\\(directory\\)"):
+        zoo.info(str(directory))
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match="is a directory with no saved model in it \\(no config.json\\)"):
+        zoo.load(tmp_path / "empty")
+
+
 @pytest.mark.parametrize("content, words", [
     ('{"task": "translation", ', "is not valid JSON"),
     ("[1, 2]", "holds a list, not a JSON object"),

@@ -22,6 +22,10 @@ from keras import ops
 
 from zoo.checks import boolean, integer
 
+# The most tokens one output may have: the search keeps `[rows, max_length]`
+# buffers, and the models here were trained on outputs of at most 50 tokens.
+MAX_OUTPUT_TOKENS = 1024
+
 
 def repeat_beams(tensors, beam_size):
     """Repeats each row `beam_size` times: `[b, ...] -> [b * beam_size, ...]`."""
@@ -389,7 +393,7 @@ class Decoder:
     # -- graphs ---------------------------------------------------------------------
 
     def _check(self, max_length, min_length, no_repeat_ngram_size):
-        max_length = _check_int("max_length", max_length, 1)
+        max_length = integer("max_length", max_length, minimum=1, maximum=MAX_OUTPUT_TOKENS)
         min_length = _check_int("min_length", min_length, 0)
         if min_length >= max_length:
             raise ValueError(f"`min_length` must be below `max_length` ({max_length}), got {min_length}.")

@@ -4,7 +4,9 @@ without the zoo package, decoding with the same compiled search
 
 - `export_translator`: a batch of strings in, a batch of strings out;
   `serving_default` decodes greedily, `beam_search` with a beam of 5 (alpha
-  0.6). Loading it needs `import tensorflow_text` first (its SentencePiece
+  0.6). Each string is read as one sentence, and a blank one translates to
+  "": split texts into sentences first (`zoo.models.seq2seq.split_sentences`),
+  as `translate` does. Loading it needs `import tensorflow_text` first (its SentencePiece
   ops). Output pieces are joined through a string table rather than a second
   SentencePiece resource: with two of them in one SavedModel, the reloaded
   model detokenizes with the wrong one (tensorflow/text#1304).
@@ -43,8 +45,8 @@ def _translate(model, beam_size=1, alpha=0.6, max_extra_tokens=10):
         output = model.search.padded_tokens(source, max_length, beam_size=beam_size, alpha=alpha, pad=PAD)
         output = tf.RaggedTensor.from_tensor(output, padding=PAD)
         text = tf.strings.reduce_join(tf.gather(pieces, output), axis=-1)
-        text = tf.strings.regex_replace(text, "\u2581", " ")
-        return tf.strings.regex_replace(text, "^ ", "")
+        text = tf.strings.regex_replace(tf.strings.regex_replace(text, "\u2581", " "), "^ ", "")
+        return tf.where(tf.strings.length(tf.strings.strip(sentences)) > 0, text, "")  # blank in, "" out
 
     def translate(sentences):
         # an empty batch has no source length for the encoder's loop: answer it directly

@@ -55,7 +55,20 @@ def list_models(pattern=None):
     return [n for n in names if fnmatch.fnmatch(n, pattern)] if pattern else names
 
 
+def _is_model_directory(name):
+    """Whether `name` is not a registered name but a directory holding a saved model."""
+    if not isinstance(name, (str, os.PathLike)) or name in CATALOGUE or name in _REGISTRY:
+        return False
+    return Path(os.fsdecode(name), "config.json").is_file()
+
+
 def _check_name(name):
+    registered = isinstance(name, str) and (name in CATALOGUE or name in _REGISTRY)
+    if isinstance(name, os.PathLike) or (isinstance(name, str) and not registered and Path(name).is_dir()):
+        path = os.fsdecode(name)
+        what = ("a saved model: load it with zoo.load(directory)" if Path(path, "config.json").is_file()
+                else "a directory with no saved model in it (no config.json)")
+        raise ValueError(f"{path!r} is {what}, not a model name. Registered: {', '.join(list_models())}.")
     if not isinstance(name, str):
         raise TypeError(
             f"name must be a str, one of the registered model names (e.g. 'char-lstm'), "
@@ -140,12 +153,18 @@ def load(name, weights="pretrained", **overrides):
     """Returns the model `name`.
 
     Args:
-        name: a registered name (`list_models()`).
+        name: a registered name (`list_models()`), or a directory written by
+            `zoo.saving.save` (a run's `model/`): the model it holds, as
+            `load(<its name>, weights=directory)`.
         weights: "pretrained" for the shipped model in saved_models/<name>,
             a directory (str or os.PathLike) written by `zoo.saving.save`, or
             None for a randomly initialized model built with `overrides`.
         **overrides: builder arguments (only with `weights=None`).
     """
+    if _is_model_directory(name) and weights == "pretrained" and not overrides:
+        from zoo import saving
+
+        return saving.load(Path(os.fsdecode(name)))
     _check_name(name)
     if weights is not None and not isinstance(weights, (str, os.PathLike)):
         raise TypeError(

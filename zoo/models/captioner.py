@@ -290,7 +290,7 @@ class Captioner(DeepOutput, ZooModel):
         if beam_size > self.vocabulary_size:  # a hypothesis per word at most; more would only exhaust the memory
             raise ValueError(f"`beam_size` must be at most the vocabulary size "
                              f"({self.vocabulary_size}), got {beam_size}.")
-        max_length = integer("max_length", max_length, minimum=1)
+        max_length = integer("max_length", max_length, minimum=1, maximum=decoding.MAX_OUTPUT_TOKENS)
         alpha = finite_number("alpha", alpha, minimum=0)
         batch_size = integer("batch_size", batch_size, minimum=1)
         return_attention = boolean("return_attention", return_attention)

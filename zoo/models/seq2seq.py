@@ -157,20 +157,22 @@ class Seq2Seq(DeepOutput, ZooModel):
         """Translates raw sentences into raw, detokenized sentences.
 
         An empty or whitespace-only string translates to "" without running
-        the model. A text longer than the encoder's limit (`MAX_SOURCE_TOKENS`,
-        256 subword tokens with the end token) is translated in full, never
-        cut: it is split into sentences (after `.`, `!`, `?`, `…` and their
-        CJK forms followed by a space, and at line breaks), a sentence still
-        too long into chunks of at most the limit (cut before a word where
-        possible), each part is translated on its own and the translations
-        are joined with single spaces. Shorter texts are translated whole.
+        the model. A text of several sentences is translated sentence by
+        sentence, as the models learned to translate (`split_sentences`:
+        after `.`, `!`, `?`, `…` and their CJK forms followed by a space, and
+        at line breaks), and the translations are joined with single spaces;
+        read whole, a second sentence is often dropped. A sentence longer
+        than the encoder's limit (`MAX_SOURCE_TOKENS`, 256 subword tokens
+        with the end token) is translated in full, never cut: in chunks of at
+        most the limit, cut before a word where possible.
 
         Args:
             sentences: a string, or a list (any iterable but a dict, set or
                 bytes) of strings.
             beam_size: 1 for greedy decoding, else the beam width.
-            max_length: most subword tokens per output (per part of a split
-                text); by default twice the source length plus 10.
+            max_length: most subword tokens per output (per sentence or
+                chunk), at most `zoo.decoding.MAX_OUTPUT_TOKENS` (1024); by
+                default twice the source length plus 10.
             alpha: length penalty exponent of beam search (>= 0).
             batch_size: sentences (parts) decoded together.
             return_attention: also return, per sentence, `(source_pieces,
@@ -187,8 +189,8 @@ class Seq2Seq(DeepOutput, ZooModel):
             return_scores: pair each translation with its score, the
                 log-probability the search ranks by (divided by the length
                 penalty in beam search): `(text, score)`.
-            n-best lists and scores need texts within the encoder's limit
-            and no `return_attention`.
+            n-best lists and scores need texts of one sentence within the
+            encoder's limit, and no `return_attention`.
 
         Returns:
             A string for a string, else a list of strings (and the attention
@@ -207,7 +209,8 @@ class Seq2Seq(DeepOutput, ZooModel):
         if beam_size > self.target_vocabulary_size:  # a hypothesis per word at most; more would only exhaust the memory
             raise ValueError(f"`beam_size` must be at most the target vocabulary size "
                              f"({self.target_vocabulary_size}), got {beam_size}.")
-        max_length = integer("max_length", max_length, minimum=1, allow_none=True)
+        max_length = integer("max_length", max_length, minimum=1, maximum=decoding.MAX_OUTPUT_TOKENS,
+                             allow_none=True)
         alpha = finite_number("alpha", alpha, minimum=0)
         batch_size = integer("batch_size", batch_size, minimum=1)
         return_attention = boolean("return_attention", return_attention)
@@ -242,8 +245,10 @@ class Seq2Seq(DeepOutput, ZooModel):
                              "`return_scores`.")
         for i, sentence_parts in enumerate(parts):
             if len(sentence_parts) > 1:
-                raise ValueError(f"`sentences[{i}]` is longer than the encoder's {MAX_SOURCE_TOKENS} tokens: "
-                                 f"n-best lists and scores need texts within it (translate it without them).")
+                raise ValueError(f"`sentences[{i}]` holds several sentences or is longer than the encoder's "
+                                 f"{MAX_SOURCE_TOKENS} tokens: n-best lists and scores are for one sentence at a time "
+                                 f"(pass its sentences, `zoo.models.seq2seq.split_sentences`, or translate it without "
+                                 f"them).")
         todo = [i for i, p in enumerate(parts) if p]
         found, _, scores = self._translate_ids([parts[i][0] for i in todo], beam_size, max_length, alpha,
                                                batch_size, return_scores=True, num_return_sequences=n_best,
@@ -281,17 +286,16 @@ class Seq2Seq(DeepOutput, ZooModel):
         return (results, maps, scores) if options.get("return_scores") else (results, maps)
 
     def _source_parts(self, sentences):
-        """Per sentence, the EOS-terminated id arrays the encoder reads: none for
-        a blank one, one for a text within `MAX_SOURCE_TOKENS`, else its parts."""
+        """Per text, the EOS-terminated id arrays the encoder reads: none for a
+        blank one, one per sentence (`split_sentences`), and a sentence longer
+        than `MAX_SOURCE_TOKENS` in chunks."""
         limit = MAX_SOURCE_TOKENS - 1  # pieces, leaving room for the end token
-        todo = [i for i, text in enumerate(sentences) if text.strip()]
+        split = [split_sentences(text) for text in sentences]
+        pieces_of = iter(self._tokenize([s for text in split for s in text]))
         parts = [[] for _ in sentences]
-        for i, pieces in zip(todo, self._tokenize([sentences[i] for i in todo])):
-            if len(pieces) <= limit:
-                parts[i] = [pieces]
-                continue
-            pieces_of = self._tokenize(split_sentences(sentences[i]))
-            for pieces in pieces_of:
+        for i, text in enumerate(split):
+            for _ in text:
+                pieces = next(pieces_of)
                 while len(pieces) > limit:
                     cut = self._cut(pieces, limit)
                     parts[i].append(pieces[:cut])
@@ -405,6 +409,7 @@ def split_sentences(text):
 def _as_sentences(sentences):
     """`(single, list of str)` of `translate`'s `sentences`; TypeError for anything else."""
     if isinstance(sentences, str):
+        _check_encodable("sentences", sentences)
         return True, [sentences]
     expected = "`sentences` must be a string or a list of strings"
     if isinstance(sentences, (bytes, bytearray, memoryview)):
@@ -420,7 +425,17 @@ def _as_sentences(sentences):
         if not isinstance(sentence, str):
             shown = repr(sentence) if len(repr(sentence)) <= 40 else repr(sentence)[:37] + "..."
             raise TypeError(f"`sentences[{i}]` must be a string, got {type(sentence).__name__} ({shown}).")
+        _check_encodable(f"sentences[{i}]", sentence)
     return False, sentences
+
+
+def _check_encodable(name, text):
+    """ValueError naming `name` for a string that is not valid Unicode text (a lone surrogate)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise ValueError(f"`{name}` is not valid text: {text[e.start]!r} at index {e.start} is a lone surrogate "
+                         f"(decode the bytes with errors='replace').") from None
 
 
 def _to_str(text):
