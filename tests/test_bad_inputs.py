@@ -408,7 +408,8 @@ def test_corrupt_sentencepiece_file_is_named(translator, tmp_path, content, reas
     assert str(tmp_path / "target.spm") in message
     raises(ValueError, reason, lambda: translator.load_assets(tmp_path))
     (tmp_path / "source.spm").unlink()
-    raises(FileNotFoundError, r"source\.spm", lambda: translator.load_assets(tmp_path))
+    raises(FileNotFoundError, r"source\.spm not found: the model's tokenizer file is missing\.$",
+           lambda: translator.load_assets(tmp_path))
 
 
 @pytest.mark.parametrize("content", [b"", b"{not json", b"[1, 2]", b'{"chars": null}', b'{"chars": ["ab"]}',

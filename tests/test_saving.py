@@ -128,3 +128,12 @@ def test_directories_are_swapped_in_one_step(tmp_path):
         pytest.skip("no renameat2(RENAME_EXCHANGE) on this system: saves fall back to two renames")
     assert [p.name for p in (tmp_path / "b").iterdir()] == ["new"]
     assert [p.name for p in (tmp_path / "a").iterdir()] == ["old"]
+
+
+def test_weights_of_other_sizes_name_the_first_array_that_differs(saved):
+    config = json.loads((saved / "config.json").read_text())
+    config["config"]["units"] += 1
+    (saved / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ValueError, match=r"do not match the \d+ variables of 'char-lstm' built from config.json: "
+                                         r"array \d{4} is \(\d+, \d+\), variable .+ is \(\d+, \d+\)\."):
+        zoo.load("char-lstm", weights=saved)

@@ -159,9 +159,12 @@ def _load(directory, expected_name):
 
                 arrays = from_keras_layout(model, arrays) or arrays
             if [a.shape for a in arrays] != shapes:
+                first = next((i for i, (a, shape) in enumerate(zip(arrays, shapes)) if a.shape != shape), None)
+                where = ("" if first is None else f": array {first:04d} is {arrays[first].shape}, variable "
+                         f"{model.weights[first].path} is {shapes[first]}")
                 raise ValueError(
                     f"it holds {len(arrays)} arrays that do not match the "
-                    f"{len(shapes)} variables of {name!r} built from config.json."
+                    f"{len(shapes)} variables of {name!r} built from config.json{where}."
                 )
             for v, a in zip(model.weights, arrays):
                 v.assign(a.astype(v.dtype))

@@ -76,8 +76,11 @@ def check_sentencepiece(proto, where="`proto`"):
 
 
 def read_sentencepiece(path):
-    """The bytes of the SentencePiece model file `path`, checked (see `check_sentencepiece`)."""
+    """The bytes of the SentencePiece model file `path`, checked (see
+    `check_sentencepiece`); a missing file raises FileNotFoundError naming it."""
     path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found: the model's tokenizer file is missing.")
     return check_sentencepiece(path.read_bytes(), where=str(path))
 
 
