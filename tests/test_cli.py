@@ -251,6 +251,25 @@ def test_translate_prints_only_the_translation():
     assert result.returncode == 0 and result.stdout.strip() and result.stderr == "", result.stderr
 
 
+def test_caption_names_each_unreadable_image_and_captions_the_others(tmp_path, capsys):
+    import numpy as np
+    from PIL import Image
+
+    good = tmp_path / "good.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (40, 60, 3)).astype(np.uint8)).save(good)
+    (tmp_path / "notes.jpg").write_text("not an image")
+    missing = tmp_path / "missing.jpg"
+    assert main(["caption", str(tmp_path / "notes.jpg"), str(good), str(missing),
+                 "--attention", str(tmp_path / "where.png")]) == 2
+    out, err = capsys.readouterr()
+    assert out.startswith(f"{good}\t") and out.count("\n") == 1  # the readable one, captioned
+    errors = err.strip().splitlines()
+    assert len(errors) == 2 and all(line.startswith("zoo caption: error: ") for line in errors), err
+    assert "notes.jpg" in errors[0] and "missing.jpg" in errors[1]
+    assert (tmp_path / "where.png").read_bytes().startswith(b"\x89PNG")  # of the first image captioned
+    assert main(["caption", str(missing)]) == 2 and capsys.readouterr().out == ""
+
+
 def test_export_writes_a_savedmodel_that_translates_like_the_model(tmp_path, capsys):
     import tensorflow as tf
     import tensorflow_text  # noqa: F401  the SentencePiece ops the SavedModel needs

@@ -95,11 +95,12 @@ def build_parser():
                    help="run the sampling loop in LiteRT with weights of this type (int8: about 2x faster)")
     p.add_argument("--weights", **WEIGHTS)
     p = commands.add_parser("caption", parents=[common], help="caption image files with a shipped model")
-    p.add_argument("images", nargs="+", help="image files (any size; RGB, grayscale or CMYK)")
+    p.add_argument("images", nargs="+", help="image files (any size; RGB, grayscale or CMYK); one that cannot be read "
+                                             "is an error line, the others are captioned (exit status 2)")
     p.add_argument("--model", default="sat-lstm-squeezenet", help="a captioning model (default: %(default)s)")
     p.add_argument("--beam-size", type=positive_int, default=3, help="1 for greedy decoding (default: %(default)s)")
     p.add_argument("--attention", metavar="PNG", default=None,
-                   help="also save the first image with each word's attention over it")
+                   help="also save the first image captioned with each word's attention over it")
     p.add_argument("--weights", **WEIGHTS)
     p = commands.add_parser("export", parents=[common],
                             help="write a TF SavedModel of a model (serving, no zoo needed)")
@@ -274,21 +275,34 @@ def _run(args):
         _check_model(args.model, "caption", args.weights)
         if args.attention is not None:
             _check_new_path("--attention", args.attention, "file")
+        from zoo.data.flickr8k import load_image
+
         with _quiet(args):
             model = zoo.load(args.model, weights=args.weights)
-            captions, maps = model.caption(args.images, beam_size=args.beam_size, return_attention=True)
-        for path, caption in zip(args.images, captions):
+            # Each unreadable image is one error line; the others are captioned all the same.
+            readable, unreadable = [], []
+            for path in args.images:
+                try:
+                    load_image(path, 8)
+                    readable.append(path)
+                except (ValueError, OSError) as e:
+                    unreadable.append(_one_line(e))
+            captions, maps = (model.caption(readable, beam_size=args.beam_size, return_attention=True)
+                              if readable else ([], []))
+        for path, caption in zip(readable, captions):
             print(f"{_printable(path)}\t{caption}")
-        if args.attention:
+        for message in unreadable:
+            print(f"zoo caption: error: {message}", file=sys.stderr)
+        if args.attention and readable:
             from zoo import viz
-            from zoo.data.flickr8k import load_image
             from zoo.io import atomic_write
 
             words, weights = maps[0]
-            figure = viz.caption_attention_figure(load_image(args.images[0], model.image_size), words, weights,
+            figure = viz.caption_attention_figure(load_image(readable[0], model.image_size), words, weights,
                                                   captions[0])
             Path(args.attention).parent.mkdir(parents=True, exist_ok=True)
             atomic_write(args.attention, viz.to_png(figure))
+        return 2 if unreadable else 0
     elif args.command == "export":
         zoo.registry.describe(args.name)  # an unknown name first
         _check_new_path("directory", args.directory, "directory")
