@@ -36,6 +36,7 @@ USER_ERRORS = [
     (["translate", "Ein Hund.", "--beam-size", "0"], ["--beam-size", "positive integer", "'0'"]),
     (["translate", "Ein Hund.", "--beam-size", "two"], ["--beam-size", "positive integer", "'two'"]),
     (["caption", "img.jpg", "--beam-size", "-3"], ["--beam-size", "positive integer", "'-3'"]),
+    (["generate", "char-lstm", "--prompt", ""], ["--prompt must be non-empty text; leave it out"]),
     (["generate", "--length", "-5"], ["--length", "positive integer", "'-5'"]),
     (["generate", "--length", "0"], ["--length", "positive integer", "'0'"]),
     (["generate", "--temperature", "nan"], ["--temperature", "finite number >= 0", "'nan'"]),
@@ -77,7 +78,8 @@ def run_cli(argv, capsys):
 
 # A registered model without shipped weights: saved_models/ pointed at an empty folder.
 NOT_SHIPPED = [
-    (["translate", "Ein Hund.", "--model", "lstm-seq2seq"], ["No trained model ships for 'lstm-seq2seq'"]),
+    (["translate", "Ein Hund.", "--model", "lstm-seq2seq"], ["No trained model ships for 'lstm-seq2seq'",
+                                                              "--weights <run-dir>/model"]),
     (["evaluate", "lstm-seq2seq"], ["no trained model ships for lstm-seq2seq"]),
     (["export", "lstm-seq2seq", "OUT"], ["No trained model ships for 'lstm-seq2seq'"]),
 ]

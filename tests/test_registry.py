@@ -17,6 +17,8 @@ def test_unknown_name_suggests_close_matches():
         zoo.info("lstm-seq2seq-atn")
     with pytest.raises(ValueError, match="Unknown model name"):
         zoo.load("transformer")
+    with pytest.raises(ValueError, match="Did you mean 'lstm-seq2seq-attn', "):  # the same name in other case first
+        zoo.info("LSTM-seq2seq-attn")
 
 
 def test_duplicate_registration_is_an_error(monkeypatch):

@@ -222,8 +222,9 @@ def _check_model(name, command, weights="pretrained"):
             raise UserError(f"--weights {weights} holds a {task.name} model ({own}); use "
                             f"`{task.usage.format(name=own)} --weights {weights}`.")
         raise UserError(f"{name} is a {task.name} model; use `{task.usage.format(name=name)}`.")
-    if weights == "pretrained":
-        zoo.registry.shipped_dir(name)
+    if weights == "pretrained" and not (zoo.registry.models_dir() / name).is_dir():
+        raise UserError(f"No trained model ships for {name!r}: train one with its recipe in recipes/ and pass "
+                        f"the model it writes with --weights <run-dir>/model.")
     return task
 
 
@@ -256,6 +257,8 @@ def _run(args):
         for line in lines:
             print(line)
     elif args.command == "generate":
+        if args.prompt == "":
+            raise UserError("--prompt must be non-empty text; leave it out to start after a line break.")
         _check_model(args.name, "generate", args.weights)
         with _quiet(args):
             model = zoo.load(args.name, weights=args.weights)

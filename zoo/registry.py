@@ -75,7 +75,9 @@ def _check_name(name):
             f"got {type(name).__name__} {name!r}."
         )
     if name not in CATALOGUE and name not in _REGISTRY:
-        close = difflib.get_close_matches(name, list_models(), n=3, cutoff=0.3)
+        same = [n for n in list_models() if n.lower() == name.lower()]  # a name in the wrong case first
+        close = (same + [n for n in difflib.get_close_matches(name, list_models(), n=3, cutoff=0.3)
+                         if n not in same])[:3]
         hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
         raise ValueError(f"Unknown model name {name!r}.{hint} Registered: {', '.join(list_models())}.")
 
