@@ -57,14 +57,14 @@ def list_models(pattern=None):
 
 def _is_model_directory(name):
     """Whether `name` is not a registered name but a directory holding a saved model."""
-    if not isinstance(name, (str, os.PathLike)) or name in CATALOGUE or name in _REGISTRY:
+    if not isinstance(name, (str, os.PathLike)) or not os.fsdecode(name) or name in CATALOGUE or name in _REGISTRY:
         return False
     return Path(os.fsdecode(name), "config.json").is_file()
 
 
 def _check_name(name):
     registered = isinstance(name, str) and (name in CATALOGUE or name in _REGISTRY)
-    if isinstance(name, os.PathLike) or (isinstance(name, str) and not registered and Path(name).is_dir()):
+    if isinstance(name, os.PathLike) or (isinstance(name, str) and name and not registered and Path(name).is_dir()):
         path = os.fsdecode(name)
         what = ("a saved model: load it with zoo.load(directory)" if Path(path, "config.json").is_file()
                 else "a directory with no saved model in it (no config.json)")
