@@ -230,7 +230,7 @@ def test_bad_arguments_are_named(tiny_char_model):
     model = tiny_char_model("char-lstm")
     for kwargs, message in [
         ({"prompt": ""}, "`prompt` must be a non-empty string"),
-        ({"length": -1}, "`length` must be a non-negative integer"),
+        ({"length": -1}, r"`length` must be an integer in \[0, 10000000\], got -1"),
         ({"temperature": -0.5}, "`temperature` must be a finite number >= 0"),
         ({"top_p": 1.5}, r"`top_p` must be a finite number in \(0, 1\]"),
         ({"top_k": 0}, "`top_k` must be a positive integer"),

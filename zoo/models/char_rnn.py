@@ -23,6 +23,8 @@ VOCABULARY_FILE = "vocabulary.json"
 GRU_UNITS = 592
 # Characters sampled per run of the compiled loop: between runs Ctrl-C is seen.
 SAMPLING_CHUNK = lite.SAMPLING_CHUNK
+# The most characters one `generate` call writes (about half an hour at this machine's rate).
+MAX_GENERATED = 10_000_000
 
 
 class _StepSeed(keras.random.SeedGenerator):
@@ -258,7 +260,8 @@ class CharRNN(ZooModel):
         Args:
             prompt: a non-empty string; characters outside the vocabulary are
                 read as the unknown id (with a warning).
-            length: number of characters to generate (an integer >= 0).
+            length: number of characters to generate, in [0, `MAX_GENERATED`]
+                (ten million).
             temperature: logits are divided by it before sampling; 0 means
                 greedy (the most likely character every step). Any finite
                 real number >= 0 (NumPy scalars included).
@@ -322,7 +325,7 @@ class CharRNN(ZooModel):
             raise TypeError(f"`prompt` must be a non-empty string, got {type(prompt).__name__}.")
         if not prompt:
             raise ValueError(f"`prompt` must be a non-empty string, got {prompt!r}.")
-        length = integer("length", length, minimum=0)
+        length = integer("length", length, minimum=0, maximum=MAX_GENERATED)
         temperature = finite_number("temperature", temperature, minimum=0)
         top_k = integer("top_k", top_k, minimum=1, allow_none=True)
         top_p = finite_number("top_p", top_p, minimum=0, maximum=1, minimum_open=True, allow_none=True)
