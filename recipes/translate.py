@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import zoo  # noqa: E402  light: the registry, no TensorFlow
-from zoo.data.translation import load_pairs, pairs  # noqa: E402
+from zoo.data.translation import SENTENCE_LANGUAGES, load_pairs, pairs  # noqa: E402
 from zoo.flags import FlagError, RunConfig, flag, parse_config  # noqa: E402
 
 TRANSLATORS = tuple(zoo.list_models("*seq2seq*"))
@@ -58,6 +58,9 @@ class Config(RunConfig):
     val_file: str = flag("", "validation pairs (a table like --train-file); without it and --test-file, 5%% of "
                              "the pairs each are held out, chosen with --seed")
     test_file: str = flag("", "test pairs (a table like --train-file), given together with --val-file")
+    source_language: str = flag("", "ISO 639-1 code of the source language, whose rules `translate` splits texts "
+                                    "into sentences by (default: --pair's source; en for your own files)",
+                                choices=("",) + SENTENCE_LANGUAGES)
     init_from: str = flag("", "fine-tune from a shipped model (its name) or a model directory, keeping its "
                               "tokenizers and sizes")
 
@@ -76,6 +79,12 @@ def check_flags(cfg):
         raise FlagError("--val-file and --test-file go together (without both, 5% each are held out)")
     if cfg.val_file and not (cfg.train_file or cfg.source_file):
         raise FlagError("--val-file/--test-file need your training pairs too (--train-file or --source-file)")
+
+
+def source_language(cfg):
+    """The language the model splits texts into sentences by: --source-language, else --pair's source."""
+    own = cfg.train_file or cfg.source_file
+    return cfg.source_language or ("en" if own else cfg.pair.split("-")[0])
 
 
 if __name__ == "__main__":
@@ -106,6 +115,7 @@ def build_model(cfg, protos, init=None):
         source_vocabulary_size=tokenizers.tokenizer(protos[0]).vocabulary_size(),
         target_vocabulary_size=tokenizers.tokenizer(protos[1]).vocabulary_size(),
         dropout=cfg.dropout,
+        source_language=source_language(cfg),
         **sizes,
     )
     model.set_tokenizers(*protos)

@@ -48,7 +48,7 @@ def translator(tiny_corpus_module):
     sizes = [tokenizers.tokenizer(p).vocabulary_size() for p in protos]
     keras.utils.set_random_seed(0)
     model = zoo.build("lstm-seq2seq-attn", source_vocabulary_size=sizes[0], target_vocabulary_size=sizes[1],
-                      **TINY)
+                      source_language="de", **TINY)
     model.set_tokenizers(*protos)
     model.build_for_inference()
     return model
@@ -149,6 +149,24 @@ def test_a_text_of_several_sentences_is_translated_sentence_by_sentence(translat
     with pytest.raises(ValueError, match=r"`sentences\[1\]` holds several sentences .*one sentence at a time"):
         translator.translate(["Der Hund.", " ".join(sentences)], num_return_sequences=2)
     assert len(translator.translate(sentences[0], num_return_sequences=2)) == 2
+    # German abbreviations, ordinals and initials end no sentence (the model's source_language): one part each.
+    assert translator.source_language == "de"
+    for sentence in ["Am 3. Mai kommt Dr. Müller, z. B. um 8 Uhr.", "Ein Schild, auf dem E.S.E. Electronics steht.",
+                     'Er sagte: "Komm!" und ging.', "Das kostet ca. 5 Euro usw. und so weiter."]:
+        assert len(translator.translate(sentence, num_return_sequences=2)) == 2, sentence
+
+
+def test_sentence_languages_are_those_pysbd_knows():
+    import pysbd.languages
+
+    from zoo.data.translation import SENTENCE_LANGUAGES
+    from zoo.models.seq2seq import split_sentences
+
+    assert SENTENCE_LANGUAGES == tuple(sorted(pysbd.languages.LANGUAGE_CODES))
+    assert split_sentences("Mr. Smith came. He sat at 5 p.m. on a chair.", "en") == [
+        "Mr. Smith came.", "He sat at 5 p.m. on a chair."]
+    with pytest.raises(ValueError, match=r"`source_language` must be one of \['am', .*got 'xx'"):
+        zoo.build("lstm-seq2seq-attn", source_language="xx")
 
 
 @pytest.mark.parametrize("sentences, kind, message", [

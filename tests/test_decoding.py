@@ -259,7 +259,7 @@ def test_bad_arguments_are_named():
     inputs = np.zeros((1, 1), np.int32)
     with pytest.raises(ValueError, match=r"`num_return_sequences` must be at most `beam_size` \(2\), got 3"):
         decoder.beam_search(inputs, 2, 5, num_return_sequences=3)
-    with pytest.raises(ValueError, match="`max_length` must be an integer >= 1, got 0"):
+    with pytest.raises(ValueError, match=r"`max_length` must be an integer in \[1, 1024\], got 0"):
         decoder.greedy(inputs, 0)
     with pytest.raises(ValueError, match=r"`min_length` must be below `max_length` \(5\), got 5"):
         decoder.greedy(inputs, 5, min_length=5)

@@ -10,6 +10,10 @@ from zoo.data.download import fetch
 
 MULTI30K_SPLITS = {"train": "train", "val": "val", "test": "test_2016_flickr"}
 MULTI30K_LANGS = ("de", "en", "fr")
+# The languages whose sentence boundaries `zoo.models.seq2seq.split_sentences`
+# knows (pysbd's Golden Rules), by ISO 639-1 code: a translator's `source_language`.
+SENTENCE_LANGUAGES = ("am", "ar", "bg", "da", "de", "el", "en", "es", "fa", "fr", "hi", "hy", "it", "ja", "kk", "mr",
+                      "my", "nl", "pl", "ru", "sk", "ur", "zh")
 SPA_ENG_SEED = 1234
 SPA_ENG_HELD_OUT = 5000  # pairs in each of val and test
 

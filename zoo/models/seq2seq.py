@@ -1,6 +1,6 @@
 """Sequence-to-sequence translation models: RNN encoder-decoder with attention."""
 
-import re
+import functools
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
@@ -11,6 +11,7 @@ from keras import ops
 from zoo import decoding
 from zoo.checks import boolean, finite_number, integer, positive_int, rate
 from zoo.data.tokenizers import BOS, EOS, PAD, UNK, check_sentencepiece, read_sentencepiece, tokenizer
+from zoo.data.translation import SENTENCE_LANGUAGES
 from zoo.layers import AttentionDecoder, BahdanauAttention, GRUCell, LSTMCell
 from zoo.models.base import DeepOutput, ZooModel
 from zoo.registry import register
@@ -19,8 +20,6 @@ CELLS = {"lstm": LSTMCell, "gru": GRUCell}
 # The most source tokens (the end token included) the encoder reads at once;
 # `translate` splits longer texts (see there).
 MAX_SOURCE_TOKENS = 256
-# A sentence ends at a run of these, closing quotes or brackets after them, then a space.
-_SENTENCE_END = re.compile(r"[.!?\u2026\u3002\uff01\uff1f]+[\"'\u201d\u2019\u00bb)\]]*(?=\s)")
 
 
 @keras.saving.register_keras_serializable(package="zoo")
@@ -41,6 +40,9 @@ class Seq2Seq(DeepOutput, ZooModel):
         embedding_dim: size of both embeddings.
         units: size of each encoder direction, the decoder and the attention.
         dropout: dropout on embeddings, encoder states and the output layer.
+        source_language: the ISO 639-1 code of the source language, whose
+            rules (`SENTENCE_LANGUAGES`) `translate` splits texts into
+            sentences by: abbreviations, ordinals and initials differ.
 
     Call arguments:
         inputs: `(source, target_in)`, int `[batch, src_len]` and
@@ -53,10 +55,13 @@ class Seq2Seq(DeepOutput, ZooModel):
     task = "translation"
 
     def __init__(self, source_vocabulary_size=8000, target_vocabulary_size=8000, cell="lstm",
-                 attention=True, embedding_dim=256, units=256, dropout=0.2, **kwargs):
+                 attention=True, embedding_dim=256, units=256, dropout=0.2, source_language="en", **kwargs):
         super().__init__(**kwargs)
         if cell not in CELLS:
             raise ValueError(f"`cell` must be one of {sorted(CELLS)}, got {cell!r}.")
+        if source_language not in SENTENCE_LANGUAGES:
+            raise ValueError(f"`source_language` must be one of {list(SENTENCE_LANGUAGES)}, got {source_language!r}.")
+        self.source_language = source_language
         self.source_vocabulary_size = positive_int("source_vocabulary_size", source_vocabulary_size)
         self.target_vocabulary_size = positive_int("target_vocabulary_size", target_vocabulary_size)
         self.cell_type, self.use_attention = cell, attention
@@ -158,10 +163,10 @@ class Seq2Seq(DeepOutput, ZooModel):
 
         An empty or whitespace-only string translates to "" without running
         the model. A text of several sentences is translated sentence by
-        sentence, as the models learned to translate (`split_sentences`:
-        after `.`, `!`, `?`, `…` and their CJK forms followed by a space, and
-        at line breaks), and the translations are joined with single spaces;
-        read whole, a second sentence is often dropped. A sentence longer
+        sentence, as the models learned to translate (`split_sentences`, by
+        the rules of the model's `source_language`, and at line breaks), and
+        the translations are joined with single spaces; read whole, a second
+        sentence is often dropped. A sentence longer
         than the encoder's limit (`MAX_SOURCE_TOKENS`, 256 subword tokens
         with the end token) is translated in full, never cut: in chunks of at
         most the limit, cut before a word where possible.
@@ -290,7 +295,7 @@ class Seq2Seq(DeepOutput, ZooModel):
         blank one, one per sentence (`split_sentences`), and a sentence longer
         than `MAX_SOURCE_TOKENS` in chunks."""
         limit = MAX_SOURCE_TOKENS - 1  # pieces, leaving room for the end token
-        split = [split_sentences(text) for text in sentences]
+        split = [split_sentences(text, self.source_language) for text in sentences]
         pieces_of = iter(self._tokenize([s for text in split for s in text]))
         parts = [[] for _ in sentences]
         for i, text in enumerate(split):
@@ -387,23 +392,27 @@ class Seq2Seq(DeepOutput, ZooModel):
             "embedding_dim": self.embedding_dim,
             "units": self.units,
             "dropout": self.dropout_rate,
+            "source_language": self.source_language,
         }
 
 
-def split_sentences(text):
-    """`text` cut into sentences and lines, stripped, blank ones dropped.
+def split_sentences(text, language="en"):
+    """`text` cut into sentences (pysbd's rules for `language`: a period after
+    an abbreviation, an ordinal or an initial ends none) and at line breaks,
+    stripped, blank ones dropped.
 
-    >>> split_sentences('Ein Hund. "Er rennt!" Dann\\nzwei Katzen')
-    ['Ein Hund.', '"Er rennt!"', 'Dann', 'zwei Katzen']
+    >>> split_sentences('Am 3. Mai kommt Dr. Müller. "Er rennt!" Dann\\nzwei Katzen', "de")
+    ['Am 3. Mai kommt Dr. Müller.', '"Er rennt!"', 'Dann', 'zwei Katzen']
     """
-    sentences = []
-    for line in text.splitlines():
-        start = 0
-        for match in _SENTENCE_END.finditer(line):
-            sentences.append(line[start : match.end()].strip())
-            start = match.end()
-        sentences.append(line[start:].strip())
-    return [s for s in sentences if s]
+    segmenter = _segmenter(language)
+    return [s.strip() for line in text.splitlines() if line.strip() for s in segmenter.segment(line) if s.strip()]
+
+
+@functools.cache
+def _segmenter(language):
+    import pysbd
+
+    return pysbd.Segmenter(language=language, clean=False)
 
 
 def _as_sentences(sentences):
