@@ -202,6 +202,14 @@ def main(cfg):
     # -- model ---------------------------------------------------------------------------
     with run.strategy.scope():
         model = build_model(cfg, vocabulary, init)
+    if run.chief and cfg.ensemble_with:  # checked before training, used at the end (the chief's)
+        members = [ensemble_member(run_dir, cfg, data, vocabulary) for run_dir in ensemble_runs(cfg)]
+        try:
+            model.set_members([member for member, _ in members])
+        except ValueError as e:
+            raise ValueError(f"--ensemble-with {cfg.ensemble_with}: {e}") from None
+    else:
+        members = []
 
     # -- features: every image through the frozen CNN once ---------------------------------
     features_path = run.run_dir / "features.npz"
@@ -265,7 +273,6 @@ def main(cfg):
     )
     if not run.chief:
         return None  # evaluating and shipping is the chief's
-    members = [ensemble_member(run_dir, model, data) for run_dir in ensemble_runs(cfg)]
 
     # -- evaluate the best epoch, as saved, on the test split beside retrieval; write model/ and ship it --
     data |= {
@@ -289,9 +296,11 @@ def main(cfg):
                                 for run_dir, (_, member_card) in zip(ensemble_runs(cfg), members)]
             alone = [saved, *saved.members]
             saved.set_members(())
-            for entry, member in zip([card, *card["ensemble"]], alone):
-                entry["metrics_alone"] = evaluate_captioning(member, test, beam_sizes=beams, limit=limit)
-            saved.set_members(alone[1:])
+            try:
+                for entry, member in zip([card, *card["ensemble"]], alone):
+                    entry["metrics_alone"] = evaluate_captioning(member, test, beam_sizes=beams, limit=limit)
+            finally:
+                saved.set_members(alone[1:])
         references = [[normalize_caption(c) for c in captions] for _, captions in test]
         retrieved = nearest_neighbour_captions(grid["train"], [[normalize_caption(c) for c in cs] for _, cs in train],
                                                grid["test"])
@@ -302,7 +311,6 @@ def main(cfg):
         atomic_write(run.run_dir / "attention.png", viz.to_png(figure))
         return results, {"test_bleu4": results[key]["bleu4"], f"val_{cfg.select}": validation.state[cfg.select]}
 
-    model.set_members([member for member, _ in members])
     return training.finish(model, cfg, run, "captioning", data, validation, optimizer_steps, evaluate,
                            (key, "bleu4"), data_key="dataset")
 
@@ -311,9 +319,9 @@ def main(cfg):
 MEMBER_CARD = ("command", "best_epoch", "train_seconds", "parameters", "weights_sha256")
 
 
-def ensemble_member(run_dir, model, data):
+def ensemble_member(run_dir, cfg, data, vocabulary):
     """`(model, card)` of a finished run that `--ensemble-with` names, checked
-    against this run: the same model, data, split and vocabulary."""
+    against this run: the same registered model, data, split and vocabulary."""
     member_dir = Path(run_dir) / "model"
     card = training.read_run_file(member_dir / "card.json", lambda text, path: json.loads(text))
     theirs, ours = card.get("data", {}), data
@@ -321,10 +329,14 @@ def ensemble_member(run_dir, model, data):
         if theirs.get(key) != ours.get(key):
             raise ValueError(f"--ensemble-with {run_dir}: it was trained on {key} {theirs.get(key)!r}, this run "
                              f"on {ours.get(key)!r}: an ensemble's members share their data and test split.")
-    member = zoo.load(card.get("name"), weights=member_dir)
-    if type(member) is not type(model) or member.vocabulary != model.vocabulary:
-        raise ValueError(f"--ensemble-with {run_dir}: its model ({card.get('name')}) or vocabulary is not this "
-                         f"run's: an ensemble's members share their words.")
+    if card.get("name") != cfg.model or card.get("ensemble"):
+        raise ValueError(f"--ensemble-with {run_dir}: it holds {card.get('name')!r}"
+                         f"{' (an ensemble)' if card.get('ensemble') else ''}, this run {cfg.model!r}: an "
+                         f"ensemble's members are single models of the run's --model.")
+    member = zoo.load(cfg.model, weights=member_dir)
+    if member.vocabulary != vocabulary:
+        raise ValueError(f"--ensemble-with {run_dir}: its vocabulary is not this run's: an ensemble's members share "
+                         f"their words.")
     return member, card
 
 

@@ -334,7 +334,7 @@ def test_exported_translator_decodes_like_translate_and_takes_an_empty_batch(tin
 
     keras.utils.set_random_seed(3)
     model = tiny_translator("lstm-seq2seq-attn")
-    sentences = ["Der Hund ist rot.", "", "Das Auto ist gelb.", "Der Ball", "  "]  # blank ones give ""
+    sentences = ["Der Hund ist rot.", "", "Das Auto ist gelb.", "Der Ball", " \u3000\xa0"]  # blank ones give ""
     export_translator(model, tmp_path / "serving")
     loaded = tf.saved_model.load(str(tmp_path / "serving"))
     for name, beam_size in (("serving_default", 1), ("beam_search", 5)):

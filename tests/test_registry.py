@@ -164,6 +164,10 @@ def test_a_saved_model_directory_loads_in_place_of_a_name(saved, tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(ValueError, match="is a directory with no saved model in it \\(no config.json\\)"):
         zoo.load(tmp_path / "empty")
+    with pytest.raises(ValueError, match="is a path to nothing, not a model name"):
+        zoo.info(tmp_path / "nowhere")
+    with pytest.raises(ValueError, match="which takes no `weights` or builder arguments"):
+        zoo.load(directory, weights=None)
 
 
 @pytest.mark.parametrize("content, words", [

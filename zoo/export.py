@@ -46,7 +46,8 @@ def _translate(model, beam_size=1, alpha=0.6, max_extra_tokens=10):
         output = tf.RaggedTensor.from_tensor(output, padding=PAD)
         text = tf.strings.reduce_join(tf.gather(pieces, output), axis=-1)
         text = tf.strings.regex_replace(tf.strings.regex_replace(text, "\u2581", " "), "^ ", "")
-        return tf.where(tf.strings.length(tf.strings.strip(sentences)) > 0, text, "")  # blank in, "" out
+        blank = tf.strings.regex_full_match(sentences, r"[\s\v\x1c-\x1f\x85\p{Z}]*")  # what str.strip drops
+        return tf.where(blank, "", text)  # blank in, "" out, as `translate`
 
     def translate(sentences):
         # an empty batch has no source length for the encoder's loop: answer it directly

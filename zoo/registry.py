@@ -66,8 +66,12 @@ def _check_name(name):
     registered = isinstance(name, str) and (name in CATALOGUE or name in _REGISTRY)
     if isinstance(name, os.PathLike) or (isinstance(name, str) and name and not registered and Path(name).is_dir()):
         path = os.fsdecode(name)
-        what = ("a saved model: load it with zoo.load(directory)" if Path(path, "config.json").is_file()
-                else "a directory with no saved model in it (no config.json)")
+        if Path(path, "config.json").is_file():
+            what = "a saved model: load it with zoo.load(directory), which takes no `weights` or builder arguments"
+        elif Path(path).is_dir():
+            what = "a directory with no saved model in it (no config.json)"
+        else:
+            what = "a path to nothing"
         raise ValueError(f"{path!r} is {what}, not a model name. Registered: {', '.join(list_models())}.")
     if not isinstance(name, str):
         raise TypeError(

@@ -104,6 +104,9 @@ def _write(model, folder, name, card, logs=None):
     if logs is not None:
         shutil.copytree(logs, folder / "logs")
     for i, member in enumerate(model.members):
+        if member.members:  # `set_members` refuses it, but a member may have been given members since
+            raise ValueError(f"member {i} of the ensemble is an ensemble itself: an ensemble's members are single "
+                             f"models.")
         (folder / "members" / str(i)).mkdir(parents=True)
         _write(member, folder / "members" / str(i), name, {"member": i})
     card = {**(card or {}), "name": name, "weights_sha256": sha256(folder / WEIGHTS)}
@@ -171,7 +174,13 @@ def _load(directory, expected_name):
     except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as e:
         raise ValueError(f"Cannot load weights from {weights_path}: {e}") from e
     members = directory / "members"
-    if members.is_dir():
-        folders = sorted(members.iterdir(), key=lambda p: (len(p.name), p.name))  # 0, 1, ..., 10
-        model.set_members([_load(folder, name) for folder in folders])
+    if members.is_dir():  # members/0, members/1, ...: other entries (a stray .DS_Store) are not members
+        numbers = sorted(int(p.name) for p in members.iterdir() if p.is_dir() and p.name.isdigit())
+        if numbers != list(range(len(numbers))):
+            raise ValueError(f"{members} is corrupt: it should hold the folders 0 to {len(numbers) - 1}, "
+                             f"got {numbers}.")
+        try:
+            model.set_members([_load(members / str(i), name) for i in numbers])
+        except ValueError as e:
+            raise ValueError(f"Cannot load the ensemble in {directory}: {e}") from e
     return model

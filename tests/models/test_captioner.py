@@ -1,6 +1,7 @@
 """The captioner: attention penalty, the no-attention baseline, decoding on raw
 images, attention maps, retrieval baseline, vocabulary and BLEU-1..4."""
 
+import h5py
 import numpy as np
 import pytest
 import sacrebleu
@@ -203,6 +204,8 @@ def test_ensemble_members_are_checked(tiny_captioner):
         a.set_members(b)
     with pytest.raises(ValueError, match=r"`models\[0\]` must be another model"):
         a.set_members([a])
+    with pytest.raises(ValueError, match=r"`models\[1\]` must be another model, given once"):
+        a.set_members([b, b])
     other = tiny_captioner("sat-lstm-squeezenet")  # its own random encoder
     with pytest.raises(ValueError, match=r"`models\[1\]` has another image encoder"):
         a.set_members([b, other])
@@ -221,12 +224,28 @@ def test_an_ensemble_saves_and_loads_with_its_members(tiny_captioner, tmp_path):
     pixels = np.random.default_rng(2).integers(0, 256, (2, 63, 63, 3)).astype("float32")
     expected = a.caption(list(pixels), beam_size=3, max_length=8)
     a.save_weights(tmp_path / "a.weights.h5")  # Keras's weight files hold this model's weights alone
+    with h5py.File(tmp_path / "a.weights.h5") as stored:
+        arrays = []
+        stored.visititems(lambda name, item: arrays.append(name) if isinstance(item, h5py.Dataset) else None)
+    assert len(arrays) == len(a.weights)
     a.load_weights(tmp_path / "a.weights.h5")
     saving.save(a, tmp_path / "ensemble", "sat-lstm-squeezenet", {"metrics": {}})
     assert (tmp_path / "ensemble" / "members" / "0" / "weights.npz").is_file()
     loaded = zoo.load("sat-lstm-squeezenet", weights=tmp_path / "ensemble")
     assert len(loaded.members) == 1 and not loaded.members[0].members
     assert loaded.caption(list(pixels), beam_size=3, max_length=8) == expected  # float16 weights: these agree
+    (tmp_path / "ensemble" / "members" / ".DS_Store").write_text("not a member")
+    assert len(zoo.load("sat-lstm-squeezenet", weights=tmp_path / "ensemble").members) == 1
+    (tmp_path / "ensemble" / "members" / "2").mkdir()
+    with pytest.raises(ValueError, match=r"members is corrupt: it should hold the folders 0 to 1, got \[0, 2\]"):
+        zoo.load("sat-lstm-squeezenet", weights=tmp_path / "ensemble")
+    (tmp_path / "ensemble" / "members" / "2").rmdir()
     (tmp_path / "ensemble" / "members" / "0" / "weights.npz").write_bytes(b"garbage")
     with pytest.raises(ValueError, match=r"members/0/weights.npz is corrupt: its sha256 does not match"):
         zoo.load("sat-lstm-squeezenet", weights=tmp_path / "ensemble")
+    c = tiny_captioner("sat-lstm-squeezenet")
+    c.encoder.set_weights(a.encoder.get_weights())
+    b.set_members([c])  # a member made an ensemble after it joined: refused when saved
+    with pytest.raises(ValueError, match="member 0 of the ensemble is an ensemble itself"):
+        saving.save(a, tmp_path / "nested", "sat-lstm-squeezenet")
+    assert not (tmp_path / "nested").exists()

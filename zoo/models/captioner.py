@@ -215,8 +215,8 @@ class Captioner(DeepOutput, ZooModel):
         for i, model in enumerate(models):
             if not isinstance(model, Captioner):
                 raise TypeError(f"`models[{i}]` must be a Captioner, got {type(model).__name__}.")
-            if model is self or model.members:
-                raise ValueError(f"`models[{i}]` must be another model that is not an ensemble itself.")
+            if model is self or model.members or any(model is other for other in models[:i]):
+                raise ValueError(f"`models[{i}]` must be another model, given once, that is not an ensemble itself.")
             if model.vocabulary != self.vocabulary:
                 raise ValueError(f"`models[{i}]` has another vocabulary: an ensemble's members share their words.")
             theirs = [np.asarray(w, np.float16) for w in model.encoder.get_weights()]
