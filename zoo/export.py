@@ -6,8 +6,8 @@ without the zoo package, decoding with the same compiled search
   `serving_default` decodes greedily, `beam_search` with a beam of 5 (alpha
   0.6). Each string is read as one sentence, and a blank one translates to
   "": split texts into sentences first (`zoo.models.seq2seq.split_sentences`),
-  as `translate` does. Loading it needs `import tensorflow_text` first (its SentencePiece
-  ops). Output pieces are joined through a string table rather than a second
+  as `translate` does. Loading it needs `import tensorflow_text` first (its
+  SentencePiece ops). Output pieces are joined through a string table rather than a second
   SentencePiece resource: with two of them in one SavedModel, the reloaded
   model detokenizes with the wrong one (tensorflow/text#1304).
 - `export_captioner`: a batch of encoded images (JPEG, PNG, GIF, BMP bytes)
