@@ -89,9 +89,9 @@ class Config(RunConfig):
                                   "and vocabulary: the model decodes with theirs as one ensemble (the mean of their "
                                   "log-probabilities at each step), and the test scores, <run-dir>/model and --ship "
                                   "are the ensemble's")
-    init_from: str = flag("", "fine-tune from the shipped model (its name, = --model) or a model directory a caption "
-                              "run wrote (<run-dir>/model), keeping its word vocabulary, sizes and weights: words "
-                              "of your captions it never saw are <unk>")
+    init_from: str = flag("", "fine-tune from the shipped model (its name, = --model; of an ensemble, its first "
+                              "model) or a model directory a caption run wrote (<run-dir>/model), keeping its word "
+                              "vocabulary, sizes and weights: words of your captions it never saw are <unk>")
 
 
 def parse_args(argv=None):
