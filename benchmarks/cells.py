@@ -25,11 +25,19 @@ The variants:
 
 The shapes `(B, T, D, H)` include each shipped model's recurrent layers (the
 `--shapes` default, `SHAPES`). `--models` adds whole training steps of the
-shipped models at their recipes' sizes, built once with the zoo cell and once
-with `keras.layers.LSTMCell` / `GRUCell` in its place (the fused layout the
-zoo cells had before), interleaved, and once more with a stand-in cell
-without weights (`NoMatmulCell`): the step less its cells, which bounds what
-any cell can gain in that model and gives the cells' own share of the step.
+shipped models at their recipes' sizes, compiled as their recipes compile
+them (optimizer, clipnorm, loss, metric) and run by `train_on_batch`,
+interleaved:
+  before     `keras.layers.LSTMCell` / `GRUCell` in place of the zoo cell (the
+             fused layout the zoo cells had before), Keras's Adam and the
+             cross-entropy as it was written before (`loss_before`): the
+             recipes' step before the per-gate cells.
+  today      the zoo cells, `zoo.optimizers.Adam`, `zoo.metrics.masked_cross_entropy`.
+  fused      today's step with the fused cells: `fused / today` is what the
+             cells alone give.
+  no cell    today's step with a stand-in cell without weights
+             (`NoMatmulCell`): the step less its cells, which bounds what any
+             cell can gain in that model and gives the cells' own share of it.
 """
 
 import argparse
@@ -220,8 +228,9 @@ def recipe(script):
 
 def compile_as_recipe(model, script, before=False):
     """Compiles `model` as `recipes/<script>.py` does with its default flags:
-    its optimizer (Adam, clipnorm), loss and metric; `before`: with
-    `loss_before` in place of today's loss."""
+    its optimizer (`zoo.optimizers.Adam`, clipnorm), loss and metric;
+    `before`: with Keras's Adam and `loss_before`, as the recipes did before."""
+    from zoo import optimizers
     from zoo.metrics import MaskedAccuracy, masked_cross_entropy
 
     module = recipe(script)
@@ -232,8 +241,8 @@ def compile_as_recipe(model, script, before=False):
     else:
         loss = (loss_before if before else masked_cross_entropy)(cfg.label_smoothing)
         metrics = [MaskedAccuracy()]
-    model.compile(optimizer=keras.optimizers.Adam(cfg.learning_rate, clipnorm=cfg.clipnorm), loss=loss,
-                  metrics=metrics)
+    adam = keras.optimizers.Adam if before else optimizers.Adam
+    model.compile(optimizer=adam(cfg.learning_rate, clipnorm=cfg.clipnorm), loss=loss, metrics=metrics)
 
 
 def model_step_fn(name, script, cell_type, cell_class, inputs, targets, before=False, **config):
@@ -259,8 +268,9 @@ def model_step_fn(name, script, cell_type, cell_class, inputs, targets, before=F
 
 def model_steps(repeats):
     """Training steps of the shipped models as their recipes compile them:
-    before (fused cells, `loss_before`) and today (per-gate cells, today's loss),
-    with the fused cells and today's loss, and with no cell."""
+    before (fused cells, Keras's Adam, `loss_before`), today (per-gate cells,
+    `zoo.optimizers.Adam`, today's loss), today with the fused cells, and today
+    with no cell."""
     rng = tf.random.Generator.from_seed(0)
     source = rng.uniform((64, 20), 3, 8000, tf.int32)
     target = rng.uniform((64, 21), 3, 6000, tf.int32)
@@ -280,7 +290,7 @@ def model_steps(repeats):
         ("sat-lstm-squeezenet", "lstm", "caption", "batch 32, 20 words, 13 x 13 SqueezeNet grid (cached features)",
          (grid, words[:, :-1]), words[:, 1:], {"vocabulary_size": 1065, "dropout": 0.5}),
     ]
-    print("\n| model | step | before ms | today ms | before / today | fused cells, today's loss ms "
+    print("\n| model | step | before ms | today ms | before / today | today with fused cells ms "
           "| fused / per-gate (the cells alone) | fused / no cell (bound) "
           "| the cells' time in the step: per-gate / fused |")
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
@@ -288,12 +298,9 @@ def model_steps(repeats):
         fused, ours = (keras.layers.LSTMCell, LSTMCell) if cell_type == "lstm" else (keras.layers.GRUCell, GRUCell)
         no_cell = functools.partial(NoMatmulCell, states=2 if cell_type == "lstm" else 1)
         step = functools.partial(model_step_fn, name, script, cell_type, inputs=inputs, targets=targets, **config)
-        fns = {"zoo": step(ours), "fused": step(fused), "no cell": step(no_cell)}
-        if script != "generate_text":  # the text recipe's loss is Keras's, the same before and today
-            fns["before"] = step(fused, before=True)
+        fns = {"before": step(fused, before=True), "zoo": step(ours), "fused": step(fused), "no cell": step(no_cell)}
         times = interleaved(fns, repeats)
         wall = {k: statistics.median(w for w, _ in v) for k, v in times.items()}
-        wall.setdefault("before", wall["fused"])
         print(f"| {name} | {what} | {wall['before'] * 1e3:.0f} | {wall['zoo'] * 1e3:.0f} "
               f"| {wall['before'] / wall['zoo']:.2f}x | {wall['fused'] * 1e3:.0f} | {wall['fused'] / wall['zoo']:.2f}x "
               f"| {wall['fused'] / wall['no cell']:.2f}x "

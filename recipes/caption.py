@@ -140,7 +140,7 @@ from zoo import training  # noqa: E402, I001  before Keras: it imports TensorFlo
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-from zoo import viz  # noqa: E402
+from zoo import optimizers, viz  # noqa: E402
 from zoo.callbacks import CaptionValidation  # noqa: E402
 from zoo.data.flickr8k import load_image, normalize_caption  # noqa: E402
 from zoo.data.tokenizers import WordVocabulary  # noqa: E402
@@ -245,7 +245,7 @@ def main(cfg):
 
     with run.strategy.scope():
         model.compile(
-            optimizer=keras.optimizers.Adam(cfg.learning_rate, clipnorm=cfg.clipnorm, use_ema=cfg.ema > 0,
+            optimizer=optimizers.Adam(cfg.learning_rate, clipnorm=cfg.clipnorm, use_ema=cfg.ema > 0,
                                             ema_momentum=cfg.ema or 0.99),
             loss=masked_cross_entropy(cfg.label_smoothing),
             metrics=[MaskedAccuracy()],

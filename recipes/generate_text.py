@@ -95,7 +95,7 @@ from zoo import training  # noqa: E402, I001  before Keras: it imports TensorFlo
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from zoo import viz  # noqa: E402
+from zoo import optimizers, viz  # noqa: E402
 from zoo.callbacks import BestCheckpoint  # noqa: E402
 from zoo.data.pipeline import count_batches  # noqa: E402
 from zoo.data import user_files  # noqa: E402
@@ -201,7 +201,7 @@ def main(cfg):
             print(f"initialized from {cfg.init_from}")
         schedule = keras.optimizers.schedules.CosineDecay(cfg.learning_rate, max(1, cfg.epochs * steps), alpha=0.05)
         model.compile(
-            optimizer=keras.optimizers.Adam(schedule, clipnorm=cfg.clipnorm),
+            optimizer=optimizers.Adam(schedule, clipnorm=cfg.clipnorm),
             loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
             metrics=[keras.metrics.MeanMetricWrapper(bits_per_character, name="bits_per_character")],
             jit_compile=cfg.jit_compile,

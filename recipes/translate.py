@@ -95,7 +95,7 @@ from zoo import training  # noqa: E402, I001  before Keras: it imports TensorFlo
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from zoo import viz  # noqa: E402
+from zoo import optimizers, viz  # noqa: E402
 from zoo.callbacks import BestCheckpoint  # noqa: E402
 from zoo.data import tokenizers, user_files  # noqa: E402
 from zoo.data.pipeline import count_batches, encode, translation_dataset  # noqa: E402
@@ -220,7 +220,7 @@ def main(cfg):
     with run.strategy.scope():
         model = build_model(cfg, protos, init)
         model.compile(
-            optimizer=keras.optimizers.Adam(cfg.learning_rate, clipnorm=cfg.clipnorm),
+            optimizer=optimizers.Adam(cfg.learning_rate, clipnorm=cfg.clipnorm),
             loss=masked_cross_entropy(cfg.label_smoothing),
             metrics=[MaskedAccuracy()],
             jit_compile=cfg.jit_compile,
