@@ -266,7 +266,10 @@ def model_step_fn(name, script, cell_type, cell_class, inputs, targets, before=F
     return lambda: model.train_on_batch(inputs, targets)[0]
 
 
-def model_steps(repeats):
+MODELS = ("lstm-seq2seq-attn", "gru-seq2seq-attn", "char-lstm", "char-gru", "sat-lstm-squeezenet")
+
+
+def model_steps(repeats, names=MODELS):
     """Training steps of the shipped models as their recipes compile them:
     before (fused cells, Keras's Adam, `loss_before`), today (per-gate cells,
     `zoo.optimizers.Adam`, today's loss), today with the fused cells, and today
@@ -294,7 +297,7 @@ def model_steps(repeats):
           "| fused / per-gate (the cells alone) | fused / no cell (bound) "
           "| the cells' time in the step: per-gate / fused |")
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
-    for name, cell_type, script, what, inputs, targets, config in rows:
+    for name, cell_type, script, what, inputs, targets, config in (row for row in rows if row[0] in names):
         fused, ours = (keras.layers.LSTMCell, LSTMCell) if cell_type == "lstm" else (keras.layers.GRUCell, GRUCell)
         no_cell = functools.partial(NoMatmulCell, states=2 if cell_type == "lstm" else 1)
         step = functools.partial(model_step_fn, name, script, cell_type, inputs=inputs, targets=targets, **config)
@@ -322,7 +325,9 @@ def main():
                         help="shapes to time instead of the grid of SHAPES")
     parser.add_argument("--cells", nargs="+", choices=sorted(VARIANTS), default=sorted(VARIANTS))
     parser.add_argument("--no-decoder", action="store_true", help="skip the AttentionDecoder line")
-    parser.add_argument("--models", action="store_true", help="also time the shipped LSTM models' training steps")
+    parser.add_argument("--models", nargs="*", choices=MODELS, metavar="NAME",
+                        help="also time the shipped models' training steps (these models; all without a name): "
+                             + ", ".join(MODELS))
     args = parser.parse_args()
     repeats = 3 if args.quick else args.repeats
     if args.quick:
@@ -354,8 +359,8 @@ def main():
             step_ratios = " / ".join(f"{r:.2f}" for r in ratios(steps_t, "zoo"))
             print(f"| {cell.upper()} | {batch}, {steps}, {features}, {units} | {keras_ms:.1f} | {step_ratios} | "
                   f"{ratios(forward_t, 'zoo')[0]:.2f} | {keras_ms / 1e3 / limit:.2f} | {label} |", flush=True)
-    if args.models:
-        model_steps(repeats)
+    if args.models is not None:
+        model_steps(repeats, args.models or MODELS)
     if args.no_decoder:
         return
     batch, src_len, tgt_len, units = (8, 6, 5, 16) if args.quick else (64, 20, 20, 256)

@@ -46,3 +46,19 @@ def test_padding_changes_nothing_and_an_all_padding_batch_costs_nothing():
     padded_logits = np.concatenate([logits, rng.normal(size=(3, 2, 20)).astype(np.float32) * 9], 1)
     assert float(loss(padded_y, padded_logits)) == pytest.approx(float(loss(y, logits)), rel=1e-6)
     assert float(loss(np.zeros_like(y), logits)) == 0.0
+
+
+def test_the_benchmarks_loss_before_is_the_same_loss():
+    """benchmarks/cells.py times today's loss against `loss_before`: the same numbers."""
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location("cells", Path(__file__).parent.parent / "benchmarks" / "cells.py")
+    cells = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(cells)
+    rng = np.random.default_rng(2)
+    y = rng.integers(0, 30, (3, 6))
+    logits = rng.normal(size=(3, 6, 30)).astype(np.float32) * 3
+    for smoothing in (0.0, 0.2):
+        assert float(cells.loss_before(smoothing)(y, logits)) == pytest.approx(
+            float(masked_cross_entropy(smoothing)(y, logits)), rel=1e-6)
