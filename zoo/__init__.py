@@ -18,7 +18,7 @@ __all__ = ["build", "info", "layers", "list_models", "load", "register"]
 # Submodules reachable as attributes of `zoo` (imported on first access).
 _SUBMODULES = {
     "callbacks", "checks", "data", "decoding", "distribute", "evaluate", "export", "flags", "io", "layers", "metrics",
-    "models", "quiet", "registry", "saving", "tasks", "training", "viz",
+    "models", "optimizers", "quiet", "registry", "saving", "tasks", "training", "viz",
 }
 
 
