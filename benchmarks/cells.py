@@ -200,9 +200,9 @@ class NoMatmulCell(keras.layers.Layer):
 
 
 def loss_before(label_smoothing=0.0, pad=0):
-    """`zoo.metrics.masked_cross_entropy` as it was written before it went
-    through the fused softmax cross-entropy: a `log_softmax`, then the target's
-    entry (the same numbers). The loss of the `before` steps."""
+    """`zoo.metrics.masked_cross_entropy` as it was written before: a
+    `log_softmax`, then the target's entry (the same numbers, a slower
+    gradient). The loss of the `before` steps."""
     from keras import ops
 
     def loss(y_true, y_pred):

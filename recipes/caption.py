@@ -246,7 +246,7 @@ def main(cfg):
     with run.strategy.scope():
         model.compile(
             optimizer=optimizers.Adam(cfg.learning_rate, clipnorm=cfg.clipnorm, use_ema=cfg.ema > 0,
-                                            ema_momentum=cfg.ema or 0.99),
+                                      ema_momentum=cfg.ema or 0.99),
             loss=masked_cross_entropy(cfg.label_smoothing),
             metrics=[MaskedAccuracy()],
             jit_compile=cfg.jit_compile,
