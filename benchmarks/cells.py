@@ -12,7 +12,9 @@ the machine falls on all of them alike. Reported: the median wall time of the
 peer (`keras.layers.LSTM` / `GRU`) and each variant's ratio to it, by median
 wall time, by minimum wall time (the least disturbed repeat) and by median
 process CPU time (all threads; less sensitive to waiting for the cores, more
-to the thread pools spinning). Below 1.0: faster than Keras.
+to the thread pools spinning). Below 1.0: faster than Keras. `keras x limit`
+is Keras's step time over the time its matmul FLOPs take at the large-matmul
+rate of the same run (1.0 would be a perfectly matmul-bound kernel).
 
 The variants:
   keras      `keras.layers.LSTM` / `GRU`: on CPU, Keras's cell in Keras's fused
@@ -310,8 +312,22 @@ def model_steps(repeats, names=MODELS):
               f"| {(wall['zoo'] - wall['no cell']) / (wall['fused'] - wall['no cell']):.2f} |", flush=True)
 
 
+def positive(text):
+    """An argparse type: an integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
+    return value
+
+
 def parse_shape(text):
-    values = tuple(int(v) for v in text.split(","))
+    try:
+        values = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        values = ()
     if len(values) != 4 or min(values) < 1:
         raise argparse.ArgumentTypeError(f"a shape is four positive integers B,T,D,H, got {text!r}")
     return values
@@ -319,17 +335,20 @@ def parse_shape(text):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="small shapes and 3 repeats (a check, not a result)")
-    parser.add_argument("--repeats", type=int, default=9)
+    parser.add_argument("--quick", action="store_true",
+                        help="one small shape and 3 repeats (a check, not a result; not with --shapes, --repeats)")
+    parser.add_argument("--repeats", type=positive, help="interleaved repeats of each variant (default 9)")
     parser.add_argument("--shapes", type=parse_shape, nargs="+", metavar="B,T,D,H",
                         help="shapes to time instead of the grid of SHAPES")
     parser.add_argument("--cells", nargs="+", choices=sorted(VARIANTS), default=sorted(VARIANTS))
     parser.add_argument("--no-decoder", action="store_true", help="skip the AttentionDecoder line")
     parser.add_argument("--models", nargs="*", choices=MODELS, metavar="NAME",
-                        help="also time the shipped models' training steps (these models; all without a name): "
-                             + ", ".join(MODELS))
+                        help="also time the training steps of these shipped models, at their recipes' sizes "
+                             "(no name: all of " + ", ".join(MODELS) + ")")
     args = parser.parse_args()
-    repeats = 3 if args.quick else args.repeats
+    if args.quick and (args.shapes or args.repeats):
+        parser.error("--quick sets its own shape and repeats: leave out --shapes and --repeats")
+    repeats = 3 if args.quick else args.repeats or 9
     if args.quick:
         shapes = [("quick", (8, 10, 16, 32))]
     elif args.shapes:

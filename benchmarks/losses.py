@@ -23,7 +23,7 @@ import tensorflow as tf  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from cells import loss_before  # noqa: E402
+from cells import loss_before, positive  # noqa: E402
 
 from zoo.metrics import masked_cross_entropy  # noqa: E402
 
@@ -44,7 +44,7 @@ def gradient_fn(loss, targets, logits):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--repeats", type=int, default=31)
+    parser.add_argument("--repeats", type=positive, default=31, help="interleaved repeats of each (default 31)")
     args = parser.parse_args()
     print("| logits | label smoothing | before ms | today ms | before / today |")
     print("|---|---:|---:|---:|---:|")

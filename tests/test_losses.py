@@ -1,5 +1,7 @@
 """zoo.metrics.masked_cross_entropy against a NumPy reference: value and gradient."""
 
+import re
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -62,3 +64,32 @@ def test_the_benchmarks_loss_before_is_the_same_loss():
     for smoothing in (0.0, 0.2):
         assert float(cells.loss_before(smoothing)(y, logits)) == pytest.approx(
             float(masked_cross_entropy(smoothing)(y, logits)), rel=1e-6)
+
+
+def test_a_target_id_outside_the_vocabulary_is_an_error_naming_it():
+    y = np.array([[1, 2, 7]])  # 7: not one of the 5 classes
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"(?s)padding id 0 or in \[0, 5\), got.*7"):
+        masked_cross_entropy()(y, np.zeros((1, 3, 5), np.float32))
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"(?s)got.*-1"):
+        masked_cross_entropy()(np.array([[1, -1]]), np.zeros((1, 2, 5), np.float32))
+    padded_with_minus_one = masked_cross_entropy(pad=-1)(np.array([[1, -1]]), np.zeros((1, 2, 5), np.float32))
+    assert float(padded_with_minus_one) == pytest.approx(np.log(5))  # one real token, uniform logits
+
+
+def test_ids_with_a_trailing_axis_of_one_are_read_as_keras_sparse_losses_read_them():
+    rng = np.random.default_rng(3)
+    y = rng.integers(0, 9, (2, 4))
+    logits = rng.normal(size=(2, 4, 9)).astype(np.float32)
+    loss = masked_cross_entropy(0.1)
+    assert float(loss(y[..., None], logits)) == pytest.approx(float(loss(y, logits)), rel=1e-7)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"label_smoothing": 1.5}, "`label_smoothing` must be a float in [0, 1), got 1.5"),
+    ({"label_smoothing": -0.5}, "`label_smoothing` must be a float in [0, 1), got -0.5"),
+    ({"label_smoothing": "0.1"}, "`label_smoothing` must be a float in [0, 1), got '0.1'"),
+    ({"pad": None}, "`pad`"),
+])
+def test_bad_arguments_are_named(kwargs, message):
+    with pytest.raises((TypeError, ValueError), match=re.escape(message)):
+        masked_cross_entropy(**kwargs)

@@ -6,6 +6,8 @@ import numpy as np
 import sacrebleu
 from keras import ops
 
+from zoo.checks import integer, rate
+
 
 def translation_scores(hypotheses, references):
     """sacreBLEU (cased, 13a), chrF, and lowercased BLEU for older comparisons.
@@ -216,12 +218,23 @@ def masked_cross_entropy(label_smoothing=0.0, pad=0):
     scatters into a zero `[tokens, V]` tensor; at the translation recipe's
     6,000 words it took twice as long, forward and backward
     (`benchmarks/losses.py`).
+
+    `y_true` holds integer ids `[..., T]` (or `[..., T, 1]`, as Keras's sparse
+    losses accept), each `pad` or in `[0, V)`; on TensorFlow another id is an
+    error naming it (a one-hot row of an id outside `[0, V)` would be all
+    zeros, a wrong loss without a word).
     """
+    label_smoothing = rate("label_smoothing", label_smoothing)
+    pad = integer("pad", pad)
+
     def loss(y_true, y_pred):
+        if len(y_true.shape) == len(y_pred.shape):  # [..., T, 1], as Keras's sparse losses take it
+            y_true = ops.squeeze(y_true, -1)
         y_true = ops.cast(y_true, "int32")
-        mask = ops.cast(ops.not_equal(y_true, pad), "float32")
         logits = ops.cast(y_pred, "float32")
         classes = ops.shape(logits)[-1]
+        _check_ids(y_true, classes, pad)
+        mask = ops.cast(ops.not_equal(y_true, pad), "float32")
         target = ops.one_hot(y_true, classes)
         if label_smoothing:
             target = target * (1.0 - label_smoothing) + label_smoothing / classes
@@ -231,6 +244,20 @@ def masked_cross_entropy(label_smoothing=0.0, pad=0):
 
     loss.__name__ = "masked_cross_entropy"
     return loss
+
+
+def _check_ids(ids, classes, pad):
+    """On TensorFlow, an error unless every id is `pad` or in `[0, classes)`
+    (an assertion in the graph: it costs one reduction over the ids)."""
+    if keras.backend.backend() != "tensorflow":
+        return
+    import tensorflow as tf
+
+    ids = tf.reshape(ids, [-1])
+    valid = tf.logical_or(tf.equal(ids, pad), tf.logical_and(ids >= 0, ids < classes))
+    first = tf.gather(ids, tf.argmax(tf.cast(tf.logical_not(valid), tf.int32)))  # static shapes: XLA compiles it
+    tf.debugging.Assert(tf.reduce_all(valid), [
+        f"masked_cross_entropy: every target id must be the padding id {pad} or in [0, {classes}), got", first])
 
 
 def sum_over_replicas(value):

@@ -17,8 +17,9 @@ class Adam(keras.optimizers.Adam):
     differently). Clipping, weight decay, EMA and loss scaling stay Keras's.
 
     Sparse gradients (an embedding's `IndexedSlices`) run Keras's own update,
-    which is not dense Adam: it moves `m` and `v` only at the rows looked up,
-    once per lookup. So do other backends, and `amsgrad`.
+    which is not dense Adam where a row is looked up more than once in a
+    batch: its `v` takes the sum of each lookup's squared gradient, not the
+    square of their sum. So do other backends, and `amsgrad`.
     """
 
     def update_step(self, gradient, variable, learning_rate):
