@@ -93,3 +93,9 @@ def test_ids_with_a_trailing_axis_of_one_are_read_as_keras_sparse_losses_read_th
 def test_bad_arguments_are_named(kwargs, message):
     with pytest.raises((TypeError, ValueError), match=re.escape(message)):
         masked_cross_entropy(**kwargs)
+
+
+def test_an_empty_batch_costs_nothing():
+    """A replica's share of a short last batch can be empty."""
+    empty = masked_cross_entropy(0.1)(np.zeros((0, 3), np.int64), np.zeros((0, 3, 5), np.float32))
+    assert float(empty) == 0.0

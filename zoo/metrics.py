@@ -228,6 +228,7 @@ def masked_cross_entropy(label_smoothing=0.0, pad=0):
     pad = integer("pad", pad)
 
     def loss(y_true, y_pred):
+        y_true, y_pred = ops.convert_to_tensor(y_true), ops.convert_to_tensor(y_pred)
         if len(y_true.shape) == len(y_pred.shape):  # [..., T, 1], as Keras's sparse losses take it
             y_true = ops.squeeze(y_true, -1)
         y_true = ops.cast(y_true, "int32")
@@ -253,11 +254,12 @@ def _check_ids(ids, classes, pad):
         return
     import tensorflow as tf
 
-    ids = tf.reshape(ids, [-1])
     valid = tf.logical_or(tf.equal(ids, pad), tf.logical_and(ids >= 0, ids < classes))
-    first = tf.gather(ids, tf.argmax(tf.cast(tf.logical_not(valid), tf.int32)))  # static shapes: XLA compiles it
+    # One of the bad ids, by reductions only: they take an empty batch (a replica's share
+    # of a short last batch) and static shapes (XLA compiles them).
+    bad = tf.reduce_max(tf.where(valid, ids.dtype.min, ids))
     tf.debugging.Assert(tf.reduce_all(valid), [
-        f"masked_cross_entropy: every target id must be the padding id {pad} or in [0, {classes}), got", first])
+        f"masked_cross_entropy: every target id must be the padding id {pad} or in [0, {classes}), got", bad])
 
 
 def sum_over_replicas(value):
