@@ -218,8 +218,9 @@ def loss_before(label_smoothing=0.0, pad=0):
     return loss
 
 
+@functools.cache
 def recipe(script):
-    """The module `recipes/<script>.py`."""
+    """The module `recipes/<script>.py` (loaded once)."""
     import importlib.util
 
     spec = importlib.util.spec_from_file_location(f"recipe_{script}", ROOT / "recipes" / f"{script}.py")

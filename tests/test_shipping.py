@@ -219,7 +219,9 @@ def test_compact_logs_keep_scalars_text_and_a_few_images(tmp_path):
             tf.summary.scalar("epoch_bleu", float(step), step=step)
             tf.summary.text("translations", f"sample {step}", step=step)
             tf.summary.image("attention", np.random.default_rng(step).random((1, 64, 64, 3)), step=step)
+    tf.summary.create_file_writer(str(run / "validation"), filename_suffix=".empty").close()  # nothing written
     training.compact_logs(run, tmp_path / "logs")
+    assert len(list((tmp_path / "logs" / "validation").glob("events.out.tfevents.*"))) == 1  # not the empty one
 
     def read(directory):
         acc = event_accumulator.EventAccumulator(str(directory), size_guidance={"tensors": 0})

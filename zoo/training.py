@@ -270,13 +270,16 @@ def compact_logs(run_dir, destination, images_per_tag=3):
     train/, validation/, hparams/) to `destination`, without what makes them
     big: graphs and run metadata are dropped and each image tag keeps
     `images_per_tag` steps, evenly spaced from the first to the last.
-    Scalars, text, histograms and the hparams entry are all kept."""
+    Scalars, text, histograms and the hparams entry are all kept; a file
+    with no summary at all (only its header) is left out."""
     import numpy as np
 
     run_dir, destination = Path(run_dir), Path(destination)
     destination.mkdir(parents=True, exist_ok=True)  # a run without logs ships an empty logs/
     for events in sorted(run_dir.glob("*/events.out.tfevents.*")):
         parsed = [tf.compat.v1.Event.FromString(r.numpy()) for r in tf.data.TFRecordDataset(str(events))]
+        if not any(event.HasField("summary") for event in parsed):
+            continue  # a writer that wrote nothing (a resumed or scoring-only run): only its header
         steps = {}  # image tag -> the steps it was written at
         for event in parsed:
             for value in event.summary.value:
