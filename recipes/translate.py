@@ -59,7 +59,8 @@ class Config(RunConfig):
                              "the pairs each are held out, chosen with --seed")
     test_file: str = flag("", "test pairs (a table like --train-file), given together with --val-file")
     source_language: str = flag("", "ISO 639-1 code of the source language, whose rules `translate` splits texts "
-                                    "into sentences by (default: --pair's source; en for your own files)",
+                                    "into sentences by (default: that of --init-from's model; else --pair's "
+                                    "source; en for your own files)",
                                 choices=("",) + SENTENCE_LANGUAGES)
     init_from: str = flag("", "fine-tune from a shipped model (its name) or a model directory, keeping its "
                               "tokenizers and sizes")
@@ -81,10 +82,13 @@ def check_flags(cfg):
         raise FlagError("--val-file/--test-file need your training pairs too (--train-file or --source-file)")
 
 
-def source_language(cfg):
-    """The language the model splits texts into sentences by: --source-language, else --pair's source."""
+def source_language(cfg, init=None):
+    """The language the model splits texts into sentences by: --source-language,
+    else that of the model it starts from (`init`), else --pair's source."""
     own = cfg.train_file or cfg.source_file
-    return cfg.source_language or ("en" if own else cfg.pair.split("-")[0])
+    if cfg.source_language or init is None:
+        return cfg.source_language or ("en" if own else cfg.pair.split("-")[0])
+    return init.source_language
 
 
 if __name__ == "__main__":
@@ -115,7 +119,7 @@ def build_model(cfg, protos, init=None):
         source_vocabulary_size=tokenizers.tokenizer(protos[0]).vocabulary_size(),
         target_vocabulary_size=tokenizers.tokenizer(protos[1]).vocabulary_size(),
         dropout=cfg.dropout,
-        source_language=source_language(cfg),
+        source_language=source_language(cfg, init),
         **sizes,
     )
     model.set_tokenizers(*protos)

@@ -367,3 +367,51 @@ def test_a_warning_for_the_user_is_one_line(capsys):
     err = capsys.readouterr().err
     assert err.startswith("zoo generate: warning: `prompt` has characters outside the model's vocabulary: ['\u00a7']")
     assert err.count("\n") == 1 and ".py" not in err, err
+
+
+def test_evaluate_rebuilds_the_split_of_own_files_from_the_card(mirror, tmp_path, monkeypatch, capsys):
+    """A model trained on a user's files (the shipped en-es model: Tatoeba's
+    spa.txt through --train-file) is scored on its held-out split, rebuilt from
+    the path its card records once the file's sha256 matches; without the file,
+    or with another, it is one line naming it."""
+    import zipfile
+
+    import zoo
+    from zoo.data import user_files
+    from zoo.evaluate import evaluate_translation
+
+    monkeypatch.chdir(tmp_path)  # the card's path, runs/data/spa-eng/spa.txt, is relative to where the recipe ran
+    args = ["evaluate", "lstm-seq2seq-attn-en-es", "--limit", "4", "--beam-size", "2"]
+    status, _, err = run_cli(args, capsys)
+    assert status == 2 and "runs/data/spa-eng/spa.txt" in err and "not a file here" in err
+    with zipfile.ZipFile(Path(mirror) / "spa-eng" / "spa-eng.zip") as archive:
+        archive.extract("spa-eng/spa.txt", tmp_path / "runs" / "data")
+    assert main(args) == 0
+    scores = json.loads(capsys.readouterr().out)
+    pairs = user_files.read_pairs(tmp_path / "runs/data/spa-eng/spa.txt", "0", "1")
+    test = user_files.split_pairs(pairs, seed=0)[2]
+    expected = evaluate_translation(zoo.load("lstm-seq2seq-attn-en-es"), (test.sources[:4], test.targets[:4]),
+                                    beam_sizes=(1, 2))
+    for decoding in ("greedy", "beam2"):
+        assert scores[decoding]["bleu"] == expected[decoding]["bleu"]
+    assert scores["sentences"] == 4
+    with open(tmp_path / "runs/data/spa-eng/spa.txt", "a", encoding="utf-8") as f:
+        f.write("One more.\tUno más.\n")
+    status, _, err = run_cli(args, capsys)
+    assert status == 2 and "spa.txt is not the file the model was trained on" in err and "6ec60e212f81" in err
+
+
+def test_evaluate_scores_a_text_model_on_the_last_tenth_of_its_own_files(tiny_char_model, tmp_path, capsys):
+    from zoo import saving
+    from zoo.data import user_files
+
+    text = tmp_path / "mine.txt"
+    text.write_text("abcab cabba " * 50)  # TINY_CHARS only
+    model = tiny_char_model("char-lstm")
+    card = {"task": "text-generation", "config": {"text_file": [str(text)]},
+            "data": {"corpus": "own files: mine.txt", "files": [user_files.file_record(text)]}}
+    directory = saving.save(model, tmp_path / "model", "char-lstm", card)
+    assert main(["evaluate", "char-lstm", "--weights", str(directory)]) == 0
+    scores = json.loads(capsys.readouterr().out)
+    val = text.read_text()[int(len(text.read_text()) * 0.9):]
+    assert scores["log_loss"] == round(model.log_loss(val), 4)

@@ -364,10 +364,11 @@ def _evaluate(args):
         split = task.check_split(args.split)
     except ValueError as e:
         raise UserError(str(e)) from None
+    progress = sys.stderr.isatty()  # asked before `_quiet` sends stderr through its filter's pipe
     with _quiet(args):
         model = zoo.load(args.name, weights=args.weights)
         results = task.evaluate_card(model, card, split, beam_size=args.beam_size, limit=args.limit,
-                                     progress=sys.stderr.isatty())
+                                     progress=progress)
     print(format_results(results, args.format), end="")
 
 

@@ -145,20 +145,22 @@ def evaluate_captioning(model, split="test", beam_sizes=(1, 3), limit=None, prog
 def evaluate_text_generation(model, corpus, split="val", limit=None, progress=False):
     """Nats and bits per character of `model.log_loss` on `split` of the
     built-in `corpus` ("tinyshakespeare"; "val", the last 10% of it, or
-    "train"), its state carried over the whole text; `limit`: only the first
-    `limit` characters.
+    "train"), or on your own text (`zoo.data.user_files.Text`), its state
+    carried over the whole text; `limit`: only the first `limit` characters.
 
     Returns `{"split", "log_loss", "bits_per_character"}` (4 decimals).
     """
     from zoo.data.text import load_text
+    from zoo.data.user_files import Text
 
     _check_limit(limit)
     if limit == 1:
         raise ValueError("limit must be at least 2 for text generation (each character is scored after the one "
                          "before it), got 1.")
+    own = isinstance(corpus, Text)
     if progress:
-        print(f"scoring the {split} split of {corpus} ...", file=sys.stderr)
-    nats = model.log_loss(load_text(corpus, split)[:limit])
+        print(f"scoring the {split} split of {corpus.name if own else corpus} ...", file=sys.stderr)
+    nats = model.log_loss((corpus.text if own else load_text(corpus, split))[:limit])
     return {"split": split, "log_loss": round(nats, 4), "bits_per_character": round(nats / math.log(2), 4)}
 
 

@@ -99,7 +99,10 @@ class Task:
             if not isinstance(data.get(self.data), str):
                 raise ValueError(f"the model's card names no built-in data to evaluate on (no data.{self.data}): "
                                  f"evaluate it on your own data with zoo.evaluate.")
-            args.append(data[self.data])
+            if data[self.data].startswith("own files: "):  # `zoo.data.user_files.OWN_FILES`
+                args.append(_import("zoo.data.user_files:held_out")(card, split))
+            else:
+                args.append(data[self.data])
         kwargs = {"limit": limit, "progress": progress}
         if data.get("folds"):  # trained on one fold of a cross-validation: its splits are that fold's
             kwargs["fold"] = (data.get("fold"), data["folds"])

@@ -17,9 +17,11 @@ files, `split_pairs` holds out a seeded 5% for each (at least one pair each).
 (['Hallo.'], ['Hello.'], 1)
 """
 
+import contextlib
 import csv
 import dataclasses
 import hashlib
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -213,3 +215,56 @@ def translation_files(train_file="", source_column="source", target_column="targ
         "test": f"{len(test.sources)} pairs",
     }
     return train, val, test, data
+
+
+OWN_FILES = "own files: "  # how a card's `data.pair` / `data.corpus` begins for a model trained on them
+
+
+@dataclasses.dataclass
+class Text:
+    """A text to score (`zoo.evaluate.evaluate_text_generation`) and its name."""
+
+    name: str
+    text: str
+
+
+def held_out(card, split):
+    """The `split` of the user's files a model was trained on, rebuilt from the
+    paths and flags its card records (relative paths: from where the recipe
+    ran), as its recipe built it, once each file's sha256 matches the card's:
+    `(sources, references)` for translation, a `Text` for text generation.
+    A missing or changed file is a ValueError naming it."""
+    config, data = card.get("config") or {}, card.get("data") or {}
+    task = card.get("task")
+    if task == "translation":
+        keys = ("train_file", "source_file", "target_file", "val_file", "test_file")
+        paths = [config.get(k) for k in keys if config.get(k)]
+        recorded = [f for kind in ("train", "val", "test") for f in (data.get("files") or {}).get(kind, [])]
+    elif task == "text-generation":
+        paths, recorded = list(config.get("text_file") or []), data.get("files") or []
+    else:
+        raise ValueError(f"a {task} model trained on its own files cannot be scored by its card; "
+                         f"use zoo.evaluate with your data.")
+    named = data.get("pair") or data.get("corpus")
+    for path in paths:
+        if not Path(path).is_file():
+            raise ValueError(f"the model was trained on {named[len(OWN_FILES):]}: scoring it rebuilds its {split} "
+                             f"split from {path} (the path its card records, from where its recipe ran), which is "
+                             f"not a file here; run from that directory, or score it with zoo.evaluate on your data.")
+    digests = {Path(p).name: hashlib.sha256(Path(p).read_bytes()).hexdigest() for p in paths}
+    for record in recorded:
+        here = digests.get(record["name"], "?")
+        if here != record["sha256"]:
+            raise ValueError(f"{record['name']} is not the file the model was trained on: its card records sha256 "
+                             f"{record['sha256'][:12]}..., the file here has {here[:12]}...")
+    if task == "text-generation":
+        from zoo.data.text import split_text
+
+        return Text(named, split_text(read_text(paths))[1 if split == "val" else 0])
+    with contextlib.redirect_stdout(sys.stderr):  # its count of pairs is not the caller's output
+        train, val, test, _ = translation_files(
+            config.get("train_file", ""), config.get("source_column", "source"),
+            config.get("target_column", "target"), config.get("source_file", ""), config.get("target_file", ""),
+            config.get("val_file", ""), config.get("test_file", ""), config.get("seed", 0))
+    part = {"train": train, "val": val, "test": test}[split]
+    return part.sources, part.targets
