@@ -198,6 +198,8 @@ def main(cfg):
     if init and vocabulary != init.vocabulary:
         raise ValueError(f"--init-from {cfg.init_from}: {run.run_dir / 'vocabulary.json'} holds another vocabulary "
                          f"(the run directory was started without it); pass another --run-dir.")
+    if cfg.beam_size > vocabulary.size:  # found now, not after the training (`caption` refuses it)
+        raise FlagError(f"--beam-size must be at most the vocabulary size ({vocabulary.size}), got {cfg.beam_size}")
 
     # -- model ---------------------------------------------------------------------------
     with run.strategy.scope():

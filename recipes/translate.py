@@ -200,6 +200,9 @@ def main(cfg):
     protos = [training.read_run_file(run.run_dir / f"{side}.spm", tokenizers.check_sentencepiece)
               for side in ("source", "target")]
     src_tok, tgt_tok = (tokenizers.tokenizer(p) for p in protos)
+    if cfg.beam_size > tgt_tok.vocabulary_size():  # found now, not after the training (`translate` refuses it)
+        raise FlagError(f"--beam-size must be at most the target vocabulary size ({tgt_tok.vocabulary_size()}), "
+                        f"got {cfg.beam_size}")
     global_batch = run.global_batch(cfg.batch_size)
     train_src_ids = encode(src_tok, train_src, cfg.max_length)
     train_tgt_ids = encode(tgt_tok, train_tgt, cfg.max_length, add_bos=True)

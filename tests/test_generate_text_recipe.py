@@ -76,6 +76,11 @@ def test_smoke_run_resumes_after_kill_logs_and_saves_in_its_run(
     )
     assert third.returncode == 0, third.stdout[-3000:] + third.stderr[-3000:]
     assert "resuming after 9 steps: epoch 4" in third.stdout and "trained 12 optimizer steps" in third.stdout
+    # Resumed with a flag that fixes what it trains given another value: one line, the run left as it was.
+    other = subprocess.run(recipe(tmp_path, "--epochs", "5", "--seed", "1"), cwd=ROOT, capture_output=True, text=True,
+                           timeout=600)
+    assert other.returncode == 2 and "Traceback" not in other.stderr, other.stderr[-3000:]
+    assert "resumes a run started with --seed 0, not 1" in other.stderr and "resuming" not in other.stdout
 
     shipped = tmp_path / "run" / "model"
     card = json.loads((shipped / "card.json").read_text())

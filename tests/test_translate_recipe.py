@@ -76,3 +76,11 @@ def test_smoke_variants_run_one_step(mirror, tmp_path, flags, shipped_untouched)
 def test_bad_flags_are_named(tmp_path):
     result = subprocess.run(recipe(tmp_path, "--strategy", "tpu"), cwd=ROOT, capture_output=True, text=True)
     assert result.returncode != 0 and "--strategy must be one of" in result.stderr
+
+
+def test_a_beam_larger_than_the_vocabulary_is_refused_before_training(mirror, tmp_path):
+    result = subprocess.run(recipe(tmp_path, "--epochs", "1", "--beam-size", "5000"), cwd=ROOT, capture_output=True,
+                            text=True, timeout=600)
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-3000:]
+    assert "--beam-size must be at most the target vocabulary size" in result.stderr and "got 5000" in result.stderr
+    assert "Epoch 1" not in result.stdout and not (tmp_path / "run").exists()  # nothing trained, nothing left

@@ -12,9 +12,11 @@ evaluated (a function `finish` calls on the saved model).
 
 import dataclasses
 import fcntl
+import hashlib
 import json
 import os
 import platform
+import re
 import shlex
 import shutil
 import sys
@@ -30,6 +32,7 @@ import tensorflow as tf  # noqa: E402
 
 _LOCKS = []  # open lock files: released when the process ends, however it ends
 _NEW_RUN_DIRS = []  # run directories this process made (removed again if the run fails before training)
+_RUN_DIRS = []  # every run directory this process locked
 
 
 def lock_run_dir(run_dir):
@@ -40,6 +43,7 @@ def lock_run_dir(run_dir):
     if not run_dir.exists():
         _NEW_RUN_DIRS.append(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
+    _RUN_DIRS.append(run_dir)
     fd = os.open(run_dir / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -126,7 +130,55 @@ def setup(cfg, data_name):
     chief = distribute.is_chief(strategy)
     if chief:
         lock_run_dir(run_dir)
+        check_resume(run_dir, cfg)
     return Run(strategy, run_dir, distribute.worker_dir(run_dir, strategy), chief)
+
+
+# Flags that fix what a run trains: the model's shapes, the data and the order of its batches. A
+# run resumes only with the values it started with (`check_resume`); the others (--epochs, the
+# learning rate, dropout, evaluation and sampling flags) may change between tries.
+FIXED = ("model", "pair", "corpus", "text", "smoke", "seed", "batch_size", "embedding_dim", "units", "num_layers",
+         "sequence_length", "steps_per_epoch", "source_vocabulary", "target_vocabulary", "max_length", "min_count",
+         "image_size", "train_fraction", "folds", "fold", "mixed_precision", "init_from", "source_column",
+         "target_column", "train_file", "source_file", "target_file", "val_file", "test_file", "text_file",
+         "images", "captions")
+DATA_FILES = ("train_file", "source_file", "target_file", "val_file", "test_file", "text_file", "captions")
+
+
+def check_resume(run_dir, cfg):
+    """Records in `<run_dir>/run.json` the `FIXED` flags of a new run and the
+    sha256 of its data files; when the run resumes, a ValueError names every
+    such flag given another value and every data file that changed since (a
+    run trained on with another --units would not load its backup, one with
+    another --text-file would silently train on two texts). A run directory
+    made before this record is recorded, not checked."""
+    from zoo.io import atomic_write
+
+    def digest(path):
+        return hashlib.sha256(Path(path).read_bytes()).hexdigest() if Path(path).is_file() else None
+
+    flags = {k: v for k, v in dataclasses.asdict(cfg).items() if k in FIXED}
+    flags = json.loads(json.dumps(flags))  # tuples as lists, as read back
+    files = {str(path): digest(path) for key in DATA_FILES
+             for path in ([getattr(cfg, key, "")] if isinstance(getattr(cfg, key, ""), str) else getattr(cfg, key))
+             if path}
+    record = Path(run_dir) / "run.json"
+    if not record.exists():
+        atomic_write(record, json.dumps({"flags": flags, "files": files}, indent=1).encode())
+        return
+    try:
+        started = json.loads(record.read_text())
+        before, before_files = dict(started["flags"]), dict(started["files"])
+    except (ValueError, KeyError, TypeError):
+        raise ValueError(f"{record} is not readable JSON of a run's flags; delete it to resume without the "
+                         f"check, or pass another --run-dir.") from None
+    changed = [f"--{k.replace('_', '-')} {before[k]!r}, not {v!r}" for k, v in flags.items()
+               if k in before and before[k] != v]
+    changed += [f"{path} as it was (sha256 {before_files[path][:12]}...)" for path, sha in files.items()
+                if path in before_files and before_files[path] != sha]
+    if changed:
+        raise ValueError(f"--run-dir {run_dir} resumes a run started with {'; '.join(changed)}: resume it with the "
+                         f"flags and files it started with, or pass another --run-dir.")
 
 
 # Flags that say how a run is carried out, not what it trains: left out of the hparams dashboard.
@@ -211,15 +263,29 @@ def read_run_file(path, check):
 def run(main, cfg):
     """Runs a recipe's `main(cfg)`: a user's mistake (a bad file, a value a
     library refuses) ends as one line on stderr and exit status 2, with the
-    traceback only when `ZOO_DEBUG=1`. TensorFlow's start-up lines that a
-    user cannot act on (printed at the first model calls) are filtered out."""
+    traceback only when `ZOO_DEBUG=1`; so does running out of memory (the
+    sizes to lower named). Ctrl-C ends it with one line saying how to resume.
+    TensorFlow's start-up lines that a user cannot act on (printed at the
+    first model calls) are filtered out."""
     try:
         with quiet.filtered_stderr():
             return main(cfg)
-    except (ValueError, OSError) as e:
+    except KeyboardInterrupt:
         _remove_unstarted_run_dirs()
         if os.environ.get("ZOO_DEBUG") == "1":
             raise
+        resume = "; the same command resumes it" if any(map(_kept_something, _RUN_DIRS)) else ""
+        print(f"interrupted{resume}", file=sys.stderr)
+        raise SystemExit(130) from None
+    except (ValueError, OSError, tf.errors.ResourceExhaustedError) as e:
+        _remove_unstarted_run_dirs()
+        if os.environ.get("ZOO_DEBUG") == "1":
+            raise
+        if isinstance(e, tf.errors.ResourceExhaustedError):
+            sizes = [f"--{k.replace('_', '-')} {v}" for k, v in vars(cfg).items()
+                     if k in ("units", "embedding_dim", "batch_size", "sequence_length", "max_length")]
+            first = re.sub(r"\{\{.*?\}\}\s*", "", e.message).strip().split("\n")[0][:200]  # no {{function_node}}
+            e = f"out of memory ({first}); lower the sizes: {', '.join(sizes)}"
         print(f"error: {e} (ZOO_DEBUG=1 shows the traceback)", file=sys.stderr)
         raise SystemExit(2) from None
 
@@ -231,9 +297,14 @@ def _remove_unstarted_run_dirs():
     command would then resume from."""
     while _NEW_RUN_DIRS:
         run_dir = _NEW_RUN_DIRS.pop()
-        kept = [run_dir / "best.weights.h5", run_dir / "model", *(run_dir / "backup").glob("*")]
-        if not any(path.exists() for path in kept):
+        if not _kept_something(run_dir):
             shutil.rmtree(run_dir, ignore_errors=True)
+
+
+def _kept_something(run_dir):
+    """Whether training kept anything in `run_dir` (a backup, best weights, model/)."""
+    kept = [run_dir / "best.weights.h5", run_dir / "model", *(run_dir / "backup").glob("*")]
+    return any(path.exists() for path in kept)
 
 
 def starting_point(cfg):
