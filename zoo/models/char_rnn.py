@@ -25,6 +25,7 @@ GRU_UNITS = 592
 SAMPLING_CHUNK = lite.SAMPLING_CHUNK
 # The most characters one `generate` call writes (about half an hour at this machine's rate).
 MAX_GENERATED = 10_000_000
+MAX_SAMPLES = 1_024  # one batch: its states, and the prompt read once per sample, are held at once
 
 
 class _StepSeed(keras.random.SeedGenerator):
@@ -274,7 +275,7 @@ class CharRNN(ZooModel):
                 None draws the seed from NumPy's global generator
                 (`keras.utils.set_random_seed`).
             num_samples: independent continuations of the same prompt,
-                generated as one batch.
+                generated as one batch: at most 1,024.
             litert: None runs the loop in TensorFlow. "int8" runs it in
                 LiteRT with int8 weight matrices (`zoo.lite`): 2.05-2.26x
                 the characters/s at batch 1 and 3x at batch 32, with the
@@ -330,7 +331,7 @@ class CharRNN(ZooModel):
         top_k = integer("top_k", top_k, minimum=1, allow_none=True)
         top_p = finite_number("top_p", top_p, minimum=0, maximum=1, minimum_open=True, allow_none=True)
         seed = integer("seed", seed, minimum=0, maximum=2**63 - 1, allow_none=True)
-        num_samples = integer("num_samples", num_samples, minimum=1)
+        num_samples = integer("num_samples", num_samples, minimum=1, maximum=MAX_SAMPLES)
         litert = lite.check_weights(litert)
         ids = self._encode(prompt, "prompt", stacklevel=4)  # the warning points at the caller of generate/stream
         if length == 0:
