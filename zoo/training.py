@@ -455,6 +455,13 @@ def fit_resumed(model, train_stream, start, steps, epochs, callbacks, validation
     from zoo import distribute  # tf.distribute set-up stays out of import time
 
     epoch, done = divmod(start, steps)
+    if isinstance(validation_data, tf.data.Dataset) and validation_data.cardinality() < 0:
+        # Its length told: Keras 3.15 warns that the input "ran out of data" at the end of a dataset of
+        # unknown length, although nothing is wrong (keras-team/keras#23360).
+        from zoo.data.pipeline import count_batches
+
+        validation_data = validation_data.apply(tf.data.experimental.assert_cardinality(
+            count_batches(validation_data)))
     if start:
         print(f"resuming after {start} steps: epoch {epoch + 1}, {done} of its {steps} batches done")
     if epoch < epochs and not skip:
