@@ -174,6 +174,13 @@ def main(cfg):
         lambda data, path: CharVocabulary.from_json(data.decode()))
     global_batch = run.global_batch(cfg.batch_size)
     sequence_length = 32 if cfg.smoke else cfg.sequence_length
+    source = "--text-file" if cfg.text_file else f"--corpus {cfg.corpus}"
+    for part, text in ((f"the training part of {source} (its first 90%)", train_text),
+                       (f"the validation part of {source} (its last 10%)", val_text)):
+        if (len(text) - 1) // sequence_length < global_batch:  # windows of sequence_length + 1 characters
+            raise FlagError(f"{part} has {len(text)} characters: fewer windows of {sequence_length} characters "
+                            f"than one batch of {global_batch}; lower --batch-size or --sequence-length, or give "
+                            f"more text")
     train_ids = vocabulary.encode(train_text)
 
     def train_stream(epochs):  # epoch e in the same order in any process: a resumed run sees the same batches

@@ -58,6 +58,17 @@ def test_text_generation_on_own_files(tmp_path, shipped_untouched):
     assert card["data"]["files"][0]["characters"] == 400 * 33
 
 
+def test_a_text_too_short_for_one_batch_names_the_part_and_the_flags(tmp_path):
+    text = tmp_path / "poem.txt"
+    text.write_text("Roses are red, violets are blue.\n" * 900)  # its last 10%: 23 windows of 128 characters
+    result = subprocess.run([sys.executable, str(ROOT / "recipes" / "generate_text.py"), "--text-file", str(text),
+                             "--run-dir", str(tmp_path / "r")], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1, result.stderr[-3000:]
+    assert "the validation part of --text-file (its last 10%) has 2970 characters" in result.stderr
+    assert "one batch of 32; lower --batch-size or --sequence-length" in result.stderr
+    assert not (tmp_path / "r").exists()
+
+
 @pytest.mark.parametrize("flags, message", [
     (["--train-file", "x.tsv", "--source-file", "a"], "give a table or --source-file/--target-file, not both"),
     (["--source-file", "a"], "--source-file and --target-file go together"),
