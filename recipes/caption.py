@@ -242,7 +242,7 @@ def main(cfg):
                                steps_per_epoch, views=1 + len(views), text_tokens=text_tokens)
 
     pairs = pairs_per_pass(len(train_rows), text_tokens)
-    steps = min(pairs // global_batch, steps_per_epoch or pairs)
+    steps = training.epoch_steps(cfg, min(pairs // global_batch, steps_per_epoch or pairs))
     val_ds = caption_dataset(grid["val"], val_rows, val_tokens, global_batch)
 
     with run.strategy.scope():

@@ -187,7 +187,7 @@ def main(cfg):
         return char_dataset(train_ids, sequence_length, global_batch, shuffle=True, seed=cfg.seed, epochs=epochs,
                             steps_per_epoch=cfg.steps_per_epoch or (3 if cfg.smoke else None))
 
-    steps = count_batches(train_stream(range(1)))  # per epoch
+    steps = training.epoch_steps(cfg, count_batches(train_stream(range(1))))  # per epoch
     val_ds = char_dataset(vocabulary.encode(val_text), sequence_length, global_batch,
                           steps_per_epoch=2 if cfg.smoke else None)
     prompt = cfg.prompt or (PROMPTS[cfg.corpus] if not cfg.text_file else train_text[:8])

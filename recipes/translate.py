@@ -200,6 +200,10 @@ def main(cfg):
     protos = [training.read_run_file(run.run_dir / f"{side}.spm", tokenizers.check_sentencepiece)
               for side in ("source", "target")]
     src_tok, tgt_tok = (tokenizers.tokenizer(p) for p in protos)
+    for side, tok, asked in (("source", src_tok, cfg.source_vocabulary), ("target", tgt_tok, cfg.target_vocabulary)):
+        if not init and tok.vocabulary_size() < asked and not cfg.smoke:
+            print(f"--{side}-vocabulary {asked}: the training {side}s yield {tok.vocabulary_size()} pieces, so the "
+                  f"{side} vocabulary is {tok.vocabulary_size()}")
     if cfg.beam_size > tgt_tok.vocabulary_size():  # found now, not after the training (`translate` refuses it)
         raise FlagError(f"--beam-size must be at most the target vocabulary size ({tgt_tok.vocabulary_size()}), "
                         f"got {cfg.beam_size}")
@@ -218,7 +222,7 @@ def main(cfg):
             steps_per_epoch=cfg.steps_per_epoch or (3 if cfg.smoke else None),
         )
 
-    steps = count_batches(train_stream(range(1)))  # per epoch
+    steps = training.epoch_steps(cfg, count_batches(train_stream(range(1))))  # per epoch
     val_ds = translation_dataset(
         encode(src_tok, val_src, cfg.max_length), encode(tgt_tok, val_tgt, cfg.max_length, add_bos=True), global_batch
     )

@@ -16,6 +16,7 @@ class Config:
     epochs: int = 2
     learning_rate: float = 1e-3
     text_file: tuple = ()
+    steps_per_epoch: int = 0
     run_dir: str = ""
 
 
@@ -74,3 +75,11 @@ def test_running_out_of_memory_is_one_line_naming_the_sizes(capsys, monkeypatch)
     assert code == 2 and len(err.splitlines()) == 1
     assert err.startswith("error: out of memory (") and "lower the sizes: --units 100000" in err
     assert "function_node" not in err and "OOM when allocating tensor with shape[400000,100000]" in err
+
+
+def test_an_epoch_asked_longer_than_the_data_is_said_aloud(capsys):
+    assert training.epoch_steps(Config(steps_per_epoch=200), 48) == 48
+    assert capsys.readouterr().out == ("--steps-per-epoch 200: the training data holds 48 batches, so an epoch is "
+                                       "48 steps\n")
+    assert training.epoch_steps(Config(steps_per_epoch=40), 40) == 40 and capsys.readouterr().out == ""
+    assert training.epoch_steps(Config(), 48) == 48 and capsys.readouterr().out == ""

@@ -250,6 +250,15 @@ def finish(model, cfg, run, task, data, best, optimizer_steps, evaluate, headlin
     return metrics
 
 
+def epoch_steps(cfg, steps):
+    """`steps`, the batches an epoch of the training data holds, said aloud
+    when --steps-per-epoch asked for more (an epoch is one pass at most)."""
+    if getattr(cfg, "steps_per_epoch", 0) and steps < cfg.steps_per_epoch:
+        print(f"--steps-per-epoch {cfg.steps_per_epoch}: the training data holds {steps} batches, so an epoch is "
+              f"{steps} steps")
+    return steps
+
+
 def read_run_file(path, check):
     """`check(bytes, path)` of a file the run wrote earlier (a tokenizer, a
     vocabulary); if it is corrupt, the error says how to recover."""
