@@ -251,6 +251,9 @@ def test_bad_arguments_are_named(tiny_char_model):
         ValueError, match=r"`layer` must be an integer in \[0, 2\), got 2"
     ):
         model.gates("abc", layer=2)
+    for read in (model.gates, model.gate_figure):
+        with pytest.raises(ValueError, match=r"`text` must be a non-empty string"):
+            read("")
     assert model.generate("ab", 0) == ""
 
 

@@ -517,6 +517,9 @@ class CharRNN(ZooModel):
                 f"`layer` must be an integer in [0, {self.num_layers}), got {layer!r}."
             )
         ids = self._encode(text, "text")[None]
+        if not ids.size:
+            raise ValueError("`text` must be a non-empty string: the gates are read at each of its characters, "
+                             "got ''.")
         x = self.embed(ops.convert_to_tensor(ids))
         for rnn in self.rnns[:layer]:
             x = rnn(x)[0]
