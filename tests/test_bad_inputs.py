@@ -235,9 +235,9 @@ def test_translate_accepts_numpy_numbers(translator):
     ({"seed": 2**63}, ValueError, r"`seed` must be an integer in \[0, "),
     ({"seed": 1.5}, TypeError, r"`seed` must be .*got 1.5"),
     ({"seed": "1"}, TypeError, r"`seed` must be .*got '1' of type str"),
-    ({"num_samples": 0}, ValueError, r"`num_samples` must be an integer in \[1, 1024\], got 0"),
-    ({"num_samples": 1025}, ValueError, r"`num_samples` must be an integer in \[1, 1024\], got 1025"),
-    ({"num_samples": np.float64(2)}, TypeError, r"`num_samples` must be an integer in \[1, 1024\]"),
+    ({"num_samples": 0}, ValueError, r"`num_samples` must be an integer in \[1, 16384\], got 0"),
+    ({"num_samples": 16385}, ValueError, r"`num_samples` must be an integer in \[1, 16384\], got 16385"),
+    ({"num_samples": np.float64(2)}, TypeError, r"`num_samples` must be an integer in \[1, 16384\]"),
     ({"prompt": 3}, TypeError, r"`prompt` must be a non-empty string, got int"),
     ({"prompt": ""}, ValueError, r"`prompt` must be a non-empty string, got ''"),
 ])

@@ -46,7 +46,7 @@ USER_ERRORS = [
     (["generate", "--top-p", "1.5"], ["--top-p", "(0, 1]", "'1.5'"]),
     (["generate", "--top-k", "0"], ["--top-k", "positive integer"]),
     (["generate", "--num-samples", "0"], ["--num-samples", "positive integer"]),
-    (["generate", "--num-samples", "1000000", "--length", "10"], ["`num_samples`", "[1, 1024]", "1000000"]),
+    (["generate", "--num-samples", "1000000", "--length", "10"], ["`num_samples`", "[1, 16384]", "1000000"]),
     (["generate", "--seed", "-1"], ["--seed", "non-negative integer", "'-1'"]),
     (["translate", "\udcff"], ["sentences", "b'\\xff'", "not valid UTF-8"]),  # what the shell's $'\xff' becomes
     (["generate", "--prompt", "ROMEO\udcff:"], ["--prompt", "not valid UTF-8"]),

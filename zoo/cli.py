@@ -91,7 +91,7 @@ def build_parser():
     p.add_argument("--top-p", type=probability, default=None, help="sample within this probability mass, in (0, 1]")
     p.add_argument("--seed", type=non_negative_int, default=None, help="for a reproducible sample")
     p.add_argument("--num-samples", type=positive_int, default=1,
-                   help="independent samples, at most 1,024 (default: %(default)s)")
+                   help="independent samples, at most 16,384 (default: %(default)s)")
     p.add_argument("--litert", choices=["float32", "int8"], default=None,
                    help="run the sampling loop in LiteRT with weights of this type (int8: about 2x faster)")
     p.add_argument("--weights", **WEIGHTS)

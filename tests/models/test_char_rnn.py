@@ -234,7 +234,7 @@ def test_bad_arguments_are_named(tiny_char_model):
         ({"temperature": -0.5}, "`temperature` must be a finite number >= 0"),
         ({"top_p": 1.5}, r"`top_p` must be a finite number in \(0, 1\]"),
         ({"top_k": 0}, "`top_k` must be a positive integer"),
-        ({"num_samples": 0}, "`num_samples` must be a positive integer"),
+        ({"num_samples": 0}, r"`num_samples` must be an integer in \[1, 16384\]"),
         ({"litert": "int4"}, r"`litert` must be None \(TensorFlow\) or one of \['float32', 'int8'\], got 'int4'"),
     ]:
         with pytest.raises(ValueError, match=message):
