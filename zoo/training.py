@@ -174,8 +174,8 @@ def check_resume(run_dir, cfg):
                          f"check, or pass another --run-dir.") from None
     changed = [f"--{k.replace('_', '-')} {before[k]!r}, not {v!r}" for k, v in flags.items()
                if k in before and before[k] != v]
-    changed += [f"{path} as it was (sha256 {before_files[path][:12]}...)" for path, sha in files.items()
-                if path in before_files and before_files[path] != sha]
+    changed += [f"{path} as it was (sha256 {(before_files[path] or 'none: no file')[:12]}...)"
+                for path, sha in files.items() if path in before_files and before_files[path] != sha]
     if changed:
         raise ValueError(f"--run-dir {run_dir} resumes a run started with {'; '.join(changed)}: resume it with the "
                          f"flags and files it started with, or pass another --run-dir.")
