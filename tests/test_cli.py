@@ -416,3 +416,25 @@ def test_evaluate_scores_a_text_model_on_the_last_tenth_of_its_own_files(tiny_ch
     scores = json.loads(capsys.readouterr().out)
     val = text.read_text()[int(len(text.read_text()) * 0.9):]
     assert scores["log_loss"] == round(model.log_loss(val), 4)
+
+
+def test_evaluate_shows_its_progress_in_a_terminal(mirror):
+    """With stderr a terminal, `zoo evaluate` reports its progress (here the
+    text task's line); the log filter's pipe must not hide that it is one."""
+    import pty
+
+    master, slave = pty.openpty()
+    result = subprocess.run([sys.executable, "-m", "zoo", "evaluate", "char-lstm", "--limit", "200"], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=slave, timeout=300)
+    os.close(slave)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:  # the terminal's other end closed: all read
+            break
+        if not chunk:
+            break
+        shown += chunk
+    os.close(master)
+    assert result.returncode == 0 and b"scoring the val split of tinyshakespeare" in shown, shown[-2000:]
