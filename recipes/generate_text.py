@@ -38,7 +38,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import zoo  # noqa: E402  light: the registry, no TensorFlow
-from zoo.data.text import CORPORA, char_dataset, load_text, split_text  # noqa: E402
+from zoo.data.text import CORPORA, char_dataset, load_text, split_text, window_count  # noqa: E402
 from zoo.flags import FlagError, RunConfig, flag, parse_config, tasks_in_tf_config  # noqa: E402
 
 # Where each corpus's samples start; the gate picture reads the first
@@ -158,7 +158,7 @@ class SamplesAndBest(BestCheckpoint):
 
 
 def main(cfg):
-    corpus = "own files: " + ", ".join(Path(f).name for f in cfg.text_file) if cfg.text_file else cfg.corpus
+    corpus = user_files.OWN_FILES + ", ".join(Path(f).name for f in cfg.text_file) if cfg.text_file else cfg.corpus
     run = training.setup(cfg, Path(cfg.text_file[0]).stem if cfg.text_file else cfg.corpus)
 
     # -- data: first 90% train, last 10% validation; vocabulary from train -----
@@ -177,7 +177,7 @@ def main(cfg):
     source = "--text-file" if cfg.text_file else f"--corpus {cfg.corpus}"
     for part, text in ((f"the training part of {source} (its first 90%)", train_text),
                        (f"the validation part of {source} (its last 10%)", val_text)):
-        if (len(text) - 1) // sequence_length < global_batch:  # windows of sequence_length + 1 characters
+        if window_count(len(text), sequence_length) < global_batch:
             raise FlagError(f"{part} has {len(text)} characters: fewer windows of {sequence_length} characters "
                             f"than one batch of {global_batch}; lower --batch-size or --sequence-length, or give "
                             f"more text")

@@ -21,6 +21,9 @@ import dataclasses
 import importlib
 import re
 
+# How a card's `data.pair` / `data.corpus` / `data.dataset` begins for a model trained on a user's files.
+OWN_FILES = "own files: "
+
 
 def _import(target):
     module, function = target.split(":")
@@ -99,7 +102,7 @@ class Task:
             if not isinstance(data.get(self.data), str):
                 raise ValueError(f"the model's card names no built-in data to evaluate on (no data.{self.data}): "
                                  f"evaluate it on your own data with zoo.evaluate.")
-            if data[self.data].startswith("own files: "):  # `zoo.data.user_files.OWN_FILES`
+            if data[self.data].startswith(OWN_FILES):
                 args.append(_import("zoo.data.user_files:held_out")(card, split))
             else:
                 args.append(data[self.data])

@@ -157,11 +157,11 @@ def check_resume(run_dir, cfg):
     def digest(path):
         return hashlib.sha256(Path(path).read_bytes()).hexdigest() if Path(path).is_file() else None
 
-    flags = {k: v for k, v in dataclasses.asdict(cfg).items() if k in FIXED}
-    flags = json.loads(json.dumps(flags))  # tuples as lists, as read back
-    files = {str(path): digest(path) for key in DATA_FILES
-             for path in ([getattr(cfg, key, "")] if isinstance(getattr(cfg, key, ""), str) else getattr(cfg, key))
-             if path}
+    given = dataclasses.asdict(cfg)
+    flags = json.loads(json.dumps({k: v for k, v in given.items() if k in FIXED}))  # tuples as lists, as read back
+    paths = [p for key in DATA_FILES for p in ([given.get(key)] if isinstance(given.get(key), str) else
+                                                given.get(key) or ())]
+    files = {str(path): digest(path) for path in paths if path}
     record = Path(run_dir) / "run.json"
     if not record.exists():
         atomic_write(record, json.dumps({"flags": flags, "files": files}, indent=1).encode())
@@ -276,6 +276,7 @@ def run(main, cfg):
     sizes to lower named). Ctrl-C ends it with one line saying how to resume.
     TensorFlow's start-up lines that a user cannot act on (printed at the
     first model calls) are filtered out."""
+    _RUN_DIRS.clear()  # this run's only
     try:
         with quiet.filtered_stderr():
             return main(cfg)

@@ -12,6 +12,7 @@ from tqdm import tqdm
 
 from zoo.data.flickr8k import FOLD_VAL_PERCENT, load_flickr8k, load_flickr8k_fold, load_image, normalize_caption
 from zoo.data.tokenizers import BOS, EOS, UNK
+from zoo.tasks import OWN_FILES
 
 
 def caption_splits(images="", captions="", folds=0, fold=0, train_fraction=1.0, seed=0):
@@ -40,7 +41,7 @@ def caption_splits(images="", captions="", folds=0, fold=0, train_fraction=1.0, 
         if not (train and val and test):
             raise ValueError(f"--images: {len(train)}/{len(val)}/{len(test)} train/val/test images; each split needs "
                              f"at least one (an image's split follows a hash of its name: give more images).")
-        dataset, more = "own files: " + ", ".join(f["name"] for f in files), {"files": files, "missing_images": missing}
+        dataset, more = OWN_FILES + ", ".join(f["name"] for f in files), {"files": files, "missing_images": missing}
     elif folds:
         train, val, test = load_flickr8k_fold(fold, folds)
         dataset += f", cross-validation fold {fold} of {folds}"

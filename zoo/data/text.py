@@ -52,6 +52,13 @@ def split_text(text, train_fraction=TRAIN_FRACTION):
     return text[:n], text[n:]
 
 
+def window_count(characters, sequence_length):
+    """How many windows of `sequence_length + 1` characters, starting every
+    `sequence_length`, a text of `characters` characters holds."""
+    span = sequence_length + 1
+    return (characters - span) // sequence_length + 1 if characters >= span else 0
+
+
 def char_dataset(ids, sequence_length, batch_size, shuffle=False, seed=0, epochs=None, steps_per_epoch=None):
     """Yields `(inputs, targets)`: int32 `[batch, sequence_length]`, targets
     shifted by one character.
@@ -74,7 +81,7 @@ def char_dataset(ids, sequence_length, batch_size, shuffle=False, seed=0, epochs
 
     ids = np.asarray(ids, np.int32)
     span = sequence_length + 1
-    windows = (len(ids) - span) // sequence_length + 1 if len(ids) >= span else 0
+    windows = window_count(len(ids), sequence_length)
     if windows < batch_size:
         raise ValueError(
             f"A text of {len(ids)} characters makes {windows} windows of "

@@ -26,6 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
+from zoo.tasks import OWN_FILES
+
 TABLE_SUFFIXES = {".tsv": "\t", ".tab": "\t", ".txt": "\t", ".csv": ",", ".parquet": None}
 HELD_OUT_FRACTION = 0.05  # of the pairs, for each of val and test, when no files are given
 
@@ -208,16 +210,13 @@ def translation_files(train_file="", source_column="source", target_column="targ
         train, val, test = split_pairs(pairs, seed)
         split = f"seeded split (--seed {seed}): {HELD_OUT_FRACTION:.0%} each held out for val and test"
     data = {
-        "pair": "own files: " + ", ".join(f["name"] for f in pairs.files),
+        "pair": OWN_FILES + ", ".join(f["name"] for f in pairs.files),
         "files": {"train": pairs.files, "val": val.files, "test": test.files},
         "split": split,
         "train": f"{len(train.sources)} pairs ({pairs.dropped} with an empty side dropped)",
         "test": f"{len(test.sources)} pairs",
     }
     return train, val, test, data
-
-
-OWN_FILES = "own files: "  # how a card's `data.pair` / `data.corpus` begins for a model trained on them
 
 
 @dataclasses.dataclass
@@ -234,37 +233,38 @@ def held_out(card, split):
     ran), as its recipe built it, once each file's sha256 matches the card's:
     `(sources, references)` for translation, a `Text` for text generation.
     A missing or changed file is a ValueError naming it."""
-    config, data = card.get("config") or {}, card.get("data") or {}
-    task = card.get("task")
-    if task == "translation":
-        keys = ("train_file", "source_file", "target_file", "val_file", "test_file")
-        paths = [config.get(k) for k in keys if config.get(k)]
-        recorded = [f for kind in ("train", "val", "test") for f in (data.get("files") or {}).get(kind, [])]
-    elif task == "text-generation":
-        paths, recorded = list(config.get("text_file") or []), data.get("files") or []
-    else:
+    config, data, task = card.get("config") or {}, card.get("data") or {}, card.get("task")
+    keys = {"translation": ("train_file", "source_file", "target_file", "val_file", "test_file"),
+            "text-generation": ("text_file",)}.get(task)
+    if keys is None:
         raise ValueError(f"a {task} model trained on its own files cannot be scored by its card; "
                          f"use zoo.evaluate with your data.")
-    named = data.get("pair") or data.get("corpus")
+    named = (data.get("pair") or data.get("corpus"))[len(OWN_FILES):]
+    paths = [p for k in keys for p in ([config.get(k)] if isinstance(config.get(k), str) else config.get(k) or [])
+             if p]
     for path in paths:
         if not Path(path).is_file():
-            raise ValueError(f"the model was trained on {named[len(OWN_FILES):]}: scoring it rebuilds its {split} "
-                             f"split from {path} (the path its card records, from where its recipe ran), which is "
-                             f"not a file here; run from that directory, or score it with zoo.evaluate on your data.")
-    digests = {Path(p).name: hashlib.sha256(Path(p).read_bytes()).hexdigest() for p in paths}
-    for record in recorded:
-        here = digests.get(record["name"], "?")
-        if here != record["sha256"]:
-            raise ValueError(f"{record['name']} is not the file the model was trained on: its card records sha256 "
-                             f"{record['sha256'][:12]}..., the file here has {here[:12]}...")
-    if task == "text-generation":
+            raise ValueError(f"the model was trained on {named}: scoring it rebuilds its {split} split from {path} "
+                             f"(the path its card records, from where its recipe ran), which is not a file here; "
+                             f"run from that directory, or score it with zoo.evaluate on your data.")
+    if task == "text-generation":  # the recipe's split: the first 90% trains, the last 10% validates
         from zoo.data.text import split_text
 
-        return Text(named, split_text(read_text(paths))[1 if split == "val" else 0])
-    with contextlib.redirect_stdout(sys.stderr):  # its count of pairs is not the caller's output
-        train, val, test, _ = translation_files(
-            config.get("train_file", ""), config.get("source_column", "source"),
-            config.get("target_column", "target"), config.get("source_file", ""), config.get("target_file", ""),
-            config.get("val_file", ""), config.get("test_file", ""), config.get("seed", 0))
-    part = {"train": train, "val": val, "test": test}[split]
-    return part.sources, part.targets
+        found, recorded = [file_record(p) for p in paths], data.get("files") or []
+        part = Text(named, split_text(read_text(paths))[1 if split == "val" else 0])
+    else:
+        with contextlib.redirect_stdout(sys.stderr):  # its count of pairs is not the caller's output
+            train, val, test, built = translation_files(
+                config.get("train_file", ""), config.get("source_column", "source"),
+                config.get("target_column", "target"), config.get("source_file", ""), config.get("target_file", ""),
+                config.get("val_file", ""), config.get("test_file", ""), config.get("seed", 0))
+        found = [f for kind in ("train", "val", "test") for f in built["files"][kind]]
+        recorded = [f for kind in ("train", "val", "test") for f in (data.get("files") or {}).get(kind, [])]
+        part = {"train": train, "val": val, "test": test}[split]
+        part = part.sources, part.targets
+    here = {f["name"]: f["sha256"] for f in found}
+    for record in recorded:
+        if here.get(record["name"]) != record["sha256"]:
+            raise ValueError(f"{record['name']} is not the file the model was trained on: its card records sha256 "
+                             f"{record['sha256'][:12]}..., the file here has {here.get(record['name'], '?')[:12]}...")
+    return part
