@@ -14,7 +14,6 @@ import argparse
 import os
 import statistics
 import sys
-import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -23,7 +22,7 @@ import tensorflow as tf  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from cells import loss_before, positive  # noqa: E402
+from cells import interleaved, loss_before, positive  # noqa: E402
 
 from zoo.metrics import masked_cross_entropy  # noqa: E402
 
@@ -53,15 +52,8 @@ def main():
         logits = tf.random.normal((batch, steps, classes), seed=1)
         fns = {"before": gradient_fn(loss_before(smoothing), targets, logits),
                "today": gradient_fn(masked_cross_entropy(smoothing), targets, logits)}
-        for f in fns.values():
-            f()
-        times = {name: [] for name in fns}
-        for _ in range(args.repeats):
-            for name, f in fns.items():
-                start = time.perf_counter()
-                f().numpy()
-                times[name].append(time.perf_counter() - start)
-        before, today = (statistics.median(times[name]) * 1e3 for name in ("before", "today"))
+        times = interleaved(fns, args.repeats)
+        before, today = (statistics.median(wall for wall, _ in times[name]) * 1e3 for name in ("before", "today"))
         print(f"| {what}: {batch} x {steps} over {classes:,} | {smoothing} | {before:.1f} | {today:.1f} "
               f"| {before / today:.2f}x |", flush=True)
 
