@@ -57,6 +57,7 @@ import tensorflow as tf  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from zoo.cli import positive_int  # noqa: E402
 from zoo.layers import AttentionDecoder, BahdanauAttention, GRUCell, LSTMCell  # noqa: E402
 
 # (label, (B, T, D, H)): batch, time steps, input size, units.
@@ -313,17 +314,6 @@ def model_steps(repeats, names=MODELS):
               f"| {(wall['zoo'] - wall['no cell']) / (wall['fused'] - wall['no cell']):.2f} |", flush=True)
 
 
-def positive(text):
-    """An argparse type: an integer >= 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
-    return value
-
-
 def parse_shape(text):
     try:
         values = tuple(int(v) for v in text.split(","))
@@ -338,7 +328,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true",
                         help="one small shape and 3 repeats (a check, not a result; not with --shapes, --repeats)")
-    parser.add_argument("--repeats", type=positive, help="interleaved repeats of each variant (default 9)")
+    parser.add_argument("--repeats", type=positive_int, help="interleaved repeats of each variant (default 9)")
     parser.add_argument("--shapes", type=parse_shape, nargs="+", metavar="B,T,D,H",
                         help="shapes to time instead of the grid of SHAPES")
     parser.add_argument("--cells", nargs="+", choices=sorted(VARIANTS), default=sorted(VARIANTS))

@@ -22,8 +22,9 @@ import tensorflow as tf  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from cells import interleaved, loss_before, positive  # noqa: E402
+from cells import interleaved, loss_before  # noqa: E402
 
+from zoo.cli import positive_int  # noqa: E402
 from zoo.metrics import masked_cross_entropy  # noqa: E402
 
 SHAPES = [("translation", 64, 20, 6000, 0.1), ("translation, no smoothing", 64, 20, 6000, 0.0),
@@ -43,7 +44,7 @@ def gradient_fn(loss, targets, logits):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--repeats", type=positive, default=31, help="interleaved repeats of each (default 31)")
+    parser.add_argument("--repeats", type=positive_int, default=31, help="interleaved repeats of each (default 31)")
     args = parser.parse_args()
     print("| logits | label smoothing | before ms | today ms | before / today |")
     print("|---|---:|---:|---:|---:|")
