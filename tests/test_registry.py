@@ -1,3 +1,5 @@
+import json
+
 import numpy as np
 import pytest
 
@@ -159,8 +161,12 @@ def test_a_saved_model_directory_loads_in_place_of_a_name(saved, tmp_path):
         loaded = zoo.load(where)  # the name comes from its config.json
         assert loaded.get_config() == model.get_config() and loaded.translate("Der Hund.") == model.translate(
             "Der Hund.")
+    for where in (directory, str(directory)):  # info reads the directory's own config and card
+        about = zoo.info(where)
+        card = json.loads((directory / "card.json").read_text())
+        assert about == {**registry.describe("lstm-seq2seq-attn"), "directory": str(directory), "card": card}
     with pytest.raises(ValueError, match=f"'{directory}' is a saved model: load it with zoo.load\\(directory\\)"):
-        zoo.info(str(directory))
+        registry.describe(str(directory))
     (tmp_path / "empty").mkdir()
     with pytest.raises(ValueError, match="is a directory with no saved model in it \\(no config.json\\)"):
         zoo.load(tmp_path / "empty")

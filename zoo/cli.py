@@ -76,7 +76,7 @@ def build_parser():
     p = commands.add_parser("list", parents=[common], help="registered models: task, trained weights, metric")
     p.add_argument("pattern", nargs="?", default=None, help="fnmatch pattern, e.g. '*lstm*'")
     p = commands.add_parser("info", parents=[common], help="task, description and card of a model")
-    p.add_argument("name")
+    p.add_argument("name", help="a registered name, or a directory a recipe saved (a run's model/)")
     p = commands.add_parser("translate", parents=[common], help="translate sentences with a shipped model")
     p.add_argument("sentences", nargs="+")
     p.add_argument("--model", default="lstm-seq2seq-attn", help="a translation model (default: %(default)s)")

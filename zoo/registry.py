@@ -110,7 +110,11 @@ def read_card(name):
     A card that is not a JSON object is a ValueError naming the file.
     """
     _check_name(name)
-    path = models_dir() / name / "card.json"
+    return _card_at(models_dir() / name / "card.json", name)
+
+
+def _card_at(path, name):
+    """The JSON object in `path` (the card of `name`), or None if there is no such file."""
     if not path.is_file():
         return None
     try:
@@ -137,8 +141,18 @@ def shipped_dir(name):
 def info(name):
     """`{"name", "task", "description", "card"}`; card is None if nothing ships.
 
+    `name` may also be a directory written by `zoo.saving.save` (a run's
+    `model/`): then the model it holds, its own card and `"directory"`.
     Reads only the catalogue and the card: TensorFlow is not imported.
     """
+    if _is_model_directory(name):
+        directory = Path(os.fsdecode(name))
+        path = directory / "config.json"
+        try:
+            saved = json.loads(path.read_text(encoding="utf-8"))["name"]
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise ValueError(f"{path} is not a saved model's config (a JSON object with a \"name\"): {e!r}.") from e
+        return {**describe(saved), "directory": str(directory), "card": _card_at(directory / "card.json", saved)}
     return {**describe(name), "card": read_card(name)}
 
 
