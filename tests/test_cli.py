@@ -204,6 +204,21 @@ def test_info_names_an_unreadable_card(corrupt_cards, capsys):
     assert status == 0 and json.loads(out)["card"]["task"] == "text-generation"
 
 
+def test_info_reads_a_directory_a_recipe_saved(tmp_path, capsys):
+    model = tmp_path / "run" / "model"
+    model.mkdir(parents=True)
+    for name in ("config.json", "card.json"):  # info reads no weights
+        shutil.copy(ROOT / "saved_models" / "char-lstm" / name, model / name)
+    status, out, err = run_cli(["info", str(model)], capsys)
+    assert status == 0 and err == ""
+    about = json.loads(out)
+    assert about["name"] == "char-lstm" and about["directory"] == str(model)
+    assert about["card"] == json.loads((model / "card.json").read_text())
+    (model / "config.json").write_text('{"config": {}}')
+    status, out, err = run_cli(["info", str(model)], capsys)
+    assert status == 2 and out == "" and err.count("\n") == 1 and "config.json is not a saved model's config" in err
+
+
 def run_python(code, env=None):
     return subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
                           env={**os.environ, **(env or {})}, timeout=300)
