@@ -137,3 +137,57 @@ def test_weights_of_other_sizes_name_the_first_array_that_differs(saved):
     with pytest.raises(ValueError, match=r"do not match the \d+ variables of 'char-lstm' built from config.json: "
                                          r"array \d{4} is \(\d+, \d+\), variable .+ is \(\d+, \d+\)\."):
         zoo.load("char-lstm", weights=saved)
+
+
+# -- Keras's own `.keras` files -------------------------------------------------------
+
+KERAS_FILE_LOAD = r'''
+import sys
+import numpy as np
+import zoo
+model = zoo.load(sys.argv[1])  # a fresh process: zoo.load imports the classes Keras needs
+np.savez(sys.argv[2], *[np.asarray(w) for w in model.weights])
+print(model.caption(np.load(sys.argv[3]), beam_size=1))
+'''
+
+
+def test_a_keras_file_holds_every_weight_and_the_vocabulary(tiny_translator, tiny_char_model, tiny_captioner,
+                                                             tmp_path):
+    """`model.save("m.keras")` and `zoo.load("m.keras")`: every weight back (a
+    family's `build` alone makes only some of them, and Keras used to fill
+    the rest with new random values), the tokenizers or vocabulary, and the
+    same outputs. The captioner is loaded in a fresh process."""
+    translator, char = tiny_translator("lstm-seq2seq-attn"), tiny_char_model("char-gru")
+    captioner = tiny_captioner("sat-lstm-squeezenet")
+    for name, model in [("translator", translator), ("char", char), ("captioner", captioner)]:
+        model.save(tmp_path / f"{name}.keras")
+    loaded = zoo.load(tmp_path / "translator.keras")
+    assert [np.asarray(w).tolist() for w in loaded.weights] == [np.asarray(w).tolist() for w in translator.weights]
+    assert loaded.translate("Der Hund ist rot.", beam_size=1) == translator.translate("Der Hund ist rot.", beam_size=1)
+    loaded = zoo.load(str(tmp_path / "char.keras"))
+    assert loaded.generate("ab", length=20, seed=1) == char.generate("ab", length=20, seed=1)
+    image = np.random.default_rng(0).integers(0, 256, (2, 63, 63, 3)).astype("uint8")
+    np.save(tmp_path / "image.npy", image)
+    result = subprocess.run([sys.executable, "-c", KERAS_FILE_LOAD, str(tmp_path / "captioner.keras"),
+                             str(tmp_path / "weights.npz"), str(tmp_path / "image.npy")],
+                            cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    weights = np.load(tmp_path / "weights.npz")
+    assert len(weights.files) == len(captioner.weights)
+    for i, w in enumerate(captioner.weights):
+        np.testing.assert_array_equal(weights[f"arr_{i}"], np.asarray(w), err_msg=w.path)
+    assert result.stdout.strip() == str(captioner.caption(image, beam_size=1))
+
+
+def test_a_keras_file_refuses_what_it_cannot_hold(tiny_captioner, tmp_path):
+    model, member = tiny_captioner("sat-lstm-squeezenet"), tiny_captioner("sat-lstm-squeezenet")
+    member.encoder.set_weights(model.encoder.get_weights())  # members read the same features
+    model.set_members([member])
+    with pytest.raises(ValueError, match=r"ensemble with 1 other model\(s\), which a `.keras` file cannot hold"):
+        model.save(tmp_path / "ensemble.keras")
+    model.set_members(())
+    model.save(tmp_path / "alone.keras")  # alone, it saves
+    bare = zoo.build("char-lstm", vocabulary_size=5, embedding_dim=2, units=2, num_layers=1)
+    bare.build_for_inference()
+    with pytest.raises(ValueError, match=r"no vocabulary to save with it yet: call set_vocabulary\(vocabulary\)"):
+        bare.save(tmp_path / "bare.keras")

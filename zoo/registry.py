@@ -62,6 +62,12 @@ def _is_model_directory(name):
     return Path(os.fsdecode(name), "config.json").is_file()
 
 
+def _is_keras_file(name):
+    """Whether `name` is not a registered name but a `.keras` file."""
+    return isinstance(name, (str, os.PathLike)) and os.fsdecode(name).endswith(".keras") and Path(
+        os.fsdecode(name)).is_file()
+
+
 def _check_name(name):
     registered = isinstance(name, str) and (name in CATALOGUE or name in _REGISTRY)
     if isinstance(name, os.PathLike) or (isinstance(name, str) and name and not registered and Path(name).is_dir()):
@@ -173,9 +179,11 @@ def load(name, weights="pretrained", **overrides):
     """Returns the model `name`.
 
     Args:
-        name: a registered name (`list_models()`), or a directory written by
+        name: a registered name (`list_models()`), a directory written by
             `zoo.saving.save` (a run's `model/`): the model it holds, as
-            `load(<its name>, weights=directory)`.
+            `load(<its name>, weights=directory)`, or a `.keras` file written
+            by the model's `save` (Keras's format; the zoo's classes are
+            imported first so that Keras finds them).
         weights: "pretrained" for the shipped model in saved_models/<name>,
             a directory (str or os.PathLike) written by `zoo.saving.save`, or
             None for a randomly initialized model built with `overrides`.
@@ -185,6 +193,12 @@ def load(name, weights="pretrained", **overrides):
         from zoo import saving
 
         return saving.load(Path(os.fsdecode(name)))
+    if _is_keras_file(name) and weights == "pretrained" and not overrides:
+        for module in sorted({entry[0] for entry in CATALOGUE.values()}):
+            importlib.import_module(module)  # registers the zoo's classes with Keras
+        import keras
+
+        return keras.saving.load_model(os.fsdecode(name))
     _check_name(name)
     if weights is not None and not isinstance(weights, (str, os.PathLike)):
         raise TypeError(

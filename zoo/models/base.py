@@ -53,6 +53,36 @@ class ZooModel(keras.Model):
     def build_for_inference(self):
         raise NotImplementedError(f"{type(self).__name__} must implement build_for_inference().")
 
+    # -- Keras's own `.keras` files ------------------------------------------------
+    # Keras saves `save_assets` / `load_assets` beside the weights already (the same
+    # hooks); what it needs besides is every variable built before it assigns the
+    # weights, which a family's `build` alone does not do (it builds only what
+    # `encode` reads before the first call).
+
+    def get_build_config(self):
+        return {"build_for_inference": True}
+
+    def build_from_config(self, config):
+        self.build_for_inference()
+
+    def save(self, filepath, *args, **kwargs):
+        """Keras's `Model.save` (a `.keras` file, with the tokenizers or
+        vocabulary), refused for an ensemble: the file would hold this model
+        alone. `zoo.load(filepath)` loads it back."""
+        if self.members:
+            raise ValueError(
+                f"This model decodes as an ensemble with {len(self.members)} other model(s), which a "
+                f"`.keras` file cannot hold: save it with zoo.saving.save(model, directory, name) "
+                f"(members go to members/<i>/), or call set_members(()) first to save it alone."
+            )
+        return super().save(filepath, *args, **kwargs)
+
+    def _check_assets(self, setter, *assets):
+        """A ValueError unless every asset `save_assets` writes is set (by `setter`)."""
+        if any(asset is None for asset in assets):
+            raise ValueError(f"The model has no {setter.split('(')[0].removeprefix('set_')} to save with it yet: "
+                             f"call {setter} first.")
+
     # -- the hooks of the shared search (zoo.decoding.Decoder) -----------------------
 
     def encode(self, inputs, training=False):

@@ -145,7 +145,10 @@ class Seq2Seq(DeepOutput, ZooModel):
         target_proto = check_sentencepiece(target_proto, "`target_proto`")
         self.source_proto, self.target_proto = source_proto, target_proto
         self._word_starts = None
-        self._source_tokenizer, self._target_tokenizer = tokenizer(source_proto), tokenizer(target_proto)
+        # Not Keras attributes: tokenizer layers hold no weights, and Keras refuses new
+        # layers on a built model (`.keras` files load the assets after the weights).
+        object.__setattr__(self, "_source_tokenizer", tokenizer(source_proto))
+        object.__setattr__(self, "_target_tokenizer", tokenizer(target_proto))
 
     @property
     def source_tokenizer(self):
@@ -376,6 +379,7 @@ class Seq2Seq(DeepOutput, ZooModel):
         self((np.ones((1, 3), np.int32), np.ones((1, 2), np.int32)))
 
     def save_assets(self, directory):
+        self._check_assets("set_tokenizers(source, target)", self.source_proto, self.target_proto)
         Path(directory, "source.spm").write_bytes(self.source_proto)
         Path(directory, "target.spm").write_bytes(self.target_proto)
 
