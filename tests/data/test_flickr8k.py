@@ -131,7 +131,9 @@ def test_load_real_image_as_path_or_array(real_flickr8k):
     assert flickr8k.load_image(str(path), size=32).shape == (32, 32, 3)
     pixels = np.asarray(Image.open(path))
     np.testing.assert_array_equal(flickr8k.load_image(pixels), image)
-    np.testing.assert_allclose(flickr8k.load_image(pixels.astype(np.float32)), image, atol=1)
+    for same in (pixels.astype(np.float32), pixels.astype(np.int64), pixels.astype(np.uint16) * 257,
+                 np.minimum(pixels + 0.3, 255)):  # the same 8-bit pixels in other dtypes: the same input
+        np.testing.assert_array_equal(flickr8k.load_image(same), image, err_msg=str(same.dtype))
 
 
 RED = (200, 50, 10)

@@ -181,7 +181,10 @@ def load_image(image, size=224):
             - an array `[H, W, 3]`, `[H, W, 1]` or `[H, W]` (grayscale): uint8
               as is; uint16 is 16-bit and is scaled to [0, 255] (divided by
               257, as 16-bit files are); other integers and floats must
-              already be in [0, 255]. A float array whose values all lie in
+              already be in [0, 255]. Every image is rounded to 8-bit pixels
+              before it is resized, as the training images (JPEG files) are,
+              so the same pixels give the same caption whatever the array's
+              dtype. A float array whose values all lie in
               (0, 1] is refused with a ValueError that says to multiply it
               by 255: it is almost surely scaled to [0, 1], which read as
               [0, 255] would be a black image (an all-zero array is black
@@ -276,8 +279,8 @@ def _load_array(array, size):
     if not (array.ndim == 2 or array.ndim == 3 and array.shape[-1] == 3) or array.size == 0:
         raise ValueError(f"an image array must be [H, W, 3] or [H, W], got shape {array.shape}.")
     if array.dtype == np.uint8:  # exactly as a file's pixels
-        image = Image.fromarray(array).convert("RGB")
-        return np.asarray(image.resize((size, size), Image.Resampling.BILINEAR), np.float32)
+        return np.asarray(Image.fromarray(array).convert("RGB").resize((size, size), Image.Resampling.BILINEAR),
+                          np.float32)
     if array.dtype == np.bool_ or not (
         np.issubdtype(array.dtype, np.floating) or np.issubdtype(array.dtype, np.integer)
     ):
@@ -294,11 +297,9 @@ def _load_array(array, size):
             f"a float image array must hold values in [0, 255], and this one's all lie in [{low:g}, {high:g}], "
             f"which looks like [0, 1] scaling: multiply it by 255."
         )
-    if array.ndim == 2:
-        array = np.repeat(array[..., None], 3, axis=-1)
-    # Pillow resizes float images ("F" mode) one channel at a time, keeping their precision.
-    channels = [Image.fromarray(np.ascontiguousarray(array[..., c])) for c in range(3)]
-    return np.stack([np.asarray(c.resize((size, size), Image.Resampling.BILINEAR)) for c in channels], axis=-1)
+    # 8-bit pixels, as the models were trained on (JPEG files): the same pixels give the same
+    # input whatever the array's dtype.
+    return _load_array(np.rint(array).astype(np.uint8), size)
 
 
 def load_flickr8k(split, limit=None):
