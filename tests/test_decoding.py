@@ -370,7 +370,7 @@ def test_shipped_translator_compiled_search_matches_the_eager_one_on_test_2016(m
 
     model = zoo.load("lstm-seq2seq-attn")
     sources, references = load_pairs("de-en", "test")
-    ids = [parts[0] for parts in model._source_parts(sources)]
+    ids = [parts[0] for parts in model._source_parts(sources)[0]]
     order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
     for beam_size in (1, 5):
         found, expected = [None] * len(ids), [None] * len(ids)

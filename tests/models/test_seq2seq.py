@@ -65,7 +65,7 @@ def test_n_best_lists_with_scores_follow_the_beam_search(tiny_translator):
         if sentence.strip():  # the best of the list is what translate returns
             assert hypotheses[0][0] == model.translate(sentence, beam_size=4, max_length=12)
     # the scores are the ones the compiled search ranks by (the default max_length follows the batch: fix it)
-    ids = model._source_parts([sentences[0]])[0]
+    ids = model._source_parts([sentences[0]])[0][0]
     _, _, scores = model._translate_ids(ids, 4, 12, 0.6, 8, return_scores=True, num_return_sequences=3)
     alone = model.translate(sentences[0], beam_size=4, num_return_sequences=3, return_scores=True, max_length=12)
     assert [s for _, s in alone] == pytest.approx(scores[0])
