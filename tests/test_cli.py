@@ -29,6 +29,8 @@ USER_ERRORS = [
     (["info", "lstm-seq2seq-atn"], ["Did you mean 'lstm-seq2seq-attn'"]),
     (["generate", "char-lstm", "--weights", "no/such/dir"], ["weights='no/such/dir' is not a directory"]),
     (["evaluate", "char-lstm", "--split", "test"], ["no test split", "--split val"]),
+    (["evaluate", "char-gru", "--beam-size", "3"], ["--beam-size is for translation and captioning",
+                                                    "char-gru is a text-generation model"]),
     (["evaluate", "char-lstm", "--split", "train"], ["--split", "invalid choice", "'train'"]),
     (["evaluate", "lstm-seq2seq-attn", "--limit", "0"], ["--limit", "positive integer", "'0'"]),
     (["evaluate", "lstm-seq2seq-attn", "--limit", "-1"], ["--limit", "positive integer", "'-1'"]),

@@ -365,6 +365,9 @@ def _evaluate(args):
         split = task.check_split(args.split)
     except ValueError as e:
         raise UserError(str(e)) from None
+    if args.beam_size is not None and task.name == "text-generation":
+        raise UserError(f"--beam-size is for translation and captioning; {args.name} is a text-generation model, "
+                        f"scored by its loss on the text, without decoding.")
     progress = sys.stderr.isatty()  # asked before `_quiet` sends stderr through its filter's pipe
     with _quiet(args):
         model = zoo.load(args.name, weights=args.weights)

@@ -316,6 +316,12 @@ def test_bad_dropout_raises(name, value):
         GRUCell(UNITS, **{name: value})
 
 
+@pytest.mark.parametrize("value", ["yes", 1, None])
+def test_reset_after_must_be_a_bool(value):
+    with pytest.raises(TypeError, match=f"`reset_after` must be True or False, got {value!r}"):
+        GRUCell(UNITS, reset_after=value)
+
+
 @pytest.mark.parametrize("shape", [(2, 3, 4), (4,)])
 def test_build_with_wrong_rank_raises(shape):
     with pytest.raises(ValueError, match=r"`inputs` must have rank 2.*rank"):

@@ -4,7 +4,7 @@ import keras
 from keras import ops
 from keras.src.layers.rnn.dropout_rnn_cell import DropoutRNNCell
 
-from zoo.layers._checks import positive_int, rank, rate
+from zoo.layers._checks import boolean, positive_int, rank, rate
 from zoo.layers.layout import PerGateWeights
 
 
@@ -89,7 +89,7 @@ class GRUCell(PerGateWeights, keras.layers.Layer, DropoutRNNCell):
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         self.recurrent_initializer = keras.initializers.get(recurrent_initializer)
         self.bias_initializer = keras.initializers.get(bias_initializer)
-        self.reset_after = reset_after
+        self.reset_after = boolean("reset_after", reset_after)
         self.dropout = rate("dropout", dropout)
         self.recurrent_dropout = rate("recurrent_dropout", recurrent_dropout)
         self.seed = seed
