@@ -218,7 +218,7 @@ def test_info_reads_a_directory_a_recipe_saved(tmp_path, capsys):
     assert about["card"] == json.loads((model / "card.json").read_text())
     (model / "config.json").write_text('{"config": {}}')
     status, out, err = run_cli(["info", str(model)], capsys)
-    assert status == 2 and out == "" and err.count("\n") == 1 and "config.json is not a saved model's config" in err
+    assert status == 2 and out == "" and err.count("\n") == 1 and "config.json is corrupt: it names no model" in err
 
 
 def run_python(code, env=None):

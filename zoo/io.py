@@ -71,6 +71,13 @@ def atomic_write(path, data_or_writer):
     return path
 
 
+def named_paths(config, keys):
+    """The non-empty paths `config` (a dict) gives under `keys`, each value a
+    path or a list of them (a recipe's file flags, as its card records them)."""
+    values = [config.get(key) for key in keys]
+    return [p for v in values for p in ([v] if isinstance(v, str) else v or ()) if p]
+
+
 def read_json(path, what="a JSON object"):
     """The JSON object in `path`; a ValueError naming the file if it is not one."""
     try:

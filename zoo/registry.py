@@ -14,6 +14,7 @@ import json
 import os
 from pathlib import Path
 
+from zoo.io import read_json
 from zoo.models import CATALOGUE
 
 MODELS_ENV = "ZOO_MODELS_DIR"
@@ -154,10 +155,9 @@ def info(name):
     if _is_model_directory(name):
         directory = Path(os.fsdecode(name))
         path = directory / "config.json"
-        try:
-            saved = json.loads(path.read_text(encoding="utf-8"))["name"]
-        except (OSError, ValueError, KeyError, TypeError) as e:
-            raise ValueError(f"{path} is not a saved model's config (a JSON object with a \"name\"): {e!r}.") from e
+        saved = read_json(path, 'a JSON object {"name": ..., "config": {...}}').get("name")
+        if not isinstance(saved, str):
+            raise ValueError(f"{path} is corrupt: it names no model (\"name\": {saved!r:.40}).")
         return {**describe(saved), "directory": str(directory), "card": _card_at(directory / "card.json", saved)}
     return {**describe(name), "card": read_card(name)}
 

@@ -12,7 +12,6 @@ evaluated (a function `finish` calls on the saved model).
 
 import dataclasses
 import fcntl
-import hashlib
 import json
 import os
 import platform
@@ -152,16 +151,11 @@ def check_resume(run_dir, cfg):
     run trained on with another --units would not load its backup, one with
     another --text-file would silently train on two texts). A run directory
     made before this record is recorded, not checked."""
-    from zoo.io import atomic_write
-
-    def digest(path):
-        return hashlib.sha256(Path(path).read_bytes()).hexdigest() if Path(path).is_file() else None
+    from zoo.io import atomic_write, named_paths, sha256
 
     given = dataclasses.asdict(cfg)
     flags = json.loads(json.dumps({k: v for k, v in given.items() if k in FIXED}))  # tuples as lists, as read back
-    paths = [p for key in DATA_FILES for p in ([given.get(key)] if isinstance(given.get(key), str) else
-                                                given.get(key) or ())]
-    files = {str(path): digest(path) for path in paths if path}
+    files = {str(path): sha256(path) if Path(path).is_file() else None for path in named_paths(given, DATA_FILES)}
     record = Path(run_dir) / "run.json"
     if not record.exists():
         atomic_write(record, json.dumps({"flags": flags, "files": files}, indent=1).encode())

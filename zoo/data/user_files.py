@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from zoo.io import named_paths
 from zoo.tasks import OWN_FILES
 
 TABLE_SUFFIXES = {".tsv": "\t", ".tab": "\t", ".txt": "\t", ".csv": ",", ".parquet": None}
@@ -240,8 +241,7 @@ def held_out(card, split):
         raise ValueError(f"a {task} model trained on its own files cannot be scored by its card; "
                          f"use zoo.evaluate with your data.")
     named = (data.get("pair") or data.get("corpus"))[len(OWN_FILES):]
-    paths = [p for k in keys for p in ([config.get(k)] if isinstance(config.get(k), str) else config.get(k) or [])
-             if p]
+    paths = named_paths(config, keys)
     for path in paths:
         if not Path(path).is_file():
             raise ValueError(f"the model was trained on {named}: scoring it rebuilds its {split} split from {path} "

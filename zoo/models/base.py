@@ -77,11 +77,10 @@ class ZooModel(keras.Model):
             )
         return super().save(filepath, *args, **kwargs)
 
-    def _check_assets(self, setter, *assets):
-        """A ValueError unless every asset `save_assets` writes is set (by `setter`)."""
+    def _check_assets(self, what, setter, *assets):
+        """A ValueError unless every asset `save_assets` writes (`what`, set by `setter`) is set."""
         if any(asset is None for asset in assets):
-            raise ValueError(f"The model has no {setter.split('(')[0].removeprefix('set_')} to save with it yet: "
-                             f"call {setter} first.")
+            raise ValueError(f"The model has no {what} to save with it yet: call {setter} first.")
 
     # -- the hooks of the shared search (zoo.decoding.Decoder) -----------------------
 

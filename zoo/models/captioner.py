@@ -359,7 +359,7 @@ class Captioner(DeepOutput, ZooModel):
         self((np.zeros((1, locations, self.feature_shape[2]), np.float32), np.ones((1, 2), np.int32)))
 
     def save_assets(self, directory):
-        self._check_assets("set_vocabulary(vocabulary)", self.vocabulary)
+        self._check_assets("vocabulary", "set_vocabulary(vocabulary)", self.vocabulary)
         Path(directory, "vocabulary.json").write_text(self.vocabulary.to_json(), encoding="utf-8")
 
     def load_assets(self, directory):

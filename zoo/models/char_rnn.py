@@ -575,7 +575,7 @@ class CharRNN(ZooModel):
             self.build()
 
     def save_assets(self, directory):
-        self._check_assets("set_vocabulary(vocabulary)", self.vocabulary)
+        self._check_assets("vocabulary", "set_vocabulary(vocabulary)", self.vocabulary)
         Path(directory, VOCABULARY_FILE).write_text(
             self.vocabulary.to_json(), encoding="utf-8"
         )

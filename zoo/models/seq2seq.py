@@ -400,7 +400,7 @@ class Seq2Seq(DeepOutput, ZooModel):
         self((np.ones((1, 3), np.int32), np.ones((1, 2), np.int32)))
 
     def save_assets(self, directory):
-        self._check_assets("set_tokenizers(source, target)", self.source_proto, self.target_proto)
+        self._check_assets("tokenizers", "set_tokenizers(source, target)", self.source_proto, self.target_proto)
         Path(directory, "source.spm").write_bytes(self.source_proto)
         Path(directory, "target.spm").write_bytes(self.target_proto)
 
