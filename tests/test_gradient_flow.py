@@ -91,9 +91,24 @@ def test_errors_name_the_argument():
         viz.gradient_flow(keras.layers.Dense(2), np.ones((1, 3, 2), "float32"))
     with pytest.raises(ValueError, match=r"`inputs`.*\(3, 2\)"):
         viz.gradient_flow(LSTMCell(2), np.ones((3, 2), "float32"))
+    with pytest.raises(TypeError, match=r"`inputs` must be numbers `\[batch, time, features\]`, got str"):
+        viz.gradient_flow(LSTMCell(2), "abc")
     model = CharRNN(vocabulary_size=4, embedding_dim=2, units=3, num_layers=1)
     with pytest.raises(ValueError, match="`layer`.*1"):
         viz.gradient_flow(model, np.ones((1, 3), "int32"), layer=1)
+    with pytest.raises(TypeError, match="`inputs` is a string, but the model has no vocabulary"):
+        viz.gradient_flow(model, "abc")
+    with pytest.raises(TypeError, match=r"`inputs` must be int ids `\[batch, time\]`, got list"):
+        viz.gradient_flow(model, [[0.5, 1.5]])
+
+
+def test_a_string_is_read_with_the_models_vocabulary():
+    keras.utils.set_random_seed(4)
+    model = CharRNN(vocabulary_size=4, embedding_dim=2, units=3, num_layers=1)
+    model.set_vocabulary("abc")
+    model.build()
+    np.testing.assert_array_equal(viz.gradient_flow(model, "abcab"),
+                                  viz.gradient_flow(model, [model.vocabulary.encode("abcab")]))
 
 
 def test_pictures():

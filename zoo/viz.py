@@ -92,15 +92,28 @@ def _tf():
     return tf
 
 
+def _tensor(inputs, dtype, allowed):
+    if isinstance(inputs, (str, bytes)):
+        raise TypeError(f"`inputs` must be {allowed}, got {type(inputs).__name__}.")
+    try:
+        return _tf().convert_to_tensor(inputs, dtype)
+    except (TypeError, ValueError) as error:
+        raise TypeError(f"`inputs` must be {allowed}, got {type(inputs).__name__} ({error}).") from None
+
+
 def _stepper(model_or_layer, inputs, layer):
     """`(step, states, inputs)`: one step `(x_t, states) -> (output_t, states, h_t)` of the
     recurrence inside `model_or_layer`, its initial states and the inputs as a tensor."""
     import keras
 
-    tf = _tf()
     if hasattr(model_or_layer, "step") and hasattr(model_or_layer, "initial_state"):
         model = model_or_layer  # a step model such as zoo's CharRNN: int ids [batch, time]
-        inputs = tf.convert_to_tensor(inputs, "int32")
+        if isinstance(inputs, str):
+            if getattr(model, "vocabulary", None) is None:
+                raise TypeError("`inputs` is a string, but the model has no vocabulary to encode it: "
+                                "pass int ids `[batch, time]`.")
+            inputs = [model.vocabulary.encode(inputs)]
+        inputs = _tensor(inputs, "int32", "int ids `[batch, time]`")
         if inputs.shape.rank != 2:
             raise ValueError(
                 f"`inputs` of a step model must be ids `[batch, time]`, got shape {tuple(inputs.shape)}."
@@ -124,7 +137,7 @@ def _stepper(model_or_layer, inputs, layer):
         )
     if isinstance(model_or_layer, keras.layers.RNN) and model_or_layer.go_backwards:
         raise ValueError("`model_or_layer` must run forwards; got a layer with `go_backwards=True`.")
-    inputs = tf.convert_to_tensor(inputs, cell.compute_dtype)
+    inputs = _tensor(inputs, cell.compute_dtype, "numbers `[batch, time, features]`")
     if inputs.shape.rank != 3:
         raise ValueError(
             f"`inputs` of a cell or RNN layer must be `[batch, time, features]`, got shape {tuple(inputs.shape)}."
@@ -159,7 +172,8 @@ def gradient_flow(model_or_layer, inputs, loss_fn=None, layer=0, reduction="mean
             with `step(ids_t, states) -> (logits_t, states)` and
             `initial_state(batch_size)` (`char-lstm`, `char-gru`).
         inputs: `[batch, time, features]` for a cell or layer; int ids
-            `[batch, time]` for a model.
+            `[batch, time]` for a model, or a string that the model's
+            vocabulary encodes (one row).
         loss_fn: `loss_fn(outputs) -> scalar`, with `outputs` the outputs of all
             steps, `[batch, time, units]` (a cell or layer: `h_t`) or
             `[batch, time, vocabulary]` (a model: logits). By default the sum

@@ -230,3 +230,17 @@ def test_wrong_rank_raises():
         BahdanauAttention(UNITS)(query[:, None, :], values)
     with pytest.raises(ValueError, match="`values` must have rank 3"):
         BahdanauAttention(UNITS)(query, values[:, 0])
+
+
+@pytest.mark.parametrize("which, message", [
+    ("query", r"agree in batch size, got `query` 2, `values` 3"),
+    ("keys", r"agree in source length, got `values` 6, `keys` 5"),
+    ("source_mask", r"agree in batch size, got `query` 3, `values` 3, `keys` 3, `source_mask` 1"),
+])
+def test_arguments_that_disagree_in_shape_are_named(which, message):
+    query, values, mask = make_inputs()
+    layer = build_layer()
+    arguments = {"query": query, "values": values, "keys": layer.project_keys(values), "source_mask": mask}
+    arguments[which] = {"query": query[:2], "keys": arguments["keys"][:, :5], "source_mask": mask[:1]}[which]
+    with pytest.raises(ValueError, match=message):
+        layer(**arguments)

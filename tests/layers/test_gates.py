@@ -151,3 +151,14 @@ def test_mixed_precision_matches_the_rnn(cell_class, mixed_policy):
     )
     for name, value in gates.items():
         assert np.all(np.isfinite(np.float32(value.numpy()))), name
+
+
+@pytest.mark.parametrize("cell, sequences, kind, message", [
+    (keras.layers.LSTMCell(UNITS), make_sequences(), TypeError, r"`cell` must be a zoo cell .* got LSTMCell"),
+    (LSTMCell(UNITS), make_sequences()[:, 0], ValueError,
+     r"`sequences` must be `\[batch, time, input_dim\]`.*\(3, 4\)"),
+    (GRUCell(UNITS), make_sequences()[:, :0], ValueError, r"at least one time step, got shape \(3, 0, 4\)"),
+])
+def test_bad_arguments_are_named(cell, sequences, kind, message):
+    with pytest.raises(kind, match=message):
+        gate_activations(cell, sequences)

@@ -22,6 +22,21 @@ def masked_softmax(scores, mask=None):
     return weights / ops.maximum(ops.sum(weights, axis=-1, keepdims=True), 1e-9)
 
 
+def _check_shapes(query, values, keys, source_mask):
+    """The batch and source lengths of the call's arguments agree, where they are known
+    (a traced call may leave them None): a mismatch named here, not deep in a matmul."""
+    shapes = {"query": (query.shape[0], None), "values": tuple(values.shape[:2])}
+    if keys is not None:
+        shapes["keys"] = tuple(keys.shape[:2])
+    if source_mask is not None:
+        shapes["source_mask"] = tuple(source_mask.shape[:2])
+    for axis, what in ((0, "batch size"), (1, "source length")):
+        known = {name: shape[axis] for name, shape in shapes.items() if shape[axis] is not None}
+        if len(set(known.values())) > 1:
+            sizes = ", ".join(f"`{name}` {size}" for name, size in known.items())
+            raise ValueError(f"The attention's arguments must agree in {what}, got {sizes}.")
+
+
 @keras.saving.register_keras_serializable(package="zoo")
 class BahdanauAttention(keras.layers.Layer):
     """Additive attention: `score = v^T tanh(W1 h_enc + W2 s_dec)`.
@@ -81,6 +96,7 @@ class BahdanauAttention(keras.layers.Layer):
         return ops.matmul(values, self.key_kernel)
 
     def call(self, query, values, keys=None, source_mask=None):
+        _check_shapes(query, values, keys, source_mask)
         if keys is None:
             keys = self.project_keys(values)
         projected_query = ops.matmul(query, self.query_kernel)  # [batch, units]

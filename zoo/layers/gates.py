@@ -29,7 +29,18 @@ def gate_activations(cell, sequences, initial_state=None):
     >>> sorted(gates), ops.shape(gates["forget"])
     (['candidate', 'cell', 'forget', 'input', 'output'], (1, 3, 4))
     """
+    if not callable(getattr(cell, "gates", None)):
+        raise TypeError(
+            "`cell` must be a zoo cell with a `gates` method (`zoo.layers.LSTMCell` or `GRUCell`; "
+            f"`zoo_cell.set_weights(keras_cell.get_weights())` reads a Keras cell's weights), got "
+            f"{type(cell).__name__}."
+        )
     sequences = ops.convert_to_tensor(sequences, dtype=cell.compute_dtype)
+    shape = tuple(sequences.shape)
+    if len(shape) != 3 or not shape[1]:
+        raise ValueError(
+            f"`sequences` must be `[batch, time, input_dim]` with at least one time step, got shape {shape}."
+        )
     if not cell.built:
         cell.build(tuple(sequences.shape[:1]) + tuple(sequences.shape[2:]))
     states = initial_state or cell.get_initial_state(batch_size=ops.shape(sequences)[0])
