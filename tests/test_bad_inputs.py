@@ -123,6 +123,18 @@ def test_blank_text_translates_to_blank_without_running_the_model(translator, mo
     assert texts[0] == "" and extra[0][0] == [] and extra[0][1] == [] and extra[0][2].shape == (0, 0)
 
 
+def test_characters_outside_the_source_vocabulary_are_named_in_a_warning(translator):
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the vocabulary's own characters: no warning
+        translator.translate(SENTENCES, beam_size=1)
+    with pytest.warns(UserWarning, match=r"1 of 2 texts hold characters outside the model's source vocabulary "
+                                         r"\(de\): '€🐶'") as caught:
+        translator.translate(["Der 🐶 ist rot €.", "Der Hund ist rot."], beam_size=1)
+    assert caught[0].filename == __file__  # it points at the caller
+
+
 def test_text_beyond_the_encoder_limit_is_translated_in_full(translator, monkeypatch):
     from zoo.models.seq2seq import MAX_SOURCE_TOKENS
 
@@ -282,18 +294,41 @@ def keras_hub_in_one_piece(model, prompt, length, seed, sampler):
     return model.vocabulary.decode(ops.convert_to_numpy(out)[0, len(ids):])
 
 
-@pytest.mark.parametrize("kind", ["random", "top_k", "top_p"])
-def test_generation_in_chunks_equals_the_sampler_in_one_piece(char_model, monkeypatch, kind):
+@pytest.mark.parametrize("kwargs", [{}, {"top_k": 3}, {"top_k": 5}, {"top_p": 0.8}, {"top_p": 0.5},
+                                    {"top_p": 0.8, "top_k": 4}])
+def test_generation_in_chunks_equals_the_sampler_in_one_piece(char_model, monkeypatch, kwargs):
     import keras_hub
 
     seed, length = 12, 45
-    sampler = {"random": keras_hub.samplers.RandomSampler(seed=seed),
-               "top_k": keras_hub.samplers.TopKSampler(k=3, seed=seed),
-               "top_p": keras_hub.samplers.TopPSampler(p=0.8, seed=seed)}[kind]
-    kwargs = {"random": {}, "top_k": {"top_k": 3}, "top_p": {"top_p": 0.8}}[kind]
+    if "top_p" in kwargs:
+        sampler = keras_hub.samplers.TopPSampler(p=kwargs["top_p"], k=kwargs.get("top_k"), seed=seed)
+    elif "top_k" in kwargs:
+        sampler = keras_hub.samplers.TopKSampler(k=kwargs["top_k"], seed=seed)
+    else:
+        sampler = keras_hub.samplers.RandomSampler(seed=seed)
     expected = keras_hub_in_one_piece(char_model, "ab c", length, seed, sampler)
     monkeypatch.setattr(char_rnn, "SAMPLING_CHUNK", 7)  # 7 runs of the compiled loop
     assert char_model.generate("ab c", length, seed=seed, **kwargs) == expected
+
+
+def test_values_of_top_k_and_top_p_share_one_trace_per_kind_of_sampler(monkeypatch):
+    traced = []
+    compile_ = char_rnn._compile
+    monkeypatch.setattr(char_rnn, "_compile",
+                        lambda fn, signature: traced.append(fn.__name__) or compile_(fn, signature))
+    keras.utils.set_random_seed(0)
+    model = zoo.build("char-gru", vocabulary_size=11, **{**TINY, "dropout": 0.0})
+    model.set_vocabulary(CharVocabulary(TINY_CHARS))
+    greedy = model.generate("ab", 30, temperature=0)
+    for value in (1, 2, 3, 7):
+        model.generate("ab", 30, top_k=value, seed=value)
+    for value in (0.3, 0.5, 0.9, 1.0):
+        model.generate("ab", 30, top_p=value, seed=1)
+        model.generate("ab", 30, top_p=value, top_k=3, seed=1)
+    assert traced.count("loop") == 4  # greedy, top-k, top-p, top-p within top-k
+    # the values reach the trace: the narrowest choices are greedy
+    assert model.generate("ab", 30, top_k=1, seed=5) == greedy
+    assert model.generate("ab", 30, top_p=1e-6, seed=5) == greedy
 
 
 def test_same_seed_from_two_threads_gives_the_serial_output(char_model):
@@ -521,3 +556,21 @@ def test_decoding_options_reach_the_search(tiny_translator, tiny_captioner):
     image = np.zeros((63, 63, 3), np.uint8)
     words = captioner.caption(image, beam_size=2, min_length=5, max_length=6).split()
     assert len(words) >= 5 and "<unk>" not in words
+
+
+@pytest.mark.parametrize("call, kind, message", [
+    (lambda m: m.log_loss(None), TypeError, r"`text` must be a string, got NoneType"),
+    (lambda m: m.gates(b"ab"), TypeError, r"`text` must be a string, got bytes"),
+    (lambda m: m.gate_figure("ab", units=1.5), TypeError, r"`units` must be an integer in \[0, 15\], got 1.5"),
+    (lambda m: m.gate_figure("ab", units=[0, True]), TypeError, r"`units` must be an integer in \[0, 15\], got True"),
+    (lambda m: m.gate_figure("ab", units=16), ValueError, r"`units` must be an integer in \[0, 15\], got 16"),
+    (lambda m: m.gate_figure("ab", units=[]), ValueError, r"`units` must be None, a unit or a non-empty list"),
+    (lambda m: m.gate_figure("ab", names="forgot"), ValueError, r"`names` must be among .*, got 'forgot'"),
+])
+def test_inspection_arguments_are_named(char_model, call, kind, message):
+    raises(kind, message, lambda: call(char_model))
+
+
+def test_gate_figure_takes_one_gate_name_as_a_string(char_model):
+    fig = char_model.gate_figure("ab", names="forget", units=np.int64(2))
+    assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == ["forget #2"]

@@ -220,7 +220,7 @@ class CharRNN(ZooModel):
                 "trained model."
             )
         if not isinstance(text, str):
-            raise ValueError(f"`{name}` must be a string, got {type(text).__name__}.")
+            raise TypeError(f"`{name}` must be a string, got {type(text).__name__}.")
         unknown = self.vocabulary.unknown(text)
         if unknown:
             warnings.warn(
@@ -399,26 +399,29 @@ class CharRNN(ZooModel):
         (tokens [batch, steps], last, states)`: from the carried `states` and
         the last characters `last` `[batch]`, samples `steps` characters with
         a `keras_hub` sampler; step `j` draws with the seed `seed + [0, j]`
-        (int64 `[2]`). One cached trace per kind of sampler."""
+        (int64 `[2]`). One trace per kind of sampler (greedy, random, top-k,
+        top-p, top-p within top-k): `top_k` and `top_p` are arguments of the
+        trace, not constants in it, so trying many values traces nothing new."""
+        k = None if top_k is None else min(top_k, self.vocabulary_size)
+        kind = "greedy" if greedy else "top_p" if top_p is not None else "top_k" if k is not None else "random"
+        key = ("sample", kind, kind == "top_p" and k is not None)
+        if key not in self._compiled:
+            self._compiled[key] = self._sampling_trace(kind, within_top_k=key[2])
+        compiled, k, p = self._compiled[key], np.int32(k or 0), np.float32(1.0 if top_p is None else top_p)
+        return lambda last, states, steps, inverse_temperature, seed: compiled(
+            last, states, steps, inverse_temperature, seed, k, p
+        )
+
+    def _sampling_trace(self, kind, within_top_k):
         import keras_hub
         import tensorflow as tf
 
-        k = None if top_k is None else min(top_k, self.vocabulary_size)
-        key = (
-            ("greedy",)
-            if greedy
-            else ("sample", k, None if top_p is None else float(top_p))
-        )
-        if key in self._compiled:
-            return self._compiled[key]
-        if greedy:
-            sampler = keras_hub.samplers.GreedySampler()
-        elif top_p is not None:
-            sampler = keras_hub.samplers.TopPSampler(p=float(top_p), k=k)
-        elif k is not None:
-            sampler = keras_hub.samplers.TopKSampler(k=k)
-        else:
-            sampler = keras_hub.samplers.RandomSampler()
+        sampler = {
+            "greedy": keras_hub.samplers.GreedySampler,
+            "random": keras_hub.samplers.RandomSampler,
+            "top_k": lambda: keras_hub.samplers.TopKSampler(k=1),
+            "top_p": lambda: keras_hub.samplers.TopPSampler(p=1.0),
+        }[kind]()
         step_seed = _StepSeed()
         if hasattr(sampler, "seed_generator"):
             sampler.seed_generator = step_seed
@@ -426,7 +429,13 @@ class CharRNN(ZooModel):
         never_unknown = np.zeros(self.vocabulary_size, np.float32)
         never_unknown[UNKNOWN_ID] = -1e9
 
-        def loop(last, states, steps, inverse_temperature, seed):
+        def loop(last, states, steps, inverse_temperature, seed, k, p):
+            # The sampler reads `k` and `p` as it draws: this trace's tensors, set while tracing.
+            if kind == "top_k" or within_top_k:
+                sampler.k = k
+            if kind == "top_p":
+                sampler.p = p
+
             def body(j, last, states, tokens):
                 logits, states = self.step(last, states)
                 logits = logits * inverse_temperature + never_unknown
@@ -448,11 +457,10 @@ class CharRNN(ZooModel):
             tf.TensorSpec([], tf.int32),
             tf.TensorSpec([], tf.float32),
             tf.TensorSpec([2], tf.int64),
+            tf.TensorSpec([], tf.int32),
+            tf.TensorSpec([], tf.float32),
         ]
-        compiled = _compile(loop, signature)
-        compiled.sampler = sampler
-        self._compiled[key] = compiled
-        return compiled
+        return _compile(loop, signature)
 
     def log_loss(self, text, chunk_length=4096, litert=None):
         """Mean negative log-likelihood of `text`, in nats per character.
@@ -547,7 +555,7 @@ class CharRNN(ZooModel):
         from zoo import viz
 
         gates = self.gates(text, layer)
-        names = list(names or PICTURED_GATES[self.cell_type])
+        names = [names] if isinstance(names, str) else list(names or PICTURED_GATES[self.cell_type])
         for name in names:
             if name not in gates:
                 raise ValueError(
@@ -556,12 +564,10 @@ class CharRNN(ZooModel):
         if units is None:
             rows = {n: gates[n].mean(-1) for n in names}
         else:
-            units = [units] if isinstance(units, int) else list(units)
-            for u in units:
-                if not 0 <= u < self.units:
-                    raise ValueError(
-                        f"`units` must be in [0, {self.units}), got {u!r}."
-                    )
+            units = list(units) if isinstance(units, (list, tuple, range, np.ndarray)) else [units]
+            if not units:
+                raise ValueError("`units` must be None, a unit or a non-empty list of units, got [].")
+            units = [integer("units", u, minimum=0, maximum=self.units - 1) for u in units]
             rows = {f"{n} #{u}": gates[n][:, u] for n in names for u in units}
         title = title or f"{self.cell_type} layer {layer}, " + (
             "mean over units" if units is None else "chosen units"

@@ -1,6 +1,7 @@
 """Sequence-to-sequence translation models: RNN encoder-decoder with attention."""
 
 import functools
+import warnings
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
@@ -239,6 +240,8 @@ class Seq2Seq(DeepOutput, ZooModel):
         return_scores = boolean("return_scores", return_scores)
 
         parts, ends = self._source_parts(sentences)  # per text: its id arrays, each EOS-terminated
+        self._warn_unknown([text for text, text_parts in zip(sentences, parts) if any(UNK in p for p in text_parts)],
+                           len(sentences))
         if n_best > 1 or return_scores:
             return self._n_best(single, parts, beam_size, max_length, alpha, batch_size, n_best, return_scores,
                                 return_attention, options)
@@ -332,6 +335,22 @@ class Seq2Seq(DeepOutput, ZooModel):
                     last = sentence.rstrip()[-1:]
                     ends[i].append(last if len(text) > 1 and last in SENTENCE_ENDS else "")
         return [[np.array(p + [EOS], np.int32) for p in text_parts] for text_parts in parts], ends
+
+    def _warn_unknown(self, texts, total):
+        """Warns, naming them, of the characters of `texts` that the source
+        vocabulary does not hold: the encoder reads each run of them as one
+        unknown piece, and a text made of them still gets a fluent translation."""
+        chars = sorted({c for text in texts for c in text if not c.isspace()})
+        unknown = [c for c, ids in zip(chars, self._tokenize(chars)) if UNK in ids]
+        if unknown:
+            shown = "".join(unknown[:20]) + ("..." if len(unknown) > 20 else "")
+            warnings.warn(
+                f"{len(texts)} of {total} texts hold characters outside the model's source vocabulary"
+                f" ({self.source_language or 'source language'}): {shown!r}. Each run of them is read as one "
+                f"unknown piece, so their words are not "
+                f"translated (a text of nothing else still gets a fluent, made-up translation).",
+                stacklevel=3,
+            )
 
     def _tokenize(self, texts):
         if not texts:
