@@ -149,7 +149,10 @@ def test_list_is_a_table_of_task_weights_parameters_and_metric(capsys):
             assert line.split()[2:] == ["no", "-", "-"]
             continue
         card = json.loads(card_path.read_text())
-        assert line.split()[2:4] == ["yes", f"{card['parameters'] / 1e6:.2f}M"]
+        counts = [card["parameters"]] + [member["parameters"] for member in card.get("ensemble", [])]
+        assert line.split()[2:4] == ["yes", f"{sum(counts) / 1e6:.2f}M"]
+        assert (f"({len(counts)} models)" in line) == (len(counts) > 1)
+    assert "(2 models)" in table["sat-lstm-squeezenet"]  # an ensemble counts every model it decodes with
     attn = json.loads((SHIPPED / "lstm-seq2seq-attn" / "card.json").read_text())["metrics"]
     assert table["lstm-seq2seq-attn"].endswith(f"test BLEU {attn['beam5']['bleu']:.2f} (beam 5)")
     char = json.loads((SHIPPED / "char-lstm" / "card.json").read_text())["metrics"]
@@ -400,7 +403,9 @@ def test_evaluate_rebuilds_the_split_of_own_files_from_the_card(mirror, tmp_path
 
     monkeypatch.chdir(tmp_path)  # the card's path, runs/data/spa-eng/spa.txt, is relative to where the recipe ran
     args = ["evaluate", "lstm-seq2seq-attn-en-es", "--limit", "4", "--beam-size", "2"]
-    status, _, err = run_cli(args, capsys)
+    with monkeypatch.context() as patch:  # the file is looked for before the model loads
+        patch.setattr(zoo, "load", lambda *a, **k: pytest.fail("loaded the model before finding the data"))
+        status, _, err = run_cli(args, capsys)
     assert status == 2 and "runs/data/spa-eng/spa.txt" in err and "not a file here" in err
     with zipfile.ZipFile(Path(mirror) / "spa-eng" / "spa-eng.zip") as archive:
         archive.extract("spa-eng/spa.txt", tmp_path / "runs" / "data")

@@ -100,6 +100,9 @@ def test_smoke_run_resumes_after_kill_logs_and_saves_in_its_run(
         card["train_seconds"] > 0 and card["weights_sha256"] and card["parameters"] > 0
     )
     assert card["sample"]["text"].startswith("ROMEO:")
+    # the sizes built, where the flags say 0 (the builder's default; --smoke's 16 units)
+    assert card["config"]["units"] == 0 and card["model_config"]["units"] == 16
+    assert card["model_config"] == json.loads((shipped / "config.json").read_text())["config"]
     model = zoo.load("char-lstm", weights=shipped)
     assert (
         shipped / "vocabulary.json"

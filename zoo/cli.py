@@ -369,10 +369,10 @@ def _evaluate(args):
         raise UserError(f"--beam-size is for translation and captioning; {args.name} is a text-generation model, "
                         f"scored by its loss on the text, without decoding.")
     progress = sys.stderr.isatty()  # asked before `_quiet` sends stderr through its filter's pipe
+    # the data first (TensorFlow is not imported for it): a missing file is named at once
+    score = task.card_evaluation(card, split, beam_size=args.beam_size, limit=args.limit, progress=progress)
     with _quiet(args):
-        model = zoo.load(args.name, weights=args.weights)
-        results = task.evaluate_card(model, card, split, beam_size=args.beam_size, limit=args.limit,
-                                     progress=progress)
+        results = score(zoo.load(args.name, weights=args.weights))
     print(format_results(results, args.format), end="")
 
 
@@ -392,8 +392,12 @@ def headline(card):
 
 
 def _parameters(card):
-    count = card.get("parameters")
-    return f"{count / 1e6:.2f}M" if isinstance(count, int) and not isinstance(count, bool) else "-"
+    """The card's parameter count, an ensemble's summed over its models: "6.02M (2 models)"."""
+    members = card.get("ensemble") if isinstance(card.get("ensemble"), list) else []
+    counts = [card.get("parameters")] + [m.get("parameters") if isinstance(m, dict) else None for m in members]
+    if not all(isinstance(c, int) and not isinstance(c, bool) for c in counts):
+        return "-"
+    return f"{sum(counts) / 1e6:.2f}M" + (f" ({len(counts)} models)" if len(counts) > 1 else "")
 
 
 def _print_list(names):

@@ -96,23 +96,29 @@ class Task:
 
     def evaluate_card(self, model, card, split=None, beam_size=None, limit=None, progress=False):
         """Scores `model` on the built-in data its `card` names (see `evaluate`)."""
+        return self.card_evaluation(card, split, beam_size, limit, progress)(model)
+
+    def card_evaluation(self, card, split=None, beam_size=None, limit=None, progress=False):
+        """`score(model)`, the evaluation `evaluate_card` runs: the data the
+        card names is found (a user's files read and checked) now, so a
+        missing file is named before a model is loaded."""
         split = self.check_split(split)
-        args, data = [model], card.get("data") if isinstance(card.get("data"), dict) else {}
+        data_args, data = [], card.get("data") if isinstance(card.get("data"), dict) else {}
         if self.data is not None:
             if not isinstance(data.get(self.data), str):
                 raise ValueError(f"the model's card names no built-in data to evaluate on (no data.{self.data}): "
                                  f"evaluate it on your own data with zoo.evaluate.")
             if data[self.data].startswith(OWN_FILES):
-                args.append(_import("zoo.data.user_files:held_out")(card, split))
+                data_args.append(_import("zoo.data.user_files:held_out")(card, split))
             else:
-                args.append(data[self.data])
+                data_args.append(data[self.data])
         kwargs = {"limit": limit, "progress": progress}
         if data.get("folds"):  # trained on one fold of a cross-validation: its splits are that fold's
             kwargs["fold"] = (data.get("fold"), data["folds"])
         if self.beam is not None:
             beam = beam_size or self.beam
             kwargs["beam_sizes"] = (1, beam) if beam > 1 else (1,)
-        return _import(self.evaluate)(*args, split, **kwargs)
+        return lambda model: _import(self.evaluate)(model, *data_args, split, **kwargs)
 
     def export_model(self, model, directory):
         """Writes the SavedModel of `model` to `directory`."""

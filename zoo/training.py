@@ -226,6 +226,7 @@ def finish(model, cfg, run, task, data, best, optimizer_steps, evaluate, headlin
         "task": task,
         "data": data,
         "config": dataclasses.asdict(cfg),
+        "model_config": model.get_config(),  # the sizes built, where a flag left the builder's default (0)
         "command": "python " + " ".join(shlex.quote(a) for a in sys.argv),
         "best_epoch": best.state["epoch"],
         "optimizer_steps": optimizer_steps,
