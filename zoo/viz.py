@@ -16,7 +16,11 @@ def _clean(pieces):
 
 def attention_figure(source_pieces, output_pieces, weights, title=None):
     """Heatmap of `weights` `[len(output), len(source)]`: outputs down, sources across."""
-    weights = np.asarray(weights)[: len(output_pieces), : len(source_pieces)]
+    weights = np.asarray(weights, np.float32)
+    if weights.ndim != 2 or weights.shape[0] < len(output_pieces) or weights.shape[1] < len(source_pieces):
+        raise ValueError(f"`weights` must be `[len(output_pieces), len(source_pieces)]` = "
+                         f"[{len(output_pieces)}, {len(source_pieces)}] (or larger), got shape {weights.shape}.")
+    weights = weights[: len(output_pieces), : len(source_pieces)]
     fig, ax = plt.subplots(figsize=(0.35 * len(source_pieces) + 2, 0.3 * len(output_pieces) + 1.5))
     ax.imshow(weights, cmap="Greys", vmin=0.0, vmax=1.0, aspect="auto")
     ax.set_xticks(range(len(source_pieces)), _clean(source_pieces), rotation=90, fontsize=8)
@@ -33,6 +37,10 @@ def gate_figure(text, gates, title=None):
     """Rows of per-character gate activations: `gates` maps a name to `[len(text)]`
     or `[len(text), units]` (then averaged over units)."""
     names = list(gates)
+    for name in names:
+        if np.shape(gates[name])[:1] != (len(text),):
+            raise ValueError(f"`gates[{name!r}]` must be `[len(text)]` or `[len(text), units]` with len(text) = "
+                             f"{len(text)}, got shape {np.shape(gates[name])}.")
     rows = np.stack([np.asarray(gates[n]).reshape(len(text), -1).mean(-1) for n in names])
     fig, ax = plt.subplots(figsize=(0.16 * len(text) + 1.5, 0.45 * len(names) + 1.0))
     ax.imshow(rows, cmap="viridis", vmin=0.0, vmax=1.0, aspect="auto")
@@ -48,6 +56,10 @@ def caption_attention_figure(image, words, weights, title=None, columns=5):
     """The image once per word, with the attention of that word over it:
     `image` `[H, W, 3]` in [0, 255], `weights` `[len(words), h, w]`."""
     image = np.asarray(image, np.float32) / 255.0
+    if image.ndim != 3 or image.shape[-1] != 3:
+        raise ValueError(f"`image` must be `[height, width, 3]`, got shape {image.shape}.")
+    if len(weights) < len(words):
+        raise ValueError(f"`weights` must hold a map per word ({len(words)}), got {len(weights)}.")
     rows = -(-(len(words) + 1) // columns)
     fig, axes = plt.subplots(rows, columns, figsize=(2.0 * columns, 2.1 * rows), squeeze=False)
     extent = (0, image.shape[1], image.shape[0], 0)
