@@ -231,6 +231,10 @@ def main(cfg):
     global_batch = run.global_batch(cfg.batch_size)
     train_rows, train_tokens = caption_pairs(train, grid["train"], vocabulary, cfg.max_length)
     val_rows, val_tokens = caption_pairs(val, grid["val"], vocabulary, cfg.max_length)
+    for part, rows, items in (("training", train_rows, train), ("validation", val_rows, val)):
+        if len(rows) < global_batch:  # every batch is full: fewer would leave the part without a batch
+            raise FlagError(f"the {part} images ({len(items)}) have {len(rows)} captions, fewer than one batch of "
+                            f"{global_batch}; lower --batch-size{', or give more images' if cfg.images else ''}")
     steps_per_epoch = cfg.steps_per_epoch or (3 if cfg.smoke else None)
     text_tokens = None
     if cfg.text:  # every caption of every split is kept from the language model, the test images' included

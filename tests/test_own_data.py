@@ -109,8 +109,11 @@ def test_one_fine_tuning_step_changes_the_weights_and_keeps_the_tokenizers(tmp_p
     assert tokenizers.tokenizer(tuned.source_proto).vocabulary_size() == shipped.source_vocabulary_size
 
 
-def test_captioning_on_own_images(mirror, tmp_path, shipped_untouched):
+def test_captioning_on_own_images(mirror, tmp_path, shipped_untouched, capsys):
+    from zoo.cli import main
+    from zoo.data import user_files
     from zoo.data.flickr8k import read_captions
+    from zoo.evaluate import evaluate_captioning
 
     source = Path(mirror) / "flickr8k"
     captions = read_captions(source / "captions.txt")
@@ -121,14 +124,40 @@ def test_captioning_on_own_images(mirror, tmp_path, shipped_untouched):
         (images / name).symlink_to(source / "Images" / name)
     rows = [f"{name},{caption.replace(',', ' ')}" for name in names for caption in captions[name]]
     (tmp_path / "captions.csv").write_text("image,caption\n" + "\n".join(rows) + "\n")
-    out = run("caption.py", "--smoke", "--images", str(images), "--captions", str(tmp_path / "captions.csv"),
-              "--epochs", "1", "--run-dir", str(tmp_path / "r"))
+    flags = ["--smoke", "--images", str(images), "--captions", str(tmp_path / "captions.csv"), "--epochs", "1",
+             "--run-dir", str(tmp_path / "r")]
+    refused = subprocess.run([sys.executable, str(ROOT / "recipes" / "caption.py"), *flags], cwd=ROOT,
+                             capture_output=True, text=True, timeout=900)
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr, refused.stderr[-3000:]
+    assert "the validation images (5) have 25 captions, fewer than one batch of 32; lower --batch-size" in (
+        refused.stderr)  # not an epoch without validation
+    assert not (tmp_path / "r").exists()  # and no run directory left behind
+    out = run("caption.py", *flags, "--batch-size", "8")
     assert f"1 images named in {tmp_path / 'captions.csv'} are not in {images}, left out: {names[-1]}" in out
     card = json.loads((tmp_path / "r" / "model" / "card.json").read_text())
     assert card["data"]["dataset"] == "own files: captions.csv" and card["data"]["missing_images"] == [names[-1]]
     assert card["data"]["files"][0]["rows"] == len(rows)
     words = json.loads((tmp_path / "r" / "model" / "vocabulary.json").read_text())["words"]
     assert card["data"]["vocabulary"] == f"{len(words)} words seen >= 1 times in the training captions"  # --smoke's
+
+    # zoo evaluate scores it on its own test images (not Flickr8k's), as the recipe split them
+    model_dir = tmp_path / "r" / "model"
+    evaluate = ["evaluate", card["name"], "--weights", str(model_dir), "--beam-size", "2"]
+    assert main(evaluate) == 0
+    scores = json.loads(capsys.readouterr().out)
+    test = user_files.read_image_captions(images, tmp_path / "captions.csv")[0]["test"]
+    assert scores["split"] == "test" and scores["images"] == card["data"]["test_images"] == len(test)
+    expected = evaluate_captioning(zoo.load(card["name"], weights=model_dir), test, beam_sizes=(1, 2))
+    assert [scores[d]["cider"] for d in ("greedy", "beam2")] == [expected[d]["cider"] for d in ("greedy", "beam2")]
+    assert main(evaluate + ["--split", "val"]) == 0
+    assert json.loads(capsys.readouterr().out)["images"] == card["data"]["val_images"]
+    with open(tmp_path / "captions.csv", "a") as f:
+        f.write(f"{names[0]},one more caption\n")
+    assert main(evaluate) == 2
+    assert "captions.csv is not the file the model was trained on" in capsys.readouterr().err
+    images.rename(tmp_path / "moved")
+    assert main(evaluate) == 2
+    assert "rebuilds its test split from that folder" in capsys.readouterr().err
 
 
 def mirror_images(mirror, count=3):

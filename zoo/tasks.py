@@ -64,7 +64,9 @@ class Task:
         evaluate: "module:function" called as `function(model, [card["data"][data],]
             split, [beam_sizes=...,] limit=..., progress=...)`; returns the results dict.
         data: the key of `card["data"]` that names the built-in data to
-            evaluate on (None: the task has one dataset).
+            evaluate on (None: the task has one dataset, and a `data.dataset`
+            of a user's files gives `evaluate` the items of the split instead
+            of its name).
         splits: the splits it can be evaluated on, the default first.
         no_split: why a split outside `splits` is refused (None: a plain message).
         beam: the default beam size of `zoo evaluate` (None: no beam search;
@@ -104,7 +106,10 @@ class Task:
         missing file is named before a model is loaded."""
         split = self.check_split(split)
         data_args, data = [], card.get("data") if isinstance(card.get("data"), dict) else {}
-        if self.data is not None:
+        split_arg = split
+        if self.data is None and str(data.get("dataset", "")).startswith(OWN_FILES):  # a user's images: the split's
+            split_arg = _import("zoo.data.user_files:held_out")(card, split)  # items, as its recipe split them
+        elif self.data is not None:
             if not isinstance(data.get(self.data), str):
                 raise ValueError(f"the model's card names no built-in data to evaluate on (no data.{self.data}): "
                                  f"evaluate it on your own data with zoo.evaluate.")
@@ -118,7 +123,12 @@ class Task:
         if self.beam is not None:
             beam = beam_size or self.beam
             kwargs["beam_sizes"] = (1, beam) if beam > 1 else (1,)
-        return lambda model: _import(self.evaluate)(model, *data_args, split, **kwargs)
+
+        def score(model):
+            results = _import(self.evaluate)(model, *data_args, split_arg, **kwargs)
+            return results if split_arg is split else {**results, "split": split}
+
+        return score
 
     def export_model(self, model, directory):
         """Writes the SavedModel of `model` to `directory`."""

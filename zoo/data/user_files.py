@@ -236,18 +236,29 @@ def held_out(card, split):
     A missing or changed file is a ValueError naming it."""
     config, data, task = card.get("config") or {}, card.get("data") or {}, card.get("task")
     keys = {"translation": ("train_file", "source_file", "target_file", "val_file", "test_file"),
-            "text-generation": ("text_file",)}.get(task)
+            "text-generation": ("text_file",), "captioning": ("captions",)}.get(task)
     if keys is None:
         raise ValueError(f"a {task} model trained on its own files cannot be scored by its card; "
                          f"use zoo.evaluate with your data.")
-    named = (data.get("pair") or data.get("corpus"))[len(OWN_FILES):]
+    named = (data.get("pair") or data.get("corpus") or data.get("dataset"))[len(OWN_FILES):]
     paths = named_paths(config, keys)
+    where = ("(the path its card records, from where its recipe ran), which is not {} here; run from that "
+             "directory, or score it with zoo.evaluate on your data.")
     for path in paths:
         if not Path(path).is_file():
             raise ValueError(f"the model was trained on {named}: scoring it rebuilds its {split} split from {path} "
-                             f"(the path its card records, from where its recipe ran), which is not a file here; "
-                             f"run from that directory, or score it with zoo.evaluate on your data.")
-    if task == "text-generation":  # the recipe's split: the first 90% trains, the last 10% validates
+                             + where.format("a file"))
+    if task == "captioning":  # the images of the split, by the hash of their names, as the recipe split them
+        if not Path(config.get("images", "")).is_dir():
+            raise ValueError(f"the model was trained on the images of {config.get('images')!r}: scoring it rebuilds "
+                             f"its {split} split from that folder " + where.format("a folder"))
+        with contextlib.redirect_stdout(sys.stderr):
+            splits, found, _ = read_image_captions(config["images"], config["captions"])
+        recorded, part = data.get("files") or [], splits[split]
+        if len(part) != data.get(f"{split}_images", len(part)):
+            raise ValueError(f"{config['images']} holds {len(part)} {split} images of {named}, the card records "
+                             f"{data[f'{split}_images']}: these are not the images the model was scored on.")
+    elif task == "text-generation":  # the recipe's split: the first 90% trains, the last 10% validates
         from zoo.data.text import split_text
 
         found, recorded = [file_record(p) for p in paths], data.get("files") or []
