@@ -370,11 +370,13 @@ def test_litert_export_runs_with_the_readme_code_and_generates_like_the_model(tm
     printed = capsys.readouterr().out
     assert len(printed) == 301 and printed.endswith("\n")
     generate = namespace["generate"]
-    # Greedy: what the model writes, across a chunk boundary (300 > 256) and with a prompt longer than a chunk.
+    # Greedy: what the model's int8 loop writes, across a chunk boundary (300 > 256), with a prompt longer than a
+    # chunk, where int8's greedy text leaves float32's at the 7th character, and where it would leave the export's
+    # at the 99th if the model read the prompt in float32 (both read it with the int8 scoring loop).
     long_prompt = "ROMEO:\nI do beseech you, sir, have patience.\n" * 7
-    for prompt in ("ROMEO:", long_prompt):
+    for prompt in ("ROMEO:", long_prompt, "First Citizen:\nBefore we proceed", "KING HENRY:\n"):
         assert generate("serving/writer-lite", prompt, 300, temperature=0) == model.generate(
-            prompt, 300, temperature=0)
+            prompt, 300, temperature=0, litert="int8")
     # Sampled: reproducible for a seed, different across seeds.
     drawn = generate("serving/writer-lite", "ROMEO:", 200, seed=1)
     assert drawn == generate("serving/writer-lite", "ROMEO:", 200, seed=1) != generate(

@@ -280,7 +280,9 @@ class CharRNN(ZooModel):
                 LiteRT with int8 weight matrices (`zoo.lite`): 2.05-2.26x
                 the characters/s at batch 1 and 3x at batch 32, with the
                 same validation loss to 0.001 nats (`benchmarks/generate.py
-                --litert`); "float32" in LiteRT with the weights as they are. The prompt is read in TensorFlow.
+                --litert`); "float32" in LiteRT with the weights as they are. The prompt is read by
+                LiteRT's scoring loop, as `zoo export --litert` reads it, so both write
+                the same greedy text.
                 Reproducible for a seed, but not the same draws as the
                 TensorFlow loop. Converting takes a few seconds, once per
                 model and batch size.
@@ -336,16 +338,17 @@ class CharRNN(ZooModel):
         ids = self._encode(prompt, "prompt", stacklevel=4)  # the warning points at the caller of generate/stream
         if length == 0:
             return iter(())
-        state = (
-            self.read(np.repeat(ids[None, :-1], num_samples, axis=0))
-            if len(ids) > 1
-            else self.initial_state(num_samples)
-        )
         seed = int(np.random.randint(1, 2**31 - 1)) if seed is None else seed
         last = np.full(num_samples, ids[-1], np.int32)
         if litert:
             sample = self.litert_loop("sample", num_samples, litert, filtered=bool(top_k or top_p))
-            state = [[ops.convert_to_numpy(s) for s in layer] for layer in state]
+            # The prompt is read by LiteRT's scoring loop, as the exported file reads it: the same states.
+            state = [[ops.convert_to_numpy(s) for s in layer] for layer in self.initial_state(1)]
+            reader = self.litert_loop("score", lite.SAMPLING_CHUNK, litert) if len(ids) > 1 else None
+            for start in range(0, len(ids) - 1, lite.SAMPLING_CHUNK):
+                part = ids[start : min(start + lite.SAMPLING_CHUNK, len(ids) - 1)]
+                _, state = reader(part, np.zeros_like(part), state)
+            state = [[np.repeat(s, num_samples, axis=0) for s in layer] for layer in state]
 
             def chunks(last, state):
                 for done in range(0, length, lite.SAMPLING_CHUNK):  # Ctrl-C is seen between chunks
@@ -354,6 +357,11 @@ class CharRNN(ZooModel):
                     yield tokens
 
             return chunks(last, state)
+        state = (
+            self.read(np.repeat(ids[None, :-1], num_samples, axis=0))
+            if len(ids) > 1
+            else self.initial_state(num_samples)
+        )
         sample = self.sampling_loop(temperature == 0, top_k, top_p)
         inverse_temperature = np.float32(1.0 if temperature == 0 else 1.0 / max(temperature, 1e-6))
 
