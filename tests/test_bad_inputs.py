@@ -123,6 +123,13 @@ def test_blank_text_translates_to_blank_without_running_the_model(translator, mo
     assert texts[0] == "" and extra[0][0] == [] and extra[0][1] == [] and extra[0][2].shape == (0, 0)
 
 
+def test_a_final_word_boundary_piece_leaves_no_space_at_the_end(translator, monkeypatch):
+    # SentencePiece decodes a final "▁" piece (an untrained model's favourite) as a trailing space
+    monkeypatch.setattr(translator.target_tokenizer, "detokenize", lambda ids: b"A man ")
+    assert translator.translate(["Der Hund ist rot.", "Der Hut ist gelb. Der Ball ist blau."], beam_size=1) == [
+        "A man", "A man. A man."]
+
+
 def test_characters_outside_the_source_vocabulary_are_named_in_a_warning(translator):
     import warnings
 

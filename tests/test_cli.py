@@ -224,6 +224,21 @@ def test_info_reads_a_directory_a_recipe_saved(tmp_path, capsys):
     assert status == 2 and out == "" and err.count("\n") == 1 and "config.json is corrupt: it names no model" in err
 
 
+def test_a_model_directory_goes_where_a_name_goes(tiny_char_model, tmp_path, capsys):
+    from zoo import saving
+
+    directory = tmp_path / "run" / "model"
+    saving.save(tiny_char_model("char-gru"), directory, "char-gru")
+    by_weights = run_cli(["generate", "char-gru", "--weights", str(directory), "--prompt", "ab", "--seed", "3"],
+                         capsys)
+    assert by_weights[0] == 0
+    assert run_cli(["generate", str(directory), "--prompt", "ab", "--seed", "3"], capsys) == by_weights
+    status, out, err = run_cli(["generate", str(directory), "--weights", str(directory)], capsys)
+    assert status == 2 and out == "" and "is a model directory and --weights" in err and err.count("\n") == 1
+    status, _, err = run_cli(["generate", str(tmp_path / "run")], capsys)
+    assert status == 2 and "is a directory with no saved model in it (no config.json)" in err
+
+
 def run_python(code, env=None):
     return subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
                           env={**os.environ, **(env or {})}, timeout=300)

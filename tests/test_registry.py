@@ -170,8 +170,11 @@ def test_a_saved_model_directory_loads_in_place_of_a_name(saved, tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(ValueError, match="is a directory with no saved model in it \\(no config.json\\)"):
         zoo.load(tmp_path / "empty")
-    with pytest.raises(ValueError, match="is a path to nothing, not a model name"):
-        zoo.info(tmp_path / "nowhere")
+    for nowhere in (tmp_path / "nowhere", str(tmp_path / "nowhere")):  # a str with a "/" is a path, not a name
+        with pytest.raises(ValueError, match="is a path to nothing, not a model name"):
+            zoo.info(nowhere)
+    with pytest.raises(ValueError, match="card.json' is a file, not a model directory"):
+        zoo.info(str(directory / "card.json"))
     with pytest.raises(ValueError, match="which takes no `weights` or builder arguments"):
         zoo.load(directory, weights=None)
 

@@ -240,9 +240,26 @@ def _quiet(args):
     return quiet.filtered_stderr()
 
 
+def _model_directory(args):
+    """A directory a recipe wrote, given where a model's name goes (`zoo
+    translate --model runs/x/model`, `zoo evaluate runs/x/model`): the name
+    it holds, with --weights set to it, as `zoo info DIR` reads it."""
+    import zoo
+
+    dest = {"translate": "model", "caption": "model", "generate": "name", "export": "name", "evaluate": "name"}
+    value = getattr(args, dest.get(args.command, ""), None)
+    if not isinstance(value, str) or not os.path.isdir(value) or value in zoo.list_models():
+        return
+    if args.weights != "pretrained":
+        raise UserError(f"{value} is a model directory and --weights {args.weights} another: give one of them.")
+    setattr(args, dest[args.command], zoo.info(value)["name"])  # a directory without config.json: named there
+    args.weights = value
+
+
 def _run(args):
     import zoo
 
+    _model_directory(args)
     if args.command == "list":
         names = zoo.list_models(args.pattern)
         if not names:

@@ -45,7 +45,7 @@ def _translate(model, beam_size=1, alpha=0.6, max_extra_tokens=10):
         output = model.search.padded_tokens(source, max_length, beam_size=beam_size, alpha=alpha, pad=PAD)
         output = tf.RaggedTensor.from_tensor(output, padding=PAD)
         text = tf.strings.reduce_join(tf.gather(pieces, output), axis=-1)
-        text = tf.strings.regex_replace(tf.strings.regex_replace(text, "\u2581", " "), "^ ", "")
+        text = tf.strings.strip(tf.strings.regex_replace(text, "\u2581", " "))  # as `translate`, no end spaces
         blank = tf.strings.regex_full_match(sentences, r"[\s\v\x1c-\x1f\x85\p{Z}]*")  # what str.strip drops
         return tf.where(blank, "", text)  # blank in, "" out, as `translate`
 

@@ -71,12 +71,15 @@ def _is_keras_file(name):
 
 def _check_name(name):
     registered = isinstance(name, str) and (name in CATALOGUE or name in _REGISTRY)
-    if isinstance(name, os.PathLike) or (isinstance(name, str) and name and not registered and Path(name).is_dir()):
+    pathlike = isinstance(name, str) and name and (Path(name).is_dir() or "/" in name or os.sep in name)
+    if isinstance(name, os.PathLike) or (pathlike and not registered):  # no registered name holds a "/"
         path = os.fsdecode(name)
         if Path(path, "config.json").is_file():
             what = "a saved model: load it with zoo.load(directory), which takes no `weights` or builder arguments"
         elif Path(path).is_dir():
             what = "a directory with no saved model in it (no config.json)"
+        elif Path(path).is_file():
+            what = "a file, not a model directory (one that holds config.json)"
         else:
             what = "a path to nothing"
         raise ValueError(f"{path!r} is {what}, not a model name. Registered: {', '.join(list_models())}.")

@@ -492,9 +492,10 @@ def _check_encodable(name, text):
 
 
 def _to_str(text):
-    """keras_hub detokenizers return a str, bytes or a scalar string tensor."""
+    """The detokenized text, without the space a final "▁" piece leaves
+    (keras_hub detokenizers return a str, bytes or a scalar string tensor)."""
     text = text.numpy() if hasattr(text, "numpy") else text
-    return text.decode("utf-8") if isinstance(text, bytes) else text
+    return (text.decode("utf-8") if isinstance(text, bytes) else text).strip()
 
 
 @register("lstm-seq2seq-attn", task="translation",
