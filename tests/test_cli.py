@@ -150,9 +150,10 @@ def test_list_is_a_table_of_task_weights_parameters_and_metric(capsys):
             continue
         card = json.loads(card_path.read_text())
         counts = [card["parameters"]] + [member["parameters"] for member in card.get("ensemble", [])]
-        assert line.split()[2:4] == ["yes", f"{sum(counts) / 1e6:.2f}M"]
-        assert (f"({len(counts)} models)" in line) == (len(counts) > 1)
-    assert "(2 models)" in table["sat-lstm-squeezenet"]  # an ensemble counts every model it decodes with
+        assert line.split()[2] == "yes" and f"{card['parameters'] / 1e6:.2f}M" in line.split()[3:6]
+        assert (f"{len(counts)} x " in line) == (len(counts) > 1)
+    sat = json.loads((SHIPPED / "sat-lstm-squeezenet" / "card.json").read_text())  # an ensemble of two equal models:
+    assert f"2 x {sat['parameters'] / 1e6:.2f}M" in table["sat-lstm-squeezenet"]  # each one's size, not a sum
     attn = json.loads((SHIPPED / "lstm-seq2seq-attn" / "card.json").read_text())["metrics"]
     assert table["lstm-seq2seq-attn"].endswith(f"test BLEU {attn['beam5']['bleu']:.2f} (beam 5)")
     char = json.loads((SHIPPED / "char-lstm" / "card.json").read_text())["metrics"]

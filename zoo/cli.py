@@ -409,12 +409,15 @@ def headline(card):
 
 
 def _parameters(card):
-    """The card's parameter count, an ensemble's summed over its models: "6.02M (2 models)"."""
+    """The card's parameter count, an ensemble's model by model ("2 x 3.01M"; not
+    a sum: its models may share weights, as a captioner's share the encoder)."""
     members = card.get("ensemble") if isinstance(card.get("ensemble"), list) else []
     counts = [card.get("parameters")] + [m.get("parameters") if isinstance(m, dict) else None for m in members]
     if not all(isinstance(c, int) and not isinstance(c, bool) for c in counts):
         return "-"
-    return f"{sum(counts) / 1e6:.2f}M" + (f" ({len(counts)} models)" if len(counts) > 1 else "")
+    if len(set(counts)) == 1:
+        return (f"{len(counts)} x " if len(counts) > 1 else "") + f"{counts[0] / 1e6:.2f}M"
+    return " + ".join(f"{c / 1e6:.2f}M" for c in counts)
 
 
 def _print_list(names):
