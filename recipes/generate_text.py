@@ -44,7 +44,7 @@ from zoo.flags import FlagError, RunConfig, flag, parse_config, tasks_in_tf_conf
 # Where each corpus's samples start; the gate picture reads the first
 # characters of the validation text.
 PROMPTS = {"tinyshakespeare": "ROMEO:", "nietzsche": "The "}
-TARGET_NATS = 1.45
+TARGET_NATS = {"tinyshakespeare": 1.45}  # the quality a shipped model must reach, where the project set one
 
 
 @dataclasses.dataclass
@@ -250,8 +250,9 @@ def main(cfg):
         sample = saved.generate(prompt, cfg.sample_length, temperature=cfg.temperature, seed=cfg.seed)
         chars_per_second = cfg.sample_length / (time.perf_counter() - start)
         card["sample"] = {"prompt": prompt, "temperature": cfg.temperature, "seed": cfg.seed, "text": prompt + sample}
+        target = None if cfg.text_file else TARGET_NATS.get(cfg.corpus)  # your own text has no target
         metrics = {"val_log_loss": round(nats, 4), "val_bits_per_character": round(nats / math.log(2), 4),  # per char
-                   "target_log_loss": TARGET_NATS, "meets_target": nats <= TARGET_NATS,
+                   **({"target_log_loss": target, "meets_target": nats <= target} if target else {}),
                    "log_loss_seconds": round(seconds, 1), "generate_chars_per_second": round(chars_per_second)}
         return metrics, {"val_log_loss": nats, "val_bits_per_character": nats / math.log(2)}
 
