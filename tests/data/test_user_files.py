@@ -39,6 +39,13 @@ def test_missing_columns_name_the_ones_found(tmp_path):
         user_files.read_pairs(tmp_path / "p.tsv")
 
 
+def test_one_column_for_both_sides_is_refused(tmp_path):
+    (tmp_path / "p.tsv").write_text("de\ten\nHallo.\tHello.\n")
+    for column in ("de", "1"):
+        with pytest.raises(ValueError, match=f"must name two columns, got '{column}' for both"):
+            user_files.read_pairs(tmp_path / "p.tsv", column, column)
+
+
 def test_undecodable_bytes_name_file_and_line(tmp_path):
     path = tmp_path / "p.tsv"
     path.write_bytes("source\ttarget\nHallo.\tHello.\nGr\u00fc\u00df.\tHi.\n".encode() + b"Gr\xfc\xdf.\tHi.\n")

@@ -99,7 +99,9 @@ def read_pairs(path, source_column="source", target_column="target", argument="-
     import pandas as pd
 
     by_position = all(str(c).isdigit() for c in (source_column, target_column))
-
+    if str(source_column) == str(target_column):
+        raise ValueError(f"--source-column and --target-column must name two columns, got {source_column!r} for "
+                         f"both (a model that copies its input).")
     path = _existing(path, argument)
     suffix = path.suffix.lower()
     if suffix not in TABLE_SUFFIXES:
