@@ -110,6 +110,23 @@ def test_user_errors_are_one_line_without_traceback(argv, words, capsys):
         assert word in err, (word, err)
 
 
+def test_translate_reads_standard_input_a_text_a_line(monkeypatch, capsys):
+    import io
+
+    import zoo
+
+    texts = ["Ein Mann fährt Fahrrad.", "", "Zwei Hunde spielen im Schnee. Es ist kalt."]
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO("\n".join(texts).encode() + b"\n")))
+    status, out, err = run_cli(["translate", "-", "--beam-size", "1"], capsys)
+    assert status == 0 and out.splitlines() == zoo.load("lstm-seq2seq-attn").translate(texts, beam_size=1)
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"ok\nGr\xfc\xdf\n")))
+    status, out, err = run_cli(["translate", "-"], capsys)
+    assert status == 2 and out == "" and err == "zoo translate: error: standard input: line 2 is not UTF-8 text " \
+                                               "(byte 0xfc).\n"
+    status, _, err = run_cli(["translate", "-", "Hallo"], capsys)
+    assert status == 2 and "'-' reads the texts from standard input" in err
+
+
 def test_debug_shows_the_exception_instead():
     with pytest.raises(ValueError, match="Did you mean 'lstm-seq2seq-attn'"):
         main(["info", "lstm-seq2seq-atn", "--debug"])

@@ -78,7 +78,8 @@ def build_parser():
     p = commands.add_parser("info", parents=[common], help="task, description and card of a model")
     p.add_argument("name", help="a registered name, or a directory a recipe saved (a run's model/)")
     p = commands.add_parser("translate", parents=[common], help="translate sentences with a shipped model")
-    p.add_argument("sentences", nargs="+")
+    p.add_argument("sentences", nargs="+", help="texts to translate, each printed on a line; '-' reads them from "
+                                                "standard input, a text a line")
     p.add_argument("--model", default="lstm-seq2seq-attn", help="a translation model (default: %(default)s)")
     p.add_argument("--beam-size", type=positive_int, default=5, help="1 for greedy decoding (default: %(default)s)")
     p.add_argument("--weights", **WEIGHTS)
@@ -240,6 +241,21 @@ def _quiet(args):
     return quiet.filtered_stderr()
 
 
+def _sentences(sentences):
+    """The texts of `zoo translate`: its arguments, or with `-` the lines of standard input."""
+    if "-" not in sentences:
+        return sentences
+    if len(sentences) > 1:
+        raise UserError("'-' reads the texts from standard input, a text a line: give it alone.")
+    lines = sys.stdin.buffer.read().splitlines()
+    for number, line in enumerate(lines, 1):
+        try:
+            line.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise UserError(f"standard input: line {number} is not UTF-8 text (byte {line[e.start]:#x}).") from None
+    return [line.decode("utf-8") for line in lines]
+
+
 def _model_directory(args):
     """A directory a recipe wrote, given where a model's name goes (`zoo
     translate --model runs/x/model`, `zoo evaluate runs/x/model`): the name
@@ -271,7 +287,7 @@ def _run(args):
         _check_model(args.model, "translate", args.weights)
         with _quiet(args):
             model = zoo.load(args.model, weights=args.weights)
-            lines = model.translate(args.sentences, beam_size=args.beam_size)
+            lines = model.translate(_sentences(args.sentences), beam_size=args.beam_size)
         for line in lines:
             print(line)
     elif args.command == "generate":
