@@ -164,6 +164,15 @@ def test_fit_resumed_mid_epoch_ends_with_the_weights_of_an_unbroken_fit(tmp_path
         np.testing.assert_array_equal(a.numpy(), b.numpy())
 
 
+@pytest.mark.parametrize("terminal", [False, True])
+def test_fit_resumed_shows_a_progress_bar_only_in_a_terminal(monkeypatch, capsys, terminal):
+    """In a log file (`nohup ... > log`) a line an epoch, not a progress bar redrawn with carriage returns."""
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: terminal)
+    fit_resumed(_small_model(), _stream, 0, STEPS, 2, [], None)
+    out = capsys.readouterr().out
+    assert out.count("Epoch ") == 2 and ("\r" in out) == terminal
+
+
 # -- the save/load round trip of a translator's assets --------------------------------
 
 

@@ -280,7 +280,8 @@ def run(main, cfg):
         if os.environ.get("ZOO_DEBUG") == "1":
             raise
         resume = "; the same command resumes it" if any(map(_kept_something, _RUN_DIRS)) else ""
-        print(f"interrupted{resume}", file=sys.stderr)
+        start = "\n" if sys.stdout.isatty() else ""  # a progress bar's line may be open
+        print(f"{start}interrupted{resume}", file=sys.stderr)
         raise SystemExit(130) from None
     except (ValueError, OSError, tf.errors.ResourceExhaustedError) as e:
         _remove_unstarted_run_dirs()
@@ -453,6 +454,8 @@ def fit_resumed(model, train_stream, start, steps, epochs, callbacks, validation
     unbroken run sees them; the first `start % steps` batches of the resumed
     epoch are skipped, and `fit` starts at epoch `start // steps`. Nothing is
     trained when every epoch is done or `skip` is true (a finished run).
+    `verbose` "auto" shows Keras's progress bar when stdout is a terminal and
+    a line per epoch when it is not (a log file).
     Prints the resume point and, at the end, the optimizer steps and a digest
     of the weights per replica (equal on every replica of every worker);
     returns the optimizer steps.
@@ -469,6 +472,8 @@ def fit_resumed(model, train_stream, start, steps, epochs, callbacks, validation
             count_batches(validation_data)))
     if start:
         print(f"resuming after {start} steps: epoch {epoch + 1}, {done} of its {steps} batches done")
+    if verbose == "auto":  # a progress bar in a terminal; in a log file (nohup) a line an epoch, not a bar's redraws
+        verbose = 1 if sys.stdout.isatty() else 2
     if epoch < epochs and not skip:
         model.fit(
             train_stream(range(epoch, epochs)).skip(done),
