@@ -46,6 +46,19 @@ def _ended(main, cfg, capsys):
     return ended.value.code, capsys.readouterr().err
 
 
+def test_a_warning_is_one_line_without_the_source(capsys, monkeypatch):
+    import warnings
+
+    monkeypatch.delenv("ZOO_DEBUG", raising=False)
+
+    def warns(cfg):
+        warnings.warn("the validation text has characters outside the vocabulary: 'é'", stacklevel=1)
+        return 7
+
+    assert training.run(warns, Config()) == 7
+    assert capsys.readouterr().err == "warning: the validation text has characters outside the vocabulary: 'é'\n"
+
+
 def test_ctrl_c_is_one_line_saying_whether_the_run_resumes(tmp_path, capsys, monkeypatch):
     monkeypatch.delenv("ZOO_DEBUG", raising=False)
     run_dir = tmp_path / "run"

@@ -20,6 +20,7 @@ import shlex
 import shutil
 import sys
 import tempfile
+import warnings
 from pathlib import Path
 
 from zoo import quiet
@@ -270,10 +271,13 @@ def run(main, cfg):
     traceback only when `ZOO_DEBUG=1`; so does running out of memory (the
     sizes to lower named). Ctrl-C ends it with one line saying how to resume.
     TensorFlow's start-up lines that a user cannot act on (printed at the
-    first model calls) are filtered out."""
+    first model calls) are filtered out, and a warning is one line
+    ("warning: ..."), without Python's file and source line."""
     _RUN_DIRS.clear()  # this run's only
     try:
-        with quiet.filtered_stderr():
+        with quiet.filtered_stderr(), warnings.catch_warnings():  # restores showwarning afterwards
+            if os.environ.get("ZOO_DEBUG") != "1":
+                warnings.showwarning = lambda message, *_, **__: print(f"warning: {message}", file=sys.stderr)
             return main(cfg)
     except KeyboardInterrupt:
         _remove_unstarted_run_dirs()
