@@ -280,10 +280,10 @@ class CharRNN(ZooModel):
                 LiteRT with int8 weight matrices (`zoo.lite`): 2.05-2.26x
                 the characters/s at batch 1 and 3x at batch 32, with the
                 same validation loss to 0.001 nats (`benchmarks/generate.py
-                --litert`); "float32" in LiteRT with the weights as they are. The prompt is read by
-                LiteRT's scoring loop, as `zoo export --litert` reads it, so both write
-                the same greedy text.
-                Reproducible for a seed, but not the same draws as the
+                --litert`); "float32" in LiteRT with the weights as they
+                are. The prompt is read by LiteRT's scoring loop, as `zoo
+                export --litert` reads it, so both write the same greedy
+                text. Reproducible for a seed, but not the same draws as the
                 TensorFlow loop. Converting takes a few seconds, once per
                 model and batch size.
 

@@ -347,8 +347,8 @@ class Seq2Seq(DeepOutput, ZooModel):
             warnings.warn(
                 f"{len(texts)} of {total} texts hold characters outside the model's source vocabulary"
                 f" ({self.source_language or 'source language'}): {shown!r}. Each run of them is read as one "
-                f"unknown piece, so their words are not "
-                f"translated (a text of nothing else still gets a fluent, made-up translation).",
+                f"unknown piece, so their words are not translated (a text of nothing else still gets a fluent, "
+                f"made-up translation).",
                 stacklevel=3,
             )
 
