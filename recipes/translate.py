@@ -80,6 +80,14 @@ def check_flags(cfg):
         raise FlagError("--val-file and --test-file go together (without both, 5% each are held out)")
     if cfg.val_file and not (cfg.train_file or cfg.source_file):
         raise FlagError("--val-file/--test-file need your training pairs too (--train-file or --source-file)")
+    default = {f.name: f.default for f in dataclasses.fields(cfg)}
+    if (cfg.train_file or cfg.source_file) and cfg.pair != default["pair"]:
+        raise FlagError(f"--pair {cfg.pair} names a built-in pair; with --train-file or --source-file your files are "
+                        f"the data (leave --pair out)")
+    for side in ("source_column", "target_column"):
+        if getattr(cfg, side) != default[side] and not (cfg.train_file or cfg.val_file):
+            raise FlagError(f"--{side.replace('_', '-')} chooses a column of --train-file's table (or "
+                            f"--val-file's), and none is given")
 
 
 def source_language(cfg, init=None):

@@ -74,6 +74,9 @@ def test_a_text_too_short_for_one_batch_names_the_part_and_the_flags(tmp_path):
     (["--train-file", "x.tsv", "--source-file", "a"], "give a table or --source-file/--target-file, not both"),
     (["--source-file", "a"], "--source-file and --target-file go together"),
     (["--train-file", "x.tsv", "--val-file", "v.tsv"], "--val-file and --test-file go together"),
+    (["--train-file", "x.tsv", "--pair", "en-es"], "--pair en-es names a built-in pair; with --train-file"),
+    (["--source-column", "5"], "--source-column chooses a column of --train-file's table (or --val-file's)"),
+    (["--source-file", "a", "--target-file", "b", "--target-column", "de"], "--target-column chooses a column"),
 ])
 def test_own_data_flags_are_checked(flags, message, capsys):
     with pytest.raises(SystemExit) as exit:
@@ -97,6 +100,11 @@ def test_fine_tuning_starts_from_the_shipped_model_exactly():
     assert module.build_model(told, (shipped.source_proto, shipped.target_proto), shipped).source_language == "en"
     with pytest.raises(ValueError, match="--init-from must be 'lstm-seq2seq-attn'"):
         training.starting_point(module.parse_args(["--init-from", "char-lstm"]))
+    # a size flag that disagrees with the starting model is refused, one that agrees is not
+    with pytest.raises(ValueError, match=r"--units 128: --init-from lstm-seq2seq-attn keeps its sizes \(--units "
+                                         r"256\); leave --units out"):
+        training.starting_point(module.parse_args(["--init-from", "lstm-seq2seq-attn", "--units", "128"]))
+    assert training.starting_point(module.parse_args(["--init-from", "lstm-seq2seq-attn", "--units", "256"]))
 
 
 @pytest.mark.slow  # a recipe run at the shipped model's size; the start point is checked by default

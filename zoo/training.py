@@ -317,6 +317,10 @@ def _kept_something(run_dir):
     return any(path.exists() for path in kept)
 
 
+# The flags that size a model: fine-tuning (--init-from) keeps the starting model's.
+SIZE_FLAGS = ("embedding_dim", "units", "num_layers", "attention_units", "image_size")
+
+
 def starting_point(cfg):
     """The trained model `--init-from` names, to fine-tune, or None: the
     shipped one of `--model` (by its name) or a directory a recipe wrote. The
@@ -326,11 +330,20 @@ def starting_point(cfg):
     if not cfg.init_from:
         return None
     if Path(cfg.init_from).is_dir():
-        return registry.load(cfg.model, weights=cfg.init_from)
-    if cfg.init_from == cfg.model:
-        return registry.load(cfg.model)
-    raise ValueError(f"--init-from must be {cfg.model!r} (the shipped model of --model) or a directory "
-                     f"holding a trained {cfg.model}, got {cfg.init_from!r}.")
+        init = registry.load(cfg.model, weights=cfg.init_from)
+    elif cfg.init_from == cfg.model:
+        init = registry.load(cfg.model)
+    else:
+        raise ValueError(f"--init-from must be {cfg.model!r} (the shipped model of --model) or a directory "
+                         f"holding a trained {cfg.model}, got {cfg.init_from!r}.")
+    sizes = init.get_config()
+    for field in dataclasses.fields(cfg):  # a size flag given another value than the model's is not ignored silently
+        value = getattr(cfg, field.name)
+        if field.name in SIZE_FLAGS and field.name in sizes and value not in (field.default, sizes[field.name]):
+            flag = "--" + field.name.replace("_", "-")
+            raise ValueError(f"{flag} {value}: --init-from {cfg.init_from} keeps its sizes ({flag} "
+                             f"{sizes[field.name]}); leave {flag} out, or train a new model without --init-from.")
+    return init
 
 
 def decoding_key(beam_size):
