@@ -19,8 +19,13 @@ def test_attention_figure_draws_the_weights_of_the_pieces_and_names_a_short_matr
 
 def test_gate_figure_averages_units_and_names_a_gate_of_another_length():
     gates = {"forget": np.array([[0.0, 1.0], [1.0, 1.0], [0.2, 0.4]]), "input": np.array([0.1, 0.2, 0.3])}
-    fig = viz.gate_figure("abc", gates)
+    fig = viz.gate_figure("a\nc", gates)
     np.testing.assert_allclose(fig.axes[0].images[0].get_array(), [[0.5, 1.0, 0.3], [0.1, 0.2, 0.3]])
+    assert fig.axes[0].images[0].get_clim() == (0.0, 1.0) and len(fig.axes) == 2  # gates in [0, 1], a colour bar
+    assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["a", "\u21b5", "c"]  # a line break shown
+    # a cell state is not a gate: the scale is centred on 0 and reaches its largest value, not clipped to [0, 1]
+    fig = viz.gate_figure("abc", {"cell": np.array([-3.0, 0.5, 1.5])})
+    assert fig.axes[0].images[0].get_clim() == (-3.0, 3.0)
     with pytest.raises(ValueError, match=r"`gates\['input'\]` must be .* len\(text\) = 3, got shape \(4,\)"):
         viz.gate_figure("abc", {"input": np.zeros(4)})
 

@@ -41,10 +41,16 @@ def gate_figure(text, gates, title=None):
         if np.shape(gates[name])[:1] != (len(text),):
             raise ValueError(f"`gates[{name!r}]` must be `[len(text)]` or `[len(text), units]` with len(text) = "
                              f"{len(text)}, got shape {np.shape(gates[name])}.")
-    rows = np.stack([np.asarray(gates[n]).reshape(len(text), -1).mean(-1) for n in names])
-    fig, ax = plt.subplots(figsize=(0.16 * len(text) + 1.5, 0.45 * len(names) + 1.0))
-    ax.imshow(rows, cmap="viridis", vmin=0.0, vmax=1.0, aspect="auto")
-    ax.set_xticks(range(len(text)), [c if c.strip() else "\u2423" for c in text], fontsize=7)
+    rows = np.stack([np.asarray(gates[n], np.float32).reshape(len(text), -1).mean(-1) for n in names])
+    fig, ax = plt.subplots(figsize=(0.16 * len(text) + 2.3, 0.45 * len(names) + 1.0))
+    if rows.size == 0 or (rows.min() >= 0.0 and rows.max() <= 1.0):  # sigmoid gates: their whole range
+        image = ax.imshow(rows, cmap="viridis", vmin=0.0, vmax=1.0, aspect="auto")
+    else:  # a candidate (tanh) or the cell state: centred on 0, as far as the values go
+        bound = float(np.abs(rows).max()) or 1.0
+        image = ax.imshow(rows, cmap="RdBu_r", vmin=-bound, vmax=bound, aspect="auto")
+    fig.colorbar(image, ax=ax, fraction=0.03, pad=0.01)
+    shown = {"\n": "\u21b5", "\t": "\u21e5"}  # a line break and a tab, told from a space (\u2423)
+    ax.set_xticks(range(len(text)), [shown.get(c, c if c.strip() else "\u2423") for c in text], fontsize=7)
     ax.set_yticks(range(len(names)), names, fontsize=8)
     if title:
         ax.set_title(title, fontsize=9)
