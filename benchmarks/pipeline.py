@@ -8,6 +8,7 @@ lstm-seq2seq-attn at the recipe's size on the same batches, and prints both
 rates. Needs the data (ZOO_DATA_DIR or a download).
 """
 
+import argparse
 import os
 import statistics
 import sys
@@ -59,4 +60,5 @@ def main():
 
 
 if __name__ == "__main__":
+    argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter).parse_args()
     main()

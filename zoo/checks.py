@@ -26,13 +26,17 @@ def rate(name, value):
     return float(value)
 
 
-def rank(name, shape, allowed):
+def rank(name, shape, allowed, hint=""):
     if len(shape) not in allowed:
         allowed_text = " or ".join(str(r) for r in allowed)
         raise ValueError(
             f"`{name}` must have rank {allowed_text}, got shape {tuple(shape)} "
-            f"(rank {len(shape)})."
+            f"(rank {len(shape)}){hint}."
         )
+
+
+# What a cell's rank error adds: the cell sees one step, its RNN layer the sequence.
+STEP_HINT = ": a cell reads one step, `[batch, features]`; keras.layers.RNN(cell) reads `[batch, time, features]`"
 
 
 def _got(value):

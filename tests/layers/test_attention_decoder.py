@@ -285,8 +285,14 @@ def test_inputs_of_wrong_rank_raise():
         (None, BahdanauAttention(4), "`cell` must be a Keras layer"),
         (LSTMCell(4), "bahdanau", "`attention` must be a Keras layer, got str"),
         (keras.layers.Dense(4), BahdanauAttention(4), "RNN cell with a `state_size`"),
+        (LSTMCell(4), keras.layers.Dense(4), r"`attention` must be an attention layer with `project_keys`.*Dense"),
     ],
 )
 def test_bad_layers_raise(cell, attention, message):
     with pytest.raises(ValueError, match=message):
         AttentionDecoder(cell, attention)
+
+
+def test_input_feeding_must_be_a_bool():
+    with pytest.raises(TypeError, match="`input_feeding` must be True or False, got 'no'"):
+        AttentionDecoder(LSTMCell(4), BahdanauAttention(4), input_feeding="no")

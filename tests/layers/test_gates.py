@@ -82,6 +82,16 @@ def test_lstm_gates_are_consistent_with_the_cell_equations():
     assert np.all(np.abs(g["candidate"]) < 1)
 
 
+def test_a_gru_takes_its_one_state_alone_or_in_a_list():
+    cell = GRUCell(UNITS)
+    rnn = built_rnn(cell)
+    x, h0 = make_sequences(), np.random.default_rng(5).normal(size=(BATCH, UNITS)).astype("float32")
+    alone, _ = gate_activations(cell, x, initial_state=h0)
+    listed, _ = gate_activations(cell, x, initial_state=[h0])
+    np.testing.assert_array_equal(alone, listed)
+    np.testing.assert_allclose(alone, rnn(x, initial_state=[h0]), atol=1e-5)
+
+
 def test_lstm_initial_state_is_used():
     cell = LSTMCell(UNITS)
     rnn = built_rnn(cell)

@@ -316,10 +316,11 @@ def test_bad_dropout_raises(name, value):
         GRUCell(UNITS, **{name: value})
 
 
+@pytest.mark.parametrize("name", ["reset_after", "use_bias"])
 @pytest.mark.parametrize("value", ["yes", 1, None])
-def test_reset_after_must_be_a_bool(value):
-    with pytest.raises(TypeError, match=f"`reset_after` must be True or False, got {value!r}"):
-        GRUCell(UNITS, reset_after=value)
+def test_flags_must_be_bools(name, value):
+    with pytest.raises(TypeError, match=f"`{name}` must be True or False, got {value!r}"):
+        GRUCell(UNITS, **{name: value})
 
 
 @pytest.mark.parametrize("shape", [(2, 3, 4), (4,)])

@@ -314,10 +314,23 @@ def test_bad_dropout_raises(name, value):
         LSTMCell(UNITS, **{name: value})
 
 
+@pytest.mark.parametrize("name", ["use_bias", "unit_forget_bias"])
+@pytest.mark.parametrize("value", ["no", 0, None])
+def test_flags_must_be_bools(name, value):
+    with pytest.raises(TypeError, match=f"`{name}` must be True or False, got {value!r}"):
+        LSTMCell(UNITS, **{name: value})
+
+
 @pytest.mark.parametrize("shape", [(2, 3, 4), (4,)])
 def test_build_with_wrong_rank_raises(shape):
     with pytest.raises(ValueError, match=r"`inputs` must have rank 2.*rank"):
         LSTMCell(UNITS).build(shape)
+
+
+def test_a_sequence_of_the_wrong_rank_is_told_what_the_rnn_reads():
+    with pytest.raises(ValueError, match=r"got shape \(2,\) \(rank 1\): a cell reads one step, `\[batch, features\]`; "
+                                         r"keras.layers.RNN\(cell\) reads `\[batch, time, features\]`"):
+        keras.layers.RNN(LSTMCell(UNITS))(np.ones((2, 5), "float32"))
 
 
 class KerasLayerTest(TestCase):

@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-from zoo.layers._checks import rank
+from zoo.layers._checks import boolean, rank
 
 
 def _as_layer(layer):
@@ -64,7 +64,7 @@ class AttentionDecoder(keras.layers.Layer):
         self.supports_jit = keras.backend.backend() != "tensorflow"  # see the docstring
         self.cell = _as_layer(cell)
         self.attention = _as_layer(attention)
-        self.input_feeding = input_feeding
+        self.input_feeding = boolean("input_feeding", input_feeding)
         for name, layer in (("cell", self.cell), ("attention", self.attention)):
             if not isinstance(layer, keras.layers.Layer):
                 raise ValueError(
@@ -74,6 +74,11 @@ class AttentionDecoder(keras.layers.Layer):
             raise ValueError(
                 "`cell` must be an RNN cell with a `state_size`, got "
                 f"{type(self.cell).__name__}."
+            )
+        if not callable(getattr(self.attention, "project_keys", None)):
+            raise ValueError(
+                "`attention` must be an attention layer with `project_keys` (as "
+                f"`zoo.layers.BahdanauAttention`), got {type(self.attention).__name__}."
             )
 
     def build(self, inputs_shape, values_shape, initial_state_shape=None,

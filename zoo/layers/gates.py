@@ -43,7 +43,10 @@ def gate_activations(cell, sequences, initial_state=None):
         )
     if not cell.built:
         cell.build(tuple(sequences.shape[:1]) + tuple(sequences.shape[2:]))
-    states = initial_state or cell.get_initial_state(batch_size=ops.shape(sequences)[0])
+    if initial_state is None:
+        states = cell.get_initial_state(batch_size=ops.shape(sequences)[0])
+    else:  # a list of states, or the one state of a GRU
+        states = list(initial_state) if isinstance(initial_state, (list, tuple)) else [initial_state]
 
     def body(carry, x_t):
         output, new_states, gates = cell.gates(x_t, carry["states"])

@@ -4,6 +4,7 @@ import keras
 from keras import ops
 from keras.src.layers.rnn.dropout_rnn_cell import DropoutRNNCell
 
+from zoo.checks import STEP_HINT
 from zoo.layers._checks import boolean, positive_int, rank, rate
 from zoo.layers.layout import PerGateWeights
 
@@ -85,7 +86,7 @@ class GRUCell(PerGateWeights, keras.layers.Layer, DropoutRNNCell):
         self.units = positive_int("units", units)
         self.activation = keras.activations.get(activation)
         self.recurrent_activation = keras.activations.get(recurrent_activation)
-        self.use_bias = use_bias
+        self.use_bias = boolean("use_bias", use_bias)
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         self.recurrent_initializer = keras.initializers.get(recurrent_initializer)
         self.bias_initializer = keras.initializers.get(bias_initializer)
@@ -103,7 +104,7 @@ class GRUCell(PerGateWeights, keras.layers.Layer, DropoutRNNCell):
         return (2, 3 * self.units) if self.reset_after else (3 * self.units,)
 
     def build(self, input_shape):
-        rank("inputs", input_shape, (2,))
+        rank("inputs", input_shape, (2,), STEP_HINT)
         self._build_gates(input_shape[-1])
 
     def gates(self, inputs, states, training=False):

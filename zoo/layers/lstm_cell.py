@@ -4,7 +4,8 @@ import keras
 from keras import ops
 from keras.src.layers.rnn.dropout_rnn_cell import DropoutRNNCell
 
-from zoo.layers._checks import positive_int, rank, rate
+from zoo.checks import STEP_HINT
+from zoo.layers._checks import boolean, positive_int, rank, rate
 from zoo.layers.layout import PerGateWeights
 
 
@@ -85,11 +86,11 @@ class LSTMCell(PerGateWeights, keras.layers.Layer, DropoutRNNCell):
         self.units = positive_int("units", units)
         self.activation = keras.activations.get(activation)
         self.recurrent_activation = keras.activations.get(recurrent_activation)
-        self.use_bias = use_bias
+        self.use_bias = boolean("use_bias", use_bias)
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         self.recurrent_initializer = keras.initializers.get(recurrent_initializer)
         self.bias_initializer = keras.initializers.get(bias_initializer)
-        self.unit_forget_bias = unit_forget_bias
+        self.unit_forget_bias = boolean("unit_forget_bias", unit_forget_bias)
         self.dropout = rate("dropout", dropout)
         self.recurrent_dropout = rate("recurrent_dropout", recurrent_dropout)
         self.seed = seed
@@ -100,7 +101,7 @@ class LSTMCell(PerGateWeights, keras.layers.Layer, DropoutRNNCell):
     GATES = ("i", "f", "c", "o")  # Keras's gate order
 
     def build(self, input_shape):
-        rank("inputs", input_shape, (2,))
+        rank("inputs", input_shape, (2,), STEP_HINT)
         ones = keras.initializers.get("ones")  # Jozefowicz et al. 2015
         self._build_gates(input_shape[-1], {"f": ones} if self.unit_forget_bias else None)
 
