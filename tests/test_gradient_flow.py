@@ -96,6 +96,9 @@ def test_errors_name_the_argument():
     model = CharRNN(vocabulary_size=4, embedding_dim=2, units=3, num_layers=1)
     with pytest.raises(ValueError, match="`layer`.*1"):
         viz.gradient_flow(model, np.ones((1, 3), "int32"), layer=1)
+    for ids in ([[1, 2, 4]], [[-1, 0, 1]]):
+        with pytest.raises(ValueError, match=r"`inputs` must be ids in \[0, 4\), got ids from"):
+            viz.gradient_flow(model, ids)
     with pytest.raises(TypeError, match="`inputs` is a string, but the model has no vocabulary"):
         viz.gradient_flow(model, "abc")
     with pytest.raises(TypeError, match=r"`inputs` must be int ids `\[batch, time\]`, got list"):
@@ -118,6 +121,9 @@ def test_pictures():
     x, y = ax.lines[0].get_data()
     assert x[-1] == 0 and y[-1] == 1.0 and y[0] == pytest.approx(0.5**9)  # relative to the last step
     assert viz.to_png(fig)[:4] == b"\x89PNG"
+    for bad in (np.ones((2, 5)), {"plain": []}):  # [batch, time] (reduction="none"), or empty
+        with pytest.raises(ValueError, match=r"`norms` must be a curve `\[time\]`"):
+            viz.gradient_flow_figure(bad)
 
     from zoo.data.text import CharVocabulary
 

@@ -124,6 +124,7 @@ def _stepper(model_or_layer, inputs, layer):
     recurrence inside `model_or_layer`, its initial states and the inputs as a tensor."""
     import keras
 
+    tf = _tf()
     if hasattr(model_or_layer, "step") and hasattr(model_or_layer, "initial_state"):
         model = model_or_layer  # a step model such as zoo's CharRNN: int ids [batch, time]
         if isinstance(inputs, str):
@@ -136,6 +137,11 @@ def _stepper(model_or_layer, inputs, layer):
             raise ValueError(
                 f"`inputs` of a step model must be ids `[batch, time]`, got shape {tuple(inputs.shape)}."
             )
+        size = getattr(model, "vocabulary_size", None)
+        if size is not None and inputs.shape.num_elements() and not 0 <= int(tf.reduce_min(inputs)) <= int(
+                tf.reduce_max(inputs)) < size:
+            raise ValueError(f"`inputs` must be ids in [0, {size}), got ids from {int(tf.reduce_min(inputs))} to "
+                             f"{int(tf.reduce_max(inputs))}.")
         states = model.initial_state(inputs.shape[0])
         if not isinstance(layer, int) or isinstance(layer, bool) or not 0 <= layer < len(states):
             raise ValueError(f"`layer` must be an int in [0, {len(states)}), got {layer!r}.")
@@ -267,7 +273,11 @@ def gradient_flow_figure(norms, title=None, relative=True, ax=None, **plot_kwarg
     else:
         fig = ax.figure
     for label, curve in curves.items():
-        curve = np.asarray(curve, np.float64).reshape(-1)
+        curve = np.asarray(curve, np.float64)
+        if curve.ndim != 1 or not curve.size:
+            raise ValueError(f"`norms` must be a curve `[time]` (or a dict of them), got shape {curve.shape}"
+                             f"{f' for {label!r}' if label is not None else ''}: gradient_flow's "
+                             f"reduction='none' gives `[batch, time]`, one curve a row.")
         if relative and curve[-1] > 0:
             curve = curve / curve[-1]
         # x: steps before the end (0 = the last step); floor at the smallest float so log scale shows zeros
