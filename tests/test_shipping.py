@@ -39,6 +39,8 @@ def recipe_module(script):
         (["--run-dir", "README.md"], "--run-dir 'README.md' is a file; give a directory"),
         (["--bogus"], "unrecognized arguments: --bogus"),
         (["--backup-every", "-1"], "--backup-every must be >= 0, got -1"),
+        (["--seed", "-1"], "--seed must be >= 0, got -1"),  # with the flags, not from TensorFlow after loading it
+        (["--seed", str(2**32)], "--seed must be < 4294967296"),
         (["--smoke", "--ship"], "--ship: a --smoke run is never shipped"),
         (["--force"], "--force only applies with --ship"),
         (["--model", "no-such-model"], "--model must be one of"),
