@@ -10,6 +10,7 @@ with `zoo.saving.load`.
 
 import json
 
+import keras
 import numpy as np
 import pytest
 
@@ -108,3 +109,17 @@ def test_a_file_that_fits_no_layout_is_still_an_error(tiny_char_model, tmp_path)
     (directory / "card.json").write_text(json.dumps(card))
     with pytest.raises(ValueError, match=rf"holds {stored - 1} arrays that do not match the {len(model.weights)}"):
         zoo.saving.load(directory)
+
+
+@pytest.mark.parametrize("kind", ["lstm", "gru"])
+def test_a_model_of_keras_layers_hands_its_weights_to_one_of_zoo_cells_as_the_readme_says(kind):
+    from zoo.layers.layout import from_keras_layout, keras_layout_arrays
+
+    x = np.random.default_rng(0).normal(size=(2, 5, 3)).astype("float32")
+    keras_layer, cell = {"lstm": (keras.layers.LSTM, LSTMCell), "gru": (keras.layers.GRU, GRUCell)}[kind]
+    theirs = keras.Sequential([keras.Input((5, 3)), keras_layer(4, return_sequences=True), keras.layers.Dense(2)])
+    ours = keras.Sequential([keras.Input((5, 3)), keras.layers.RNN(cell(4), return_sequences=True),
+                             keras.layers.Dense(2)])
+    ours.set_weights(from_keras_layout(ours, theirs.get_weights()))
+    np.testing.assert_allclose(ours(x), theirs(x), atol=1e-5)
+    assert all(np.array_equal(a, b) for a, b in zip(keras_layout_arrays(ours), theirs.get_weights(), strict=True))
