@@ -265,6 +265,19 @@ def read_run_file(path, check):
         raise ValueError(f"{text} Delete it to make it again, or pass another --run-dir.") from None
 
 
+def _show_once(shown):
+    """A `warnings.showwarning` printing each message once, as one line: a
+    callback that warns every epoch (a validation text's unknown characters)
+    says it once."""
+
+    def show(message, *_, **__):
+        if str(message) not in shown:
+            shown.add(str(message))
+            print(f"warning: {message}", file=sys.stderr)
+
+    return show
+
+
 def run(main, cfg):
     """Runs a recipe's `main(cfg)`: a user's mistake (a bad file, a value a
     library refuses) ends as one line on stderr and exit status 2, with the
@@ -272,12 +285,12 @@ def run(main, cfg):
     sizes to lower named). Ctrl-C ends it with one line saying how to resume.
     TensorFlow's start-up lines that a user cannot act on (printed at the
     first model calls) are filtered out, and a warning is one line
-    ("warning: ..."), without Python's file and source line."""
+    ("warning: ..."), once, without Python's file and source line."""
     _RUN_DIRS.clear()  # this run's only
     try:
         with quiet.filtered_stderr(), warnings.catch_warnings():  # restores showwarning afterwards
             if os.environ.get("ZOO_DEBUG") != "1":
-                warnings.showwarning = lambda message, *_, **__: print(f"warning: {message}", file=sys.stderr)
+                warnings.showwarning = _show_once(set())
             return main(cfg)
     except KeyboardInterrupt:
         _remove_unstarted_run_dirs()
