@@ -138,10 +138,10 @@ def _stepper(model_or_layer, inputs, layer):
                 f"`inputs` of a step model must be ids `[batch, time]`, got shape {tuple(inputs.shape)}."
             )
         size = getattr(model, "vocabulary_size", None)
-        if size is not None and inputs.shape.num_elements() and not 0 <= int(tf.reduce_min(inputs)) <= int(
-                tf.reduce_max(inputs)) < size:
-            raise ValueError(f"`inputs` must be ids in [0, {size}), got ids from {int(tf.reduce_min(inputs))} to "
-                             f"{int(tf.reduce_max(inputs))}.")
+        if size is not None and inputs.shape.num_elements():
+            low, high = int(tf.reduce_min(inputs)), int(tf.reduce_max(inputs))
+            if low < 0 or high >= size:
+                raise ValueError(f"`inputs` must be ids in [0, {size}), got ids from {low} to {high}.")
         states = model.initial_state(inputs.shape[0])
         if not isinstance(layer, int) or isinstance(layer, bool) or not 0 <= layer < len(states):
             raise ValueError(f"`layer` must be an int in [0, {len(states)}), got {layer!r}.")
