@@ -169,6 +169,9 @@ def build_model(cfg, vocabulary, init=None):
         word_dropout=cfg.word_dropout,
         **sizes,
     )
+    default = {f.name: f.default for f in dataclasses.fields(cfg)}["attention_penalty"]
+    if not model.use_attention and cfg.attention_penalty != default:
+        raise FlagError(f"--attention-penalty regularizes attention, and {cfg.model} has none (leave the flag out)")
     model.set_vocabulary(vocabulary)
     model.build_for_inference()  # restoring a backup needs a built model
     if init:

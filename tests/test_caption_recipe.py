@@ -110,6 +110,15 @@ def test_bad_flags_are_named(tmp_path):
         assert result.stderr.strip().splitlines()[-1].startswith("caption.py: error: "), result.stderr[-2000:]
 
 
+def test_an_attention_penalty_for_a_model_without_attention_is_refused(mirror, tmp_path):
+    result = subprocess.run([sys.executable, str(RECIPE), "--model", "lstm-squeezenet", "--attention-penalty", "2",
+                             "--smoke", "--run-dir", str(tmp_path / "r")], cwd=ROOT, capture_output=True, text=True,
+                            timeout=600)
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-2000:]
+    assert "--attention-penalty regularizes attention, and lstm-squeezenet has none" in result.stderr
+    assert not (tmp_path / "r").exists()
+
+
 @pytest.mark.slow
 def test_quality_of_the_shipped_captioner(mirror):
     """The shipped model on its card's test images (its fold's, if it names one): the card's BLEU-4 (beam 3),

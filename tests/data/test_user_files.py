@@ -46,6 +46,12 @@ def test_one_column_for_both_sides_is_refused(tmp_path):
             user_files.read_pairs(tmp_path / "p.tsv", column, column)
 
 
+def test_a_repeated_header_row_is_named_by_its_line(tmp_path):
+    (tmp_path / "p.tsv").write_text("de\ten\nHallo.\tHello.\nde\ten\nJa.\tYes.\n")
+    with pytest.raises(ValueError, match=r"p.tsv repeats its header row at line 3 \(tables joined"):
+        user_files.read_pairs(tmp_path / "p.tsv", "de", "en")
+
+
 def test_undecodable_bytes_name_file_and_line(tmp_path):
     path = tmp_path / "p.tsv"
     path.write_bytes("source\ttarget\nHallo.\tHello.\nGr\u00fc\u00df.\tHi.\n".encode() + b"Gr\xfc\xdf.\tHi.\n")

@@ -131,6 +131,12 @@ def read_pairs(path, source_column="source", target_column="target", argument="-
         )
     sources = table[source_column].fillna("").astype(str).tolist()
     targets = table[target_column].fillna("").astype(str).tolist()
+    if not by_position:  # tables joined with their headers: the header would become a training pair
+        repeated = [i + 2 for i, pair in enumerate(zip(sources, targets)) if pair == (source_column, target_column)]
+        if repeated:
+            raise ValueError(f"{argument}: {path} repeats its header row at line "
+                             f"{', '.join(map(str, repeated[:5]))}{' ...' if len(repeated) > 5 else ''} (tables "
+                             f"joined with their headers?); remove it.")
     return _clean(sources, targets, [file_record(path, len(table))])
 
 
