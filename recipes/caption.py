@@ -43,7 +43,7 @@ from zoo.data.captions import (  # noqa: E402
     pairs_per_pass,
     text_captions,
 )
-from zoo.flags import FlagError, RunConfig, flag, parse_config  # noqa: E402
+from zoo.flags import FlagError, RunConfig, changed, flag, parse_config  # noqa: E402
 
 
 @dataclasses.dataclass
@@ -169,8 +169,7 @@ def build_model(cfg, vocabulary, init=None):
         word_dropout=cfg.word_dropout,
         **sizes,
     )
-    default = {f.name: f.default for f in dataclasses.fields(cfg)}["attention_penalty"]
-    if not model.use_attention and cfg.attention_penalty != default:
+    if not model.use_attention and changed(cfg, "attention_penalty"):
         raise FlagError(f"--attention-penalty regularizes attention, and {cfg.model} has none (leave the flag out)")
     model.set_vocabulary(vocabulary)
     model.build_for_inference()  # restoring a backup needs a built model

@@ -24,7 +24,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import zoo  # noqa: E402  light: the registry, no TensorFlow
 from zoo.data.translation import SENTENCE_LANGUAGES, load_pairs, pairs  # noqa: E402
-from zoo.flags import FlagError, RunConfig, flag, parse_config  # noqa: E402
+from zoo.flags import FlagError, RunConfig, changed, flag, parse_config  # noqa: E402
 
 TRANSLATORS = tuple(zoo.list_models("*seq2seq*"))
 
@@ -80,12 +80,11 @@ def check_flags(cfg):
         raise FlagError("--val-file and --test-file go together (without both, 5% each are held out)")
     if cfg.val_file and not (cfg.train_file or cfg.source_file):
         raise FlagError("--val-file/--test-file need your training pairs too (--train-file or --source-file)")
-    default = {f.name: f.default for f in dataclasses.fields(cfg)}
-    if (cfg.train_file or cfg.source_file) and cfg.pair != default["pair"]:
+    if (cfg.train_file or cfg.source_file) and changed(cfg, "pair"):
         raise FlagError(f"--pair {cfg.pair} names a built-in pair; with --train-file or --source-file your files are "
                         f"the data (leave --pair out)")
     for side in ("source_column", "target_column"):
-        if getattr(cfg, side) != default[side] and not (cfg.train_file or cfg.val_file):
+        if changed(cfg, side) and not (cfg.train_file or cfg.val_file):
             raise FlagError(f"--{side.replace('_', '-')} chooses a column of --train-file's table (or "
                             f"--val-file's), and none is given")
 

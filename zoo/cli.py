@@ -23,7 +23,7 @@ import sys
 import warnings
 from pathlib import Path
 
-from zoo import tasks
+from zoo import quiet, tasks  # standard library only: no TensorFlow at start
 from zoo.io import read_json
 
 
@@ -136,8 +136,7 @@ def main(argv=None):
         _check_text(args)
         with warnings.catch_warnings():  # restores showwarning afterwards
             # A warning for the user (an unknown prompt character) is one line, without Python's file and source.
-            warnings.showwarning = lambda message, *_, **__: print(f"zoo {args.command}: warning: {message}",
-                                                                  file=sys.stderr)
+            warnings.showwarning = quiet.one_line_warnings(f"zoo {args.command}: ")
             return _run(args) or 0
     except KeyboardInterrupt:
         if args.debug:
@@ -235,8 +234,6 @@ def _quiet(args):
     that keeps the model's first calls quiet (`zoo.quiet`); nothing with --debug."""
     if args.debug:
         return contextlib.nullcontext()
-    from zoo import quiet
-
     quiet.quiet_tensorflow()
     return quiet.filtered_stderr()
 
@@ -247,13 +244,13 @@ def _sentences(sentences):
         return sentences
     if len(sentences) > 1:
         raise UserError("'-' reads the texts from standard input, a text a line: give it alone.")
-    lines = sys.stdin.buffer.read().splitlines()
-    for number, line in enumerate(lines, 1):
+    texts = []
+    for number, line in enumerate(sys.stdin.buffer.read().splitlines(), 1):
         try:
-            line.decode("utf-8")
+            texts.append(line.decode("utf-8"))
         except UnicodeDecodeError as e:
             raise UserError(f"standard input: line {number} is not UTF-8 text (byte {line[e.start]:#x}).") from None
-    return [line.decode("utf-8") for line in lines]
+    return texts
 
 
 def _model_directory(args):

@@ -59,6 +59,13 @@ class RunConfig:
                               "run); never shipped")
 
 
+def changed(cfg, name):
+    """Whether flag `name` of `cfg` holds another value than its default (a
+    flag the recipe would otherwise ignore, or a size --init-from replaces)."""
+    default = {field.name: field.default for field in dataclasses.fields(cfg)}[name]
+    return getattr(cfg, name) != default
+
+
 def parse_config(config_class, description, argv=None, checks=None, validate=None):
     """`--flag-name` for every field of `config_class` (booleans are switches,
     each with its help and default); returns a `config_class`.

@@ -17,6 +17,9 @@ cuInit one only when the machine has no GPU device file). Wrap the model work in
 written to stderr is kept, in order: Python warnings, TensorFlow warnings and
 errors (when the level allows them), tracebacks. `TF_CPP_MIN_LOG_LEVEL=0` turns
 all filtering off.
+
+`one_line_warnings(prefix)` is a `warnings.showwarning` for a user: each
+warning once, as one line, without Python's file and source line.
 """
 
 import contextlib
@@ -147,6 +150,19 @@ def _write(fd, data):
     with contextlib.suppress(OSError):  # stderr closed: drop what we cannot show
         while data:
             data = data[os.write(fd, data) :]
+
+
+def one_line_warnings(prefix=""):
+    """A `warnings.showwarning` printing each message once, as `{prefix}warning:
+    message`: a warning a callback repeats every epoch is said once."""
+    shown = set()
+
+    def show(message, *_, **__):
+        if str(message) not in shown:
+            shown.add(str(message))
+            print(f"{prefix}warning: {message}", file=sys.stderr)
+
+    return show
 
 
 def quiet_tensorflow():

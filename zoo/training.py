@@ -24,6 +24,7 @@ import warnings
 from pathlib import Path
 
 from zoo import quiet
+from zoo.flags import changed
 
 quiet.quiet_tensorflow()  # before Keras imports TensorFlow: no start-up noise a user cannot act on
 
@@ -265,19 +266,6 @@ def read_run_file(path, check):
         raise ValueError(f"{text} Delete it to make it again, or pass another --run-dir.") from None
 
 
-def _show_once(shown):
-    """A `warnings.showwarning` printing each message once, as one line: a
-    callback that warns every epoch (a validation text's unknown characters)
-    says it once."""
-
-    def show(message, *_, **__):
-        if str(message) not in shown:
-            shown.add(str(message))
-            print(f"warning: {message}", file=sys.stderr)
-
-    return show
-
-
 def run(main, cfg):
     """Runs a recipe's `main(cfg)`: a user's mistake (a bad file, a value a
     library refuses) ends as one line on stderr and exit status 2, with the
@@ -290,7 +278,7 @@ def run(main, cfg):
     try:
         with quiet.filtered_stderr(), warnings.catch_warnings():  # restores showwarning afterwards
             if os.environ.get("ZOO_DEBUG") != "1":
-                warnings.showwarning = _show_once(set())
+                warnings.showwarning = quiet.one_line_warnings()
             return main(cfg)
     except KeyboardInterrupt:
         _remove_unstarted_run_dirs()
@@ -350,12 +338,11 @@ def starting_point(cfg):
         raise ValueError(f"--init-from must be {cfg.model!r} (the shipped model of --model) or a directory "
                          f"holding a trained {cfg.model}, got {cfg.init_from!r}.")
     sizes = init.get_config()
-    for field in dataclasses.fields(cfg):  # a size flag given another value than the model's is not ignored silently
-        value = getattr(cfg, field.name)
-        if field.name in SIZE_FLAGS and field.name in sizes and value not in (field.default, sizes[field.name]):
-            flag = "--" + field.name.replace("_", "-")
-            raise ValueError(f"{flag} {value}: --init-from {cfg.init_from} keeps its sizes ({flag} "
-                             f"{sizes[field.name]}); leave {flag} out, or train a new model without --init-from.")
+    for name in SIZE_FLAGS:  # a size flag given another value than the model's is not ignored silently
+        if hasattr(cfg, name) and name in sizes and changed(cfg, name) and getattr(cfg, name) != sizes[name]:
+            flag = "--" + name.replace("_", "-")
+            raise ValueError(f"{flag} {getattr(cfg, name)}: --init-from {cfg.init_from} keeps its sizes ({flag} "
+                             f"{sizes[name]}); leave {flag} out, or train a new model without --init-from.")
     return init
 
 
