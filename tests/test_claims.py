@@ -31,6 +31,7 @@ import pytest
 import sacrebleu
 import tensorflow as tf
 
+import zoo
 from zoo import saving
 from zoo.callbacks import StepBackup
 from zoo.decoding import Decoder, length_penalty
@@ -185,7 +186,7 @@ def test_loaded_translator_keeps_each_tokenizer_on_its_side(tiny_translator, tin
     for v in model.weights:
         v.assign(np.asarray(v.numpy(), np.float16).astype(v.dtype))
     saving.save(model, tmp_path / "model", "lstm-seq2seq-attn")
-    loaded = saving.load(tmp_path / "model")
+    loaded = zoo.load(tmp_path / "model")
     assert model.source_proto != model.target_proto
     assert loaded.source_proto == model.source_proto and loaded.target_proto == model.target_proto
     sources = tiny_corpus[0][:4]
@@ -325,7 +326,7 @@ def test_a_kill_inside_save_leaves_the_old_model_whole(tiny_char_model, tmp_path
     with pytest.raises(_Killed):
         saving.save(new, target, "char-lstm", {"version": "new"}, logs=logs)
     monkeypatch.undo()
-    loaded = saving.load(target)
+    loaded = zoo.load(target)
     assert saving.read_json(target / "card.json")["version"] == "old"
     for got, want in zip(_weights(loaded), old_weights, strict=True):
         np.testing.assert_array_equal(np.asarray(got, np.float16), want)

@@ -60,7 +60,7 @@ def assert_loads_the_same(model, name, directory):
     saving.save(model, directory, name)
     stored, cells = write_old_layout(model, directory)
     assert cells and stored == len(model.weights) - sum(len(cell.weights) - 3 for cell in cells)  # 3 arrays a cell
-    loaded = saving.load(directory)
+    loaded = zoo.load(directory)
     assert len(loaded.weights) == len(model.weights)
     for got, expected in zip(loaded.weights, model.weights, strict=True):
         assert got.path.split("/")[-1] == expected.path.split("/")[-1]
@@ -108,7 +108,7 @@ def test_a_file_that_fits_no_layout_is_still_an_error(tiny_char_model, tmp_path)
     card["weights_sha256"] = saving.sha256(directory / saving.WEIGHTS)
     (directory / "card.json").write_text(json.dumps(card))
     with pytest.raises(ValueError, match=rf"holds {stored - 1} arrays that do not match the {len(model.weights)}"):
-        zoo.saving.load(directory)
+        zoo.load(directory)
 
 
 @pytest.mark.parametrize("kind", ["lstm", "gru"])

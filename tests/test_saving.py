@@ -40,7 +40,7 @@ if mode == "save":
 else:
     seen = set()
     for _ in range(n):
-        model = saving.load(directory)
+        model = zoo.load(directory)
         values = {float(x) for v in model.weights for x in np.unique(np.asarray(v))}
         assert len(values) == 1, f"a mix of versions: {sorted(values)[:5]}"
         seen |= values

@@ -1,10 +1,10 @@
 """Model registry: names -> builder functions, plus the trained models that ship.
 
-A leaf: it imports only the standard library and the catalogue of
-`zoo.models` (plain data). Names, tasks and descriptions come from that
-catalogue, so `list_models` and `info` answer without importing TensorFlow;
-`build` and `load` import the module that defines a model the first time it is
-needed, and that module's `@register` decorators fill in the builders.
+A leaf: it imports only the standard library, `zoo.io` and the catalogue of
+`zoo.models` (plain data), where each shipped model is declared once. Names,
+tasks and descriptions come from that catalogue, so `list_models` and `info`
+answer without importing TensorFlow; `build` and `load` import a builder's
+module the first time it is needed. `register` adds a model of your own.
 """
 
 import difflib
@@ -18,7 +18,7 @@ from zoo.io import read_json
 from zoo.models import CATALOGUE
 
 MODELS_ENV = "ZOO_MODELS_DIR"
-_REGISTRY = {}  # name -> {"builder", "task", "description"}, filled by @register
+_REGISTRY = {}  # name -> {"builder", "task", "description"}: models of your own, added by @register
 
 
 def models_dir():
@@ -27,20 +27,11 @@ def models_dir():
 
 
 def register(name, task, description):
-    """Decorator registering a builder function under a kebab-case `name`.
-
-    A name declared in `zoo.models.CATALOGUE` must be registered with the task
-    and description declared there.
-    """
-    if name in CATALOGUE and CATALOGUE[name][1:] != (task, description):
-        raise ValueError(
-            f"register({name!r}, task={task!r}, description={description!r}) disagrees with "
-            f"zoo.models.CATALOGUE, which declares task={CATALOGUE[name][1]!r}, "
-            f"description={CATALOGUE[name][2]!r}."
-        )
+    """Decorator registering a builder function of your own under a kebab-case
+    `name` (the zoo's own models are declared in `zoo.models.CATALOGUE`)."""
 
     def decorator(builder):
-        if name in _REGISTRY:
+        if name in _REGISTRY or name in CATALOGUE:
             raise ValueError(f"A model named {name!r} is already registered.")
         _REGISTRY[name] = {"builder": builder, "task": task, "description": description}
         return builder
@@ -106,12 +97,10 @@ def describe(name):
 def _builder(name):
     """The builder of `name`, importing the module that defines it if needed."""
     _check_name(name)
-    if name not in _REGISTRY:
-        module = CATALOGUE[name][0]
-        importlib.import_module(module)
-        if name not in _REGISTRY:
-            raise ValueError(f"zoo.models.CATALOGUE declares {name!r} in {module}, which does not register it.")
-    return _REGISTRY[name]["builder"]
+    if name in _REGISTRY:
+        return _REGISTRY[name]["builder"]
+    module, function = CATALOGUE[name][0].split(":")
+    return getattr(importlib.import_module(module), function)
 
 
 def read_card(name):
@@ -193,11 +182,11 @@ def load(name, weights="pretrained", **overrides):
         **overrides: builder arguments (only with `weights=None`).
     """
     if _is_model_directory(name) and weights == "pretrained" and not overrides:
-        from zoo import saving
+        from zoo import saving  # numpy and the model code stay out of import time
 
-        return saving.load(Path(os.fsdecode(name)))
+        return saving.load(Path(os.fsdecode(name)), build)
     if _is_keras_file(name) and weights == "pretrained" and not overrides:
-        for module in sorted({entry[0] for entry in CATALOGUE.values()}):
+        for module in sorted({entry[0].split(":")[0] for entry in CATALOGUE.values()}):
             importlib.import_module(module)  # registers the zoo's classes with Keras
         import keras
 
@@ -226,4 +215,4 @@ def load(name, weights="pretrained", **overrides):
             )
     from zoo import saving  # numpy and the model code stay out of import time
 
-    return saving.load(directory, expected_name=name)
+    return saving.load(directory, build, expected_name=name)

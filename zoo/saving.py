@@ -113,20 +113,20 @@ def _write(model, folder, name, card, logs=None):
     (folder / "card.json").write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n")
 
 
-def load(directory, expected_name=None):
+def load(directory, build, expected_name=None):
     """Loads a model written by `save`; any missing or corrupt file is an
-    error that names it. Holds a shared lock while reading, so a concurrent
-    `save` of the same directory cannot swap it mid-way."""
+    error that names it. `build(name, **config)` makes the untrained model
+    (`zoo.registry.build`: `zoo.load` is the way in). Holds a shared lock
+    while reading, so a concurrent `save` of the same directory cannot swap
+    it mid-way."""
     directory = Path(directory)
     with _locked(directory, exclusive=False):
         if not directory.is_dir():
             raise FileNotFoundError(f"Cannot load a model from {directory}: it is not a directory.")
-        return _load(directory, expected_name)
+        return _load(directory, build, expected_name)
 
 
-def _load(directory, expected_name):
-    from zoo.registry import build  # the registry loads models through here
-
+def _load(directory, build, expected_name):
     config_path, weights_path = directory / "config.json", directory / WEIGHTS
     for path in (config_path, weights_path):
         if not path.is_file():
@@ -180,7 +180,7 @@ def _load(directory, expected_name):
             raise ValueError(f"{members} is corrupt: it should hold the folders 0 to {len(numbers) - 1}, "
                              f"got {numbers}.")
         try:
-            model.set_members([_load(members / str(i), name) for i in numbers])
+            model.set_members([_load(members / str(i), build, name) for i in numbers])
         except ValueError as e:
             raise ValueError(f"Cannot load the ensemble in {directory}: {e}") from e
     return model

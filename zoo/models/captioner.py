@@ -13,7 +13,6 @@ from zoo.data.tokenizers import BOS, EOS, PAD, UNK, WordVocabulary
 from zoo.layers import AttentionDecoder, BahdanauAttention, LSTMCell
 from zoo.metrics import sum_over_replicas
 from zoo.models.base import DeepOutput, ZooModel
-from zoo.registry import register
 
 
 @keras.saving.register_keras_serializable(package="zoo")
@@ -389,14 +388,10 @@ def _is_one_image(image):
     return type(image).__module__.startswith("PIL.")
 
 
-@register("sat-lstm-squeezenet", task="captioning",
-          description="Show, attend and tell: SqueezeNet v1.1 feature grid, LSTM decoder with Bahdanau attention")
 def sat_lstm_squeezenet(**kwargs):
     return Captioner(**{"encoder": "squeezenet1.1", "attention": True, **kwargs})
 
 
-@register("lstm-squeezenet", task="captioning",
-          description="SqueezeNet v1.1 mean feature, LSTM decoder without attention (baseline)")
 def lstm_squeezenet(**kwargs):
     return Captioner(**{"encoder": "squeezenet1.1", "attention": False, **kwargs})
 

@@ -13,7 +13,6 @@ from zoo.checks import finite_number, integer, positive_int, rate
 from zoo.data.tokenizers import UNKNOWN_ID, CharVocabulary
 from zoo.layers import GRUCell, LSTMCell, gate_activations
 from zoo.models.base import ZooModel
-from zoo.registry import register
 
 CELLS = {"lstm": LSTMCell, "gru": GRUCell}
 # The gates a picture shows by default: the sigmoid gates, each in [0, 1].
@@ -609,24 +608,12 @@ class CharRNN(ZooModel):
         }
 
 
-@register(
-    "char-lstm",
-    task="text-generation",
-    description="Character language model: embedding, stacked LSTM layers, "
-    "softmax over characters",
-)
 def char_lstm(**kwargs):
     """2 x 512 LSTM units on a 64-wide embedding: 3.32M parameters for tiny
     Shakespeare's 65 characters, about what 2 CPU cores train in an hour."""
     return CharRNN(**{"cell": "lstm", **kwargs})
 
 
-@register(
-    "char-gru",
-    task="text-generation",
-    description="Character language model: embedding, stacked GRU layers, "
-    "softmax over characters",
-)
 def char_gru(**kwargs):
     """2 x 592 GRU units: the parameter count of `char-lstm` (3.32M), so the
     two compare at equal size; a GRU step costs about 3/4 of an LSTM step."""

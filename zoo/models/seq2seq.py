@@ -15,7 +15,6 @@ from zoo.data.tokenizers import BOS, EOS, PAD, UNK, check_sentencepiece, read_se
 from zoo.data.translation import SENTENCE_LANGUAGES
 from zoo.layers import AttentionDecoder, BahdanauAttention, GRUCell, LSTMCell
 from zoo.models.base import DeepOutput, ZooModel
-from zoo.registry import register
 
 CELLS = {"lstm": LSTMCell, "gru": GRUCell}
 # The most source tokens (the end token included) the encoder reads at once: the
@@ -498,25 +497,17 @@ def _to_str(text):
     return (text.decode("utf-8") if isinstance(text, bytes) else text).strip()
 
 
-@register("lstm-seq2seq-attn", task="translation",
-          description="Bidirectional LSTM encoder, LSTM decoder with Bahdanau attention and input feeding")
 def lstm_seq2seq_attn(**kwargs):
     return Seq2Seq(**{"cell": "lstm", "attention": True, **kwargs})
 
 
-@register("gru-seq2seq-attn", task="translation",
-          description="Bidirectional GRU encoder, GRU decoder with Bahdanau attention and input feeding")
 def gru_seq2seq_attn(**kwargs):
     return Seq2Seq(**{"cell": "gru", "attention": True, **kwargs})
 
 
-@register("lstm-seq2seq-attn-en-es", task="translation",
-          description="lstm-seq2seq-attn for English to Spanish, trained on Tatoeba's spa-eng pairs")
 def lstm_seq2seq_attn_en_es(**kwargs):
     return lstm_seq2seq_attn(**kwargs)
 
 
-@register("lstm-seq2seq", task="translation",
-          description="Bidirectional LSTM encoder, LSTM decoder without attention (baseline)")
 def lstm_seq2seq(**kwargs):
     return Seq2Seq(**{"cell": "lstm", "attention": False, **kwargs})
