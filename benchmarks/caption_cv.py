@@ -12,7 +12,7 @@ with its 95% bootstrap interval over images (`zoo.metrics.caption_intervals`,
 1,000 draws, the same draws for every row of the same images: paired), and for
 cross-validated rows the mean and range of the per-fold scores.
 
-- Nearest-neighbour retrieval (`zoo.evaluate.nearest_neighbour_captions`)
+- Nearest-neighbour retrieval (`zoo.tasks.captioning.nearest_neighbour_captions`)
   needs no training: for each fold it retrieves from that fold's training images.
 - `--runs DIR ...`: models written by `recipes/caption.py --folds K --fold I`
   (DIR or DIR/model, with its card.json), each scored on the test images of its
@@ -68,8 +68,8 @@ quiet.quiet_tensorflow()  # before TensorFlow loads: no start-up lines a reader 
 import zoo  # noqa: E402
 from zoo.data.captions import cache_features  # noqa: E402
 from zoo.data.flickr8k import fold_images, load_flickr8k, normalize_caption, split_of  # noqa: E402
-from zoo.evaluate import nearest_neighbour_captions  # noqa: E402
 from zoo.metrics import caption_intervals, caption_scores, paired_caption_difference  # noqa: E402
+from zoo.tasks.captioning import nearest_neighbour_captions  # noqa: E402
 
 METRICS = ("bleu1", "bleu2", "bleu3", "bleu4", "cider")
 TUNING = [(beam, alpha) for beam in (1, 3, 5) for alpha in (0.0, 0.5, 1.0) if beam > 1 or alpha == 0.0]

@@ -24,8 +24,8 @@ import numpy as np  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import zoo  # noqa: E402
 from zoo.data.flickr8k import load_flickr8k, load_image, normalize_caption  # noqa: E402
-from zoo.evaluate import nearest_neighbour_captions  # noqa: E402
 from zoo.metrics import caption_scores  # noqa: E402
+from zoo.tasks.captioning import nearest_neighbour_captions  # noqa: E402
 
 
 def main(argv=None):

@@ -48,14 +48,15 @@ from zoo import decoding  # noqa: E402
 from zoo.data.tokenizers import BOS, EOS, UNK  # noqa: E402
 from zoo.data.translation import load_pairs  # noqa: E402
 from zoo.metrics import translation_scores  # noqa: E402
-from zoo.models.seq2seq import _to_str  # noqa: E402
+from zoo.tasks import translation
+from zoo.tasks.translation import _to_str  # noqa: E402
 
 
 def run(model, sentences, decode, batch_size, sort):
     """Translates like `Seq2Seq.translate` with `decode(source, max_length)`
     in place of its search: `(texts, seconds)`."""
     start = time.perf_counter()
-    ids = [parts[0] for parts in model._source_parts(sentences)]  # test sentences are one part each
+    ids = [parts[0] for parts in translation._source_parts(model, sentences)]  # test sentences are one part each
     order = sorted(range(len(ids)), key=lambda i: len(ids[i])) if sort else list(range(len(ids)))
     results = [None] * len(ids)
     for first in range(0, len(ids), batch_size):
@@ -65,7 +66,7 @@ def run(model, sentences, decode, batch_size, sort):
             source[row, : len(ids[i])] = ids[i]
         for i, sequence in zip(chunk, decode(source, 2 * source.shape[1] + 10)[0]):
             results[i] = sequence
-    texts = [_to_str(model._target_tokenizer.detokenize(s)) if len(s) else "" for s in results]
+    texts = [_to_str(model.target_tokenizer.detokenize(s)) if len(s) else "" for s in results]
     return texts, time.perf_counter() - start
 
 

@@ -29,12 +29,11 @@ its test BLEU-4 beats the shipped card's.
 
 import dataclasses
 import json
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-import zoo  # noqa: E402  light: the registry, no TensorFlow
-from zoo.data.captions import (  # noqa: E402
+import zoo
+from zoo import tasks
+from zoo.data.captions import (
     VIEWS,
     cache_features,
     caption_dataset,
@@ -43,12 +42,12 @@ from zoo.data.captions import (  # noqa: E402
     pairs_per_pass,
     text_captions,
 )
-from zoo.flags import FlagError, RunConfig, changed, flag, parse_config  # noqa: E402
+from zoo.flags import FlagError, RunConfig, changed, flag, parse_config
 
 
 @dataclasses.dataclass
 class Config(RunConfig):
-    model: str = flag("sat-lstm-squeezenet", "registered captioner", choices=tuple(zoo.list_models("*squeezenet*")))
+    model: str = flag("sat-lstm-squeezenet", "registered captioner", choices=tuple(tasks.CAPTIONING.models()))
     epochs: int = flag(30, "passes over the training captions", minimum=1)
     batch_size: int = flag(32, "captions per replica and step", minimum=1)
     learning_rate: float = flag(1e-3, "Adam's learning rate (halved when val loss stalls)", exclusive_minimum=0)
@@ -135,19 +134,19 @@ def augmentation_views(augment):
 if __name__ == "__main__":
     CFG = parse_args()  # before TensorFlow loads: --help and a mistaken flag answer at once
 
-from zoo import training  # noqa: E402, I001  before Keras: it imports TensorFlow without its start-up noise
+from zoo import training  # noqa: I001  before Keras: it imports TensorFlow without its start-up noise
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
+import keras
+import numpy as np
 
-from zoo import optimizers, viz  # noqa: E402
-from zoo.callbacks import CaptionValidation  # noqa: E402
-from zoo.data.flickr8k import load_image, normalize_caption  # noqa: E402
-from zoo.data.tokenizers import WordVocabulary  # noqa: E402
-from zoo.evaluate import evaluate_captioning  # noqa: E402
-from zoo.metrics import MaskedAccuracy, caption_scores, masked_cross_entropy  # noqa: E402
-from zoo.evaluate import nearest_neighbour_captions  # noqa: E402
-from zoo.io import atomic_write  # noqa: E402
+from zoo import optimizers, viz
+from zoo.callbacks import CaptionValidation
+from zoo.data.flickr8k import load_image, normalize_caption
+from zoo.data.tokenizers import WordVocabulary
+from zoo.tasks.captioning import evaluate as evaluate_captioning
+from zoo.metrics import MaskedAccuracy, caption_scores, masked_cross_entropy
+from zoo.tasks.captioning import nearest_neighbour_captions
+from zoo.io import atomic_write
 
 
 def build_model(cfg, vocabulary, init=None):
@@ -319,7 +318,7 @@ def main(cfg):
         atomic_write(run.run_dir / "attention.png", viz.to_png(figure))
         return results, {"test_bleu4": results[key]["bleu4"], f"val_{cfg.select}": validation.state[cfg.select]}
 
-    return training.finish(model, cfg, run, "captioning", data, validation, optimizer_steps, evaluate,
+    return training.finish(model, cfg, run, tasks.CAPTIONING.name, data, validation, optimizer_steps, evaluate,
                            (key, "bleu4"), data_key="dataset")
 
 

@@ -32,14 +32,13 @@ so about 50-95 minutes for the 8 epochs; the card records the real numbers.
 
 import dataclasses
 import math
-import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-import zoo  # noqa: E402  light: the registry, no TensorFlow
-from zoo.data.text import CORPORA, char_dataset, load_text, split_text, window_count  # noqa: E402
-from zoo.flags import FlagError, RunConfig, flag, parse_config, tasks_in_tf_config  # noqa: E402
+import zoo
+from zoo import tasks
+from zoo.data.text import CORPORA, char_dataset, load_text, split_text, window_count
+from zoo.flags import FlagError, RunConfig, flag, parse_config, tasks_in_tf_config
 
 # Where each corpus's samples start; the gate picture reads the first
 # characters of the validation text.
@@ -49,7 +48,7 @@ TARGET_NATS = {"tinyshakespeare": 1.45}  # the quality a shipped model must reac
 
 @dataclasses.dataclass
 class Config(RunConfig):
-    model: str = flag("char-lstm", "registered character model", choices=tuple(zoo.list_models("char-*")))
+    model: str = flag("char-lstm", "registered character model", choices=tuple(tasks.TEXT_GENERATION.models()))
     corpus: str = flag("tinyshakespeare", "training text", choices=tuple(sorted(CORPORA)))
     epochs: int = flag(8, "passes over the training text (about 1.0M characters each)", minimum=1)
     time_budget_minutes: float = flag(0.0, "stop after the first epoch past this many minutes (0: none; one "
@@ -90,17 +89,17 @@ def check_flags(cfg):
 if __name__ == "__main__":
     CFG = parse_args()  # before TensorFlow loads: --help and a mistaken flag answer at once
 
-from zoo import training  # noqa: E402, I001  before Keras: it imports TensorFlow without its start-up noise
+from zoo import training  # noqa: I001  before Keras: it imports TensorFlow without its start-up noise
 
-import keras  # noqa: E402
-import tensorflow as tf  # noqa: E402
+import keras
+import tensorflow as tf
 
-from zoo import optimizers, viz  # noqa: E402
-from zoo.callbacks import BestCheckpoint  # noqa: E402
-from zoo.data.pipeline import count_batches  # noqa: E402
-from zoo.data import user_files  # noqa: E402
-from zoo.data.tokenizers import CharVocabulary  # noqa: E402
-from zoo.io import atomic_write  # noqa: E402
+from zoo import optimizers, viz
+from zoo.callbacks import BestCheckpoint
+from zoo.data.pipeline import count_batches
+from zoo.data import user_files
+from zoo.data.tokenizers import CharVocabulary
+from zoo.io import atomic_write
 
 
 def bits_per_character(y_true, y_pred):
@@ -256,7 +255,7 @@ def main(cfg):
                    "log_loss_seconds": round(seconds, 1), "generate_chars_per_second": round(chars_per_second)}
         return metrics, {"val_log_loss": nats, "val_bits_per_character": nats / math.log(2)}
 
-    return training.finish(model, cfg, run, "text-generation", data, best, optimizer_steps, evaluate,
+    return training.finish(model, cfg, run, tasks.TEXT_GENERATION.name, data, best, optimizer_steps, evaluate,
                            ("val_log_loss",), higher_is_better=False, data_key="corpus", hparams=False)
 
 

@@ -18,15 +18,14 @@ saved_models/<model>/ if its test BLEU beats the shipped card's.
 """
 
 import dataclasses
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-import zoo  # noqa: E402  light: the registry, no TensorFlow
-from zoo.data.translation import SENTENCE_LANGUAGES, load_pairs, pairs  # noqa: E402
-from zoo.flags import FlagError, RunConfig, changed, flag, parse_config  # noqa: E402
+import zoo
+from zoo import tasks
+from zoo.data.translation import SENTENCE_LANGUAGES, load_pairs, pairs
+from zoo.flags import FlagError, RunConfig, changed, flag, parse_config
 
-TRANSLATORS = tuple(zoo.list_models("*seq2seq*"))
+TRANSLATORS = tuple(tasks.TRANSLATION.models())
 
 
 @dataclasses.dataclass
@@ -101,18 +100,18 @@ def source_language(cfg, init=None):
 if __name__ == "__main__":
     CFG = parse_args()  # before TensorFlow loads: --help and a mistaken flag answer at once
 
-from zoo import training  # noqa: E402, I001  before Keras: it imports TensorFlow without its start-up noise
+from zoo import training  # noqa: I001  before Keras: it imports TensorFlow without its start-up noise
 
-import keras  # noqa: E402
-import tensorflow as tf  # noqa: E402
+import keras
+import tensorflow as tf
 
-from zoo import optimizers, viz  # noqa: E402
-from zoo.callbacks import BestCheckpoint  # noqa: E402
-from zoo.data import tokenizers, user_files  # noqa: E402
-from zoo.data.pipeline import count_batches, encode, translation_dataset  # noqa: E402
-from zoo.evaluate import evaluate_translation  # noqa: E402
-from zoo.metrics import MaskedAccuracy, masked_cross_entropy, translation_scores  # noqa: E402
-from zoo.io import atomic_write  # noqa: E402
+from zoo import optimizers, viz
+from zoo.callbacks import BestCheckpoint
+from zoo.data import tokenizers, user_files
+from zoo.data.pipeline import count_batches, encode, translation_dataset
+from zoo.tasks.translation import evaluate as evaluate_translation
+from zoo.metrics import MaskedAccuracy, masked_cross_entropy, translation_scores
+from zoo.io import atomic_write
 
 
 def build_model(cfg, protos, init=None):
@@ -271,7 +270,7 @@ def main(cfg):
                                        limit=50 if cfg.smoke else None)
         return results, {"test_bleu": results[key]["bleu"], "val_bleu": bleu.state["bleu"]}
 
-    return training.finish(model, cfg, run, "translation", data_card, bleu, optimizer_steps, evaluate,
+    return training.finish(model, cfg, run, tasks.TRANSLATION.name, data_card, bleu, optimizer_steps, evaluate,
                            (key, "bleu"), data_key="pair")
 
 

@@ -19,7 +19,7 @@ from PIL import Image
 import zoo
 from zoo.data import download, flickr8k, tokenizers
 from zoo.data.text import UNKNOWN_ID, CharVocabulary
-from zoo.models import char_rnn
+from zoo.tasks import text_generation, translation
 
 ANSI = "\x1b["
 # The sizes of tests/conftest.py's tiny models (built here once per module, not once per case).
@@ -100,13 +100,13 @@ def read_as_one(translations, sources):
 
 def spy_decode(model, monkeypatch):
     """Records the source batches `translate` hands to the decoder."""
-    batches, decode = [], model._decode
+    batches, decode = [], translation._decode
 
-    def recording(source, *args, **kwargs):
+    def recording(model, source, *args, **kwargs):
         batches.append(np.array(source))
-        return decode(source, *args, **kwargs)
+        return decode(model, source, *args, **kwargs)
 
-    monkeypatch.setattr(model, "_decode", recording)
+    monkeypatch.setattr(translation, "_decode", recording)
     return batches
 
 
@@ -143,7 +143,7 @@ def test_characters_outside_the_source_vocabulary_are_named_in_a_warning(transla
 
 
 def test_text_beyond_the_encoder_limit_is_translated_in_full(translator, monkeypatch):
-    from zoo.models.seq2seq import MAX_SOURCE_TOKENS
+    from zoo.tasks.translation import MAX_SOURCE_TOKENS
 
     sentences = SENTENCES * 25
     text = " ".join(sentences)
@@ -189,7 +189,7 @@ def test_sentence_languages_are_those_pysbd_knows():
     import pysbd.languages
 
     from zoo.data.translation import SENTENCE_LANGUAGES
-    from zoo.models.seq2seq import split_sentences
+    from zoo.tasks.translation import split_sentences
 
     assert SENTENCE_LANGUAGES == tuple(sorted(pysbd.languages.LANGUAGE_CODES))
     assert split_sentences("Mr. Smith came. He sat at 5 p.m. on a chair.", "en") == [
@@ -289,7 +289,7 @@ def keras_hub_in_one_piece(model, prompt, length, seed, sampler):
     ids = model.vocabulary.encode(prompt)
     tokens = np.zeros((1, len(ids) + length), np.int32)
     tokens[:, : len(ids)] = ids
-    state = model.read(tokens[:, : len(ids) - 1])
+    state = text_generation._read(model, tokens[:, : len(ids) - 1])
     never_unknown = np.zeros(model.vocabulary_size, np.float32)
     never_unknown[UNKNOWN_ID] = -1e9
 
@@ -314,14 +314,14 @@ def test_generation_in_chunks_equals_the_sampler_in_one_piece(char_model, monkey
     else:
         sampler = keras_hub.samplers.RandomSampler(seed=seed)
     expected = keras_hub_in_one_piece(char_model, "ab c", length, seed, sampler)
-    monkeypatch.setattr(char_rnn, "SAMPLING_CHUNK", 7)  # 7 runs of the compiled loop
+    monkeypatch.setattr(text_generation, "SAMPLING_CHUNK", 7)  # 7 runs of the compiled loop
     assert char_model.generate("ab c", length, seed=seed, **kwargs) == expected
 
 
 def test_values_of_top_k_and_top_p_share_one_trace_per_kind_of_sampler(monkeypatch):
     traced = []
-    compile_ = char_rnn._compile
-    monkeypatch.setattr(char_rnn, "_compile",
+    compile_ = text_generation._compile
+    monkeypatch.setattr(text_generation, "_compile",
                         lambda fn, signature: traced.append(fn.__name__) or compile_(fn, signature))
     keras.utils.set_random_seed(0)
     model = zoo.build("char-gru", vocabulary_size=11, **{**TINY, "dropout": 0.0})
@@ -553,7 +553,8 @@ def test_decoding_options_reach_the_search(tiny_translator, tiny_captioner):
     model = tiny_translator("lstm-seq2seq-attn")
     source = "Der Hund ist rot."
     assert isinstance(model.translate(source, beam_size=2, min_length=11, allow_unk=True, max_length=12), str)
-    ids = model._translate_ids(model._source_parts([source])[0][0], 1, 12, 0.0, 1, min_length=11)[0][0]
+    parts = translation._source_parts(model, [source])[0][0]
+    ids = translation._translate_ids(model, parts, 1, 12, 0.0, 1, min_length=11)[0][0]
     assert len(ids) >= 11  # the end token was masked for 11 steps
     with pytest.raises(TypeError, match="allow_unk"):
         model.translate(source, allow_unk="yes")

@@ -6,6 +6,7 @@ import tensorflow as tf
 from keras import ops
 
 from zoo import decoding
+from zoo.tasks import translation
 
 BOS, EOS, UNK, VOCAB = 0, 1, 2, 6
 
@@ -304,7 +305,7 @@ def test_translation_models_decode_like_the_reference(tiny_translator, name):
     source[1, 4:], source[2, 2:] = 0, 0  # padding
     for beam_size in (1, 3):
         for allow_unk in (True, False):
-            found = model._decode(source, beam_size, 12, 0.6, allow_unk=allow_unk)
+            found = translation._decode(model, source, beam_size, 12, 0.6, allow_unk=allow_unk)
             expected = model_reference(model, source, beam_size, 12, 0.6, model.encode, not allow_unk)
             if not model.use_attention:
                 assert found[1] == [None] * 4
@@ -330,7 +331,7 @@ def test_exported_translator_decodes_like_translate_and_takes_an_empty_batch(tin
     import keras
     import tensorflow_text  # noqa: F401  (registers the SentencePiece ops)
 
-    from zoo.export import export_translator
+    from zoo.tasks.translation import export as export_translator
 
     keras.utils.set_random_seed(3)
     model = tiny_translator("lstm-seq2seq-attn")
@@ -366,11 +367,11 @@ def test_shipped_translator_compiled_search_matches_the_eager_one_on_test_2016(m
     import zoo
     from zoo.data.translation import load_pairs
     from zoo.metrics import translation_scores
-    from zoo.models.seq2seq import _to_str
+    from zoo.tasks.translation import _to_str
 
     model = zoo.load("lstm-seq2seq-attn")
     sources, references = load_pairs("de-en", "test")
-    ids = [parts[0] for parts in model._source_parts(sources)[0]]
+    ids = [parts[0] for parts in translation._source_parts(model, sources)[0]]
     order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
     for beam_size in (1, 5):
         found, expected = [None] * len(ids), [None] * len(ids)
@@ -380,12 +381,12 @@ def test_shipped_translator_compiled_search_matches_the_eager_one_on_test_2016(m
             for row, i in enumerate(chunk):
                 source[row, : len(ids[i])] = ids[i]
             limit = 2 * source.shape[1] + 10
-            compiled = model._decode(source, beam_size, limit, 0.6)[0]
+            compiled = translation._decode(model, source, beam_size, limit, 0.6)[0]
             eager = model.search.reference(source, beam_size, limit, 0.6)[0]
             for i, a, b in zip(chunk, compiled, eager):
                 found[i], expected[i] = list(a), list(b)
         same = np.mean([a == b for a, b in zip(found, expected)])
-        detokenize = lambda s: _to_str(model._target_tokenizer.detokenize(np.array(s))) if s else ""  # noqa: E731
+        detokenize = lambda s: _to_str(model.target_tokenizer.detokenize(np.array(s))) if s else ""  # noqa: E731
         texts = [[detokenize(s) for s in x] for x in (found, expected)]
         bleu = [translation_scores(t, references)["bleu"] for t in texts]
         assert same == 1.0 if beam_size == 1 else same >= 0.99
@@ -399,7 +400,7 @@ def test_exported_captioner_captions_like_caption_and_takes_an_empty_batch(tiny_
     import keras
     from PIL import Image
 
-    from zoo.export import export_captioner
+    from zoo.tasks.captioning import export as export_captioner
 
     keras.utils.set_random_seed(5)
     model = tiny_captioner("sat-lstm-squeezenet")
@@ -434,11 +435,11 @@ def test_export_refuses_a_model_it_cannot_serve(tmp_path):
 
 
 def test_litert_export_refuses_a_model_that_is_not_a_character_model(tiny_translator, tmp_path):
-    from zoo import lite
+    from zoo.tasks import text_generation
 
     for model, name in ((tiny_translator("lstm-seq2seq-attn"), "Seq2Seq"), ("char-lstm", "str")):
         with pytest.raises(ValueError, match=f"`model` must be a character model .*, got {name}\\."):
-            lite.export(model, tmp_path / "lite")
+            text_generation.export_litert(model, tmp_path / "lite")
     assert not (tmp_path / "lite").exists()
 
 

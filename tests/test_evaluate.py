@@ -5,8 +5,10 @@ import types
 import pytest
 
 from zoo.data.translation import load_pairs
-from zoo.evaluate import evaluate_captioning, evaluate_translation, quick_check
+from zoo.evaluate import quick_check
 from zoo.metrics import translation_scores
+from zoo.tasks.captioning import evaluate as evaluate_captioning
+from zoo.tasks.translation import evaluate as evaluate_translation
 
 
 class EchoTranslator:
@@ -120,3 +122,24 @@ def test_a_model_trained_on_a_fold_is_evaluated_on_that_folds_test_images(mirror
     assert check["slice"] == "first 20 test images of fold 1 of 5, greedy"
     again = tasks.get("captioning").evaluate_card(model, card, beam_size=1, limit=20)
     assert check["bleu4"] == again["greedy"]["bleu4"]
+
+
+def test_paired_translation_difference_is_sacrebleus_difference_with_a_bootstrap_interval():
+    import sacrebleu
+
+    from zoo.metrics import paired_translation_difference
+
+    references = ["A man rides a red bicycle.", "Two dogs play in the snow.", "A woman reads a book.",
+                  "Children run on the beach.", "An old man sits on a bench."]
+    good = ["A man rides a bicycle.", "Two dogs play in snow.", "A woman reads a book.",
+            "Children run on a beach.", "An old man sits on the bench."]
+    poor = ["A man.", "Dogs in the snow.", "A woman is here.", "Children.", "A man sits."]
+    result = paired_translation_difference(good, poor, references, resamples=200, seed=1)
+    expected = sacrebleu.corpus_bleu(good, [references]).score - sacrebleu.corpus_bleu(poor, [references]).score
+    assert result["difference"] == round(expected, 2)
+    low, high = result["interval"]
+    assert 0 < low <= result["difference"] <= high and result["a_better"] == 1.0
+    assert paired_translation_difference(poor, poor, references, resamples=50) == {
+        "difference": 0.0, "interval": (0.0, 0.0), "a_better": 0.0}
+    with pytest.raises(ValueError, match="same length, got 4 and 5"):
+        paired_translation_difference(good[:4], poor, references)

@@ -46,3 +46,33 @@ def test_atomic_write_refuses_other_data(tmp_path):
     with pytest.raises(TypeError, match="data_or_writer.*int"):
         io.atomic_write(tmp_path / "x", 3)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_directory_is_published_whole_and_a_second_writer_is_refused(tmp_path):
+    from zoo.io import publish, staging_dir
+
+    target = tmp_path / "export"
+    first, second = staging_dir(target), staging_dir(target)
+    (first / "a.txt").write_text("first")
+    (second / "a.txt").write_text("second")
+    assert publish(first, target) == target
+    with pytest.raises(FileExistsError, match=f"{target} was written by another export meanwhile"):
+        publish(second, target, "export")
+    assert (target / "a.txt").read_text() == "first" and sorted(p.name for p in tmp_path.iterdir()) == ["export"]
+
+
+def test_what_a_killed_writer_left_is_removed_by_the_next_write(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from zoo.io import staging_dir
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    left = tmp_path / f".model.{dead.stdout.strip()}.abc123"  # a writer that no longer runs
+    alive = tmp_path / f".model.{os.getpid()}.def456"  # one still writing
+    for folder in (left, alive):
+        folder.mkdir()
+        (folder / "weights.npz").write_bytes(b"half")
+    staging = staging_dir(tmp_path / "model")
+    assert not left.exists() and alive.exists() and staging.parent == tmp_path

@@ -122,7 +122,7 @@ def test_captioning_on_own_images(mirror, tmp_path, shipped_untouched, capsys):
     from zoo.cli import main
     from zoo.data import user_files
     from zoo.data.flickr8k import read_captions
-    from zoo.evaluate import evaluate_captioning
+    from zoo.tasks.captioning import evaluate as evaluate_captioning
 
     source = Path(mirror) / "flickr8k"
     captions = read_captions(source / "captions.txt")

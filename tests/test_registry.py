@@ -90,7 +90,7 @@ def test_every_catalogue_entry_builds_a_model_of_its_task():
     from zoo.models import CATALOGUE
 
     for name, (builder, task, description) in CATALOGUE.items():
-        assert registry._builder(name).__module__ == builder.split(":")[0]
+        assert registry.builder(name).__module__ == builder.split(":")[0]
         assert zoo.info(name)["task"] == task and zoo.info(name)["description"] == description
     assert zoo.build("char-gru", vocabulary_size=5, units=4, embedding_dim=2).task == "text-generation"
 

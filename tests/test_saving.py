@@ -11,6 +11,7 @@ import pytest
 
 import zoo
 from zoo import saving
+from zoo.io import atomic_write
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -23,6 +24,7 @@ import sys
 import numpy as np
 import zoo
 from zoo import saving
+from zoo.io import atomic_write
 from zoo.data.text import CharVocabulary
 
 mode, directory, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
@@ -69,8 +71,8 @@ def test_concurrent_saves_and_loads_see_whole_models(tmp_path):
 
 def test_atomic_write_leaves_no_temporary_file(tmp_path):
     path = tmp_path / "best.json"
-    saving.atomic_write(path, '{"a": 1}')
-    saving.atomic_write(path, b'{"a": 2}')
+    atomic_write(path, '{"a": 1}')
+    atomic_write(path, b'{"a": 2}')
     assert json.loads(path.read_text()) == {"a": 2} and [p.name for p in tmp_path.iterdir()] == ["best.json"]
 
 

@@ -4,6 +4,7 @@ and its training logs are there (or the card says why not)."""
 
 import json
 import math
+from pathlib import Path
 
 import pytest
 import tensorflow as tf
@@ -12,6 +13,8 @@ from tensorboard.backend.event_processing import event_accumulator
 import zoo
 from zoo import registry
 from zoo.evaluate import quick_check
+
+SAVED_MODELS = Path(__file__).resolve().parent.parent / "saved_models"
 
 SHIPPED = sorted(p.parent.name for p in registry.models_dir().glob("*/card.json"))
 TOLERANCE = {"bleu": 0.5, "bleu4": 0.5, "log_loss": 2e-3}  # other CPUs round differently, a broken model does not
@@ -68,3 +71,23 @@ def test_training_logs_ship_or_the_card_says_why_not(name):
         expected = expected[key]
     assert math.isclose(float(hparams[test_tag]), expected, abs_tol=1e-3)
     assert {"epoch_loss"} <= set(_final_scalars(logs / "train"))
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in SAVED_MODELS.iterdir()))
+def test_every_shipped_model_has_a_model_card_whose_numbers_are_its_card_json(name):
+    from zoo.cards import front_matter, model_card
+
+    directory = SAVED_MODELS / name
+    card = json.loads((directory / "card.json").read_text(encoding="utf-8"))
+    text = (directory / "README.md").read_text(encoding="utf-8")
+    assert text == model_card(card)  # written from card.json, nothing typed by hand
+    results = front_matter(text)["model-index"][0]["results"][0]
+    for metric in results["metrics"]:  # each number is one of card.json's
+        assert metric["value"] in _numbers(card["metrics"])
+    assert results["metrics"] and results["dataset"]["split"] == card["metrics"].get("split", "val")
+
+
+def _numbers(tree):
+    if isinstance(tree, dict):
+        return [n for value in tree.values() for n in _numbers(value)]
+    return [tree] if isinstance(tree, (int, float)) and not isinstance(tree, bool) else []

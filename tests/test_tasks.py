@@ -17,7 +17,9 @@ def test_the_task_table_covers_every_task_of_the_registry():
     verbs = build_parser()._subparsers._group_actions[0].choices
     for name, task in tasks.TASKS.items():
         assert task.name == name and task.verb in verbs and tasks.for_verb(task.verb) is task
-        assert callable(tasks._import(task.evaluate)) and callable(tasks._import(task.export))
+        module = task.module()
+        assert all(callable(getattr(module, f)) for f in ("evaluate", "quick_check", "export", "held_out", "command"))
+        assert set(task.models()) == {n for n in zoo.list_models() if registry.describe(n)["task"] == name}
         assert "{name}" in task.usage and task.splits
 
 

@@ -63,6 +63,8 @@ def probability(text):
     return _number(float, text, lambda v: 0 < v <= 1, "a number in (0, 1]")
 
 
+CHECKERS = {"positive_int": positive_int, "non_negative_int": non_negative_int, "temperature": temperature,
+            "probability": probability}
 WEIGHTS = {"default": "pretrained", "metavar": "DIR",
            "help": "a model directory a recipe wrote (<run-dir>/model) instead of the shipped model"}
 
@@ -77,33 +79,14 @@ def build_parser():
     p.add_argument("pattern", nargs="?", default=None, help="fnmatch pattern, e.g. '*lstm*'")
     p = commands.add_parser("info", parents=[common], help="task, description and card of a model")
     p.add_argument("name", help="a registered name, or a directory a recipe saved (a run's model/)")
-    p = commands.add_parser("translate", parents=[common], help="translate sentences with a shipped model")
-    p.add_argument("sentences", nargs="+", help="texts to translate, each printed on a line; '-' reads them from "
-                                                "standard input, a text a line")
-    p.add_argument("--model", default="lstm-seq2seq-attn", help="a translation model (default: %(default)s)")
-    p.add_argument("--beam-size", type=positive_int, default=5, help="1 for greedy decoding (default: %(default)s)")
-    p.add_argument("--weights", **WEIGHTS)
-    p = commands.add_parser("generate", parents=[common], help="continue a prompt with a character model")
-    p.add_argument("name", nargs="?", default="char-lstm", help="a text-generation model (default: %(default)s)")
-    p.add_argument("--prompt", default="\n", help="text to continue (printed first)")
-    p.add_argument("--length", type=positive_int, default=300, help="characters to generate (default: %(default)s)")
-    p.add_argument("--temperature", type=temperature, default=0.8, help="0 for greedy (default: %(default)s)")
-    p.add_argument("--top-k", type=positive_int, default=None, help="sample among the k likeliest characters")
-    p.add_argument("--top-p", type=probability, default=None, help="sample within this probability mass, in (0, 1]")
-    p.add_argument("--seed", type=non_negative_int, default=None, help="for a reproducible sample")
-    p.add_argument("--num-samples", type=positive_int, default=1,
-                   help="independent samples, at most 16,384 (default: %(default)s)")
-    p.add_argument("--litert", choices=["float32", "int8"], default=None,
-                   help="run the sampling loop in LiteRT with weights of this type (int8: about 2x faster)")
-    p.add_argument("--weights", **WEIGHTS)
-    p = commands.add_parser("caption", parents=[common], help="caption image files with a shipped model")
-    p.add_argument("images", nargs="+", help="image files (any size; RGB, grayscale or CMYK); one that cannot be read "
-                                             "is an error line, the others are captioned (exit status 2)")
-    p.add_argument("--model", default="sat-lstm-squeezenet", help="a captioning model (default: %(default)s)")
-    p.add_argument("--beam-size", type=positive_int, default=3, help="1 for greedy decoding (default: %(default)s)")
-    p.add_argument("--attention", metavar="PNG", default=None,
-                   help="also save the first image captioned with each word's attention over it")
-    p.add_argument("--weights", **WEIGHTS)
+    for task in tasks.TASKS.values():  # each task's verb, with the flags its table entry declares
+        p = commands.add_parser(task.verb, parents=[common], help=task.help)
+        for flags, options in task.arguments:
+            options = dict(options)
+            if isinstance(options.get("type"), str):  # a checked number, by the name of its checker here
+                options["type"] = CHECKERS[options["type"]]
+            p.add_argument(*flags, **options)
+        p.add_argument("--weights", **WEIGHTS)
     p = commands.add_parser("export", parents=[common],
                             help="write a TF SavedModel of a model (serving, no zoo needed)")
     p.add_argument("name")
@@ -238,34 +221,19 @@ def _quiet(args):
     return quiet.filtered_stderr()
 
 
-def _sentences(sentences):
-    """The texts of `zoo translate`: its arguments, or with `-` the lines of standard input."""
-    if "-" not in sentences:
-        return sentences
-    if len(sentences) > 1:
-        raise UserError("'-' reads the texts from standard input, a text a line: give it alone.")
-    texts = []
-    for number, line in enumerate(sys.stdin.buffer.read().splitlines(), 1):
-        try:
-            texts.append(line.decode("utf-8"))
-        except UnicodeDecodeError as e:
-            raise UserError(f"standard input: line {number} is not UTF-8 text (byte {line[e.start]:#x}).") from None
-    return texts
-
-
 def _model_directory(args):
     """A directory a recipe wrote, given where a model's name goes (`zoo
     translate --model runs/x/model`, `zoo evaluate runs/x/model`): the name
     it holds, with --weights set to it, as `zoo info DIR` reads it."""
     import zoo
 
-    dest = {"translate": "model", "caption": "model", "generate": "name", "export": "name", "evaluate": "name"}
-    value = getattr(args, dest.get(args.command, ""), None)
+    dest = "model" if hasattr(args, "model") else "name"  # --model, or the first argument
+    value = getattr(args, dest, None) if hasattr(args, "weights") else None
     if not isinstance(value, str) or not os.path.isdir(value) or value in zoo.list_models():
         return
     if args.weights != "pretrained":
         raise UserError(f"{value} is a model directory and --weights {args.weights} another: give one of them.")
-    setattr(args, dest[args.command], zoo.info(value)["name"])  # a directory without config.json: named there
+    setattr(args, dest, zoo.info(value)["name"])  # a directory without config.json: named there
     args.weights = value
 
 
@@ -280,81 +248,36 @@ def _run(args):
         _print_list(names)
     elif args.command == "info":
         print(json.dumps(zoo.info(args.name), indent=2, ensure_ascii=False))
-    elif args.command == "translate":
-        _check_model(args.model, "translate", args.weights)
-        with _quiet(args):
-            model = zoo.load(args.model, weights=args.weights)
-            lines = model.translate(_sentences(args.sentences), beam_size=args.beam_size)
-        for line in lines:
-            print(line)
-    elif args.command == "generate":
-        if args.prompt == "":
-            raise UserError("--prompt must be non-empty text; leave it out to start after a line break.")
-        _check_model(args.name, "generate", args.weights)
-        with _quiet(args):
-            model = zoo.load(args.name, weights=args.weights)
-            options = {"temperature": args.temperature, "top_k": args.top_k, "top_p": args.top_p,
-                       "seed": args.seed, "num_samples": args.num_samples, "litert": args.litert}
-            if args.num_samples == 1:  # shown as it is written (a chunk at a time); Ctrl-C keeps what is shown
-                chunks = model.stream(args.prompt, args.length, **options)
-                print(args.prompt, end="", flush=True)
-                for chunk in chunks:
-                    print(chunk, end="", flush=True)
-                print()
-                return 0
-            texts = model.generate(args.prompt, args.length, **options)
-        for i, text in enumerate(texts):
-            print(("" if i == 0 else "\n" + "-" * 40 + "\n") + args.prompt + text)
-    elif args.command == "caption":
-        _check_model(args.model, "caption", args.weights)
-        if args.attention is not None:
+    elif args.command in {task.verb for task in tasks.TASKS.values()}:  # a task's verb: its module runs it
+        name = getattr(args, "model", None) or args.name
+        task = _check_model(name, args.command, args.weights)
+        if getattr(args, "attention", None) is not None:
             _check_new_path("--attention", args.attention, "file")
-        from zoo.data.flickr8k import load_image
-
         with _quiet(args):
-            model = zoo.load(args.model, weights=args.weights)
-            # Each unreadable image is one error line; the others are captioned all the same.
-            readable, unreadable = [], []
-            for path in args.images:
-                try:
-                    load_image(path, 8)
-                    readable.append(path)
-                except (ValueError, OSError) as e:
-                    unreadable.append(_one_line(e))
-            captions, maps = (model.caption(readable, beam_size=args.beam_size, return_attention=True)
-                              if readable else ([], []))
-        for path, caption in zip(readable, captions):
-            print(f"{_printable(path)}\t{caption}")
-        for message in unreadable:
-            print(f"zoo caption: error: {message}", file=sys.stderr)
-        if args.attention and readable:
-            from zoo import viz
-            from zoo.io import atomic_write
+            module = task.module()
 
-            words, weights = maps[0]
-            figure = viz.caption_attention_figure(load_image(readable[0], model.image_size), words, weights,
-                                                  captions[0])
-            Path(args.attention).parent.mkdir(parents=True, exist_ok=True)
-            atomic_write(args.attention, viz.to_png(figure))
-        return 2 if unreadable else 0
+            def load():
+                return zoo.load(name, weights=args.weights)
+
+            return module.command(args, load)
     elif args.command == "export":
         zoo.registry.describe(args.name)  # an unknown name first
         _check_new_path("directory", args.directory, "directory")
         task = _check_model(args.name, "export", args.weights)
-        if args.litert and task.verb != "generate":
-            raise UserError(f"--litert exports text-generation models; {args.name} is a {task.name} model.")
+        if args.litert and task is not tasks.TEXT_GENERATION:
+            raise UserError(f"--litert exports {tasks.TEXT_GENERATION.name} models; {args.name} is a {task.name} "
+                            f"model.")
         with _quiet(args):
+            model = zoo.load(args.name, weights=args.weights)
             if args.litert:
-                from zoo import lite
-
-                lite.export(zoo.load(args.name, weights=args.weights), args.directory, args.litert)
+                task.module().export_litert(model, args.directory, args.litert)
             else:
                 from zoo.export import export
 
-                export(zoo.load(args.name, weights=args.weights), args.directory)
+                export(model, args.directory)
         if args.litert:
             print(f"wrote {args.directory}: model.tflite (signatures sample and score) and tokens.json; "
-                  f"README.md, 'Serving without the zoo', runs it with ai_edge_litert")
+                  f"docs/exports.md runs it with ai_edge_litert")
         else:
             print(f"wrote {args.directory}: tf.saved_model.load it; its serving_default maps {task.serves}")
     elif args.command == "evaluate":
@@ -395,8 +318,9 @@ def _evaluate(args):
         split = task.check_split(args.split)
     except ValueError as e:
         raise UserError(str(e)) from None
-    if args.beam_size is not None and task.name == "text-generation":
-        raise UserError(f"--beam-size is for translation and captioning; {args.name} is a text-generation model, "
+    if args.beam_size is not None and task.beam is None:
+        decoding = " and ".join(t.name for t in tasks.TASKS.values() if t.beam is not None)
+        raise UserError(f"--beam-size is for {decoding}; {args.name} is a {task.name} model, "
                         f"scored by its loss on the text, without decoding.")
     progress = sys.stderr.isatty()  # asked before `_quiet` sends stderr through its filter's pipe
     # the data first (TensorFlow is not imported for it): a missing file is named at once

@@ -27,6 +27,18 @@ from zoo.checks import boolean, integer
 MAX_OUTPUT_TOKENS = 1024
 
 
+def require(condition, message):
+    """Inside an exported graph: an InvalidArgumentError with `message` (which
+    names the input) unless the boolean `condition` holds, so a SavedModel
+    refuses what the Python API refuses."""
+    return tf.debugging.Assert(tf.reduce_all(condition), [tf.constant(message)])
+
+
+def valid_utf8(strings):
+    """Per string: is it UTF-8 text (transcoding it replaces nothing)."""
+    return tf.equal(tf.strings.unicode_transcode(strings, "UTF-8", "UTF-8", errors="replace"), strings)
+
+
 def repeat_beams(tensors, beam_size):
     """Repeats each row `beam_size` times: `[b, ...] -> [b * beam_size, ...]`."""
     return [ops.repeat(t, beam_size, axis=0) for t in tensors]

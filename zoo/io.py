@@ -5,11 +5,14 @@ Standard library only, so any module (the registry included) may import it.
 - `sha256(path)`: the hex digest of a file, read in blocks.
 - `atomic_write(path, data_or_writer)`: a file replaced whole or not at all.
 - `read_json(path)`: a JSON object, or a ValueError naming the file.
+- `staging_dir(directory)` / `publish(staging, directory)`: a directory
+  written beside its place and renamed into it whole.
 """
 
 import hashlib
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -89,3 +92,43 @@ def read_json(path, what="a JSON object"):
     if not isinstance(value, dict):
         raise ValueError(f"{path} is corrupt: it should hold {what}, not {type(value).__name__} {value!r:.40}.")
     return value
+
+
+def staging_dir(directory):
+    """A new empty directory beside `directory` (`.<name>.<pid>.<random>`) to
+    write it in, then `publish` it. Staging directories of `directory` left
+    by a process that no longer runs (killed mid-write) are removed first."""
+    directory = Path(directory)
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    for stale in directory.parent.glob(f".{directory.name}.*"):
+        pid = stale.name[len(directory.name) + 2 :].split(".")[0]
+        if stale.is_dir() and pid.isdigit() and not _running(int(pid)):
+            shutil.rmtree(stale, ignore_errors=True)
+    staging = Path(tempfile.mkdtemp(dir=directory.parent, prefix=f".{directory.name}.{os.getpid()}."))
+    staging.chmod(0o755)
+    return staging
+
+
+def publish(staging, directory, what="directory"):
+    """Renames the finished `staging` to `directory`, which must not exist:
+    if another writer got there first, `staging` is removed and the
+    FileExistsError names `directory` (`what`: how to speak of it)."""
+    try:
+        if Path(directory).exists():
+            raise FileExistsError(directory)
+        os.rename(staging, directory)  # fails if a writer made `directory` meanwhile (not empty)
+    except OSError:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise FileExistsError(f"{directory} was written by another {what} meanwhile: give a new directory.") from None
+    return Path(directory)
+
+
+def _running(pid):
+    """Whether a process `pid` runs (or cannot be told: then it is kept)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True

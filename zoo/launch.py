@@ -8,7 +8,7 @@ Their output is interleaved line by line, each line prefixed with
 `[worker i]`. If a worker fails, the others are stopped at once (a
 multi-worker step would wait for them forever); the exit status is that of
 the first worker to fail, 0 if all succeed. On several machines, set TF_CONFIG
-on each yourself and run the script directly (see README).
+on each yourself and run the script directly (see docs/training.md).
 """
 
 import argparse

@@ -17,13 +17,24 @@ is reproducible for a seed, but not the same draw as the TensorFlow loop's
 Top-k and top-p set the logits outside the kept set to -1e9 first. The
 unknown id is never drawn.
 
-Used through `CharRNN.generate(..., litert="int8")` and `CharRNN.log_loss(...,
-litert="int8")`; `litert="float32"` runs the same loops with float32 weights
+Used through `generate(..., litert="int8")` and `log_loss(..., litert="int8")`
+(`zoo.tasks.text_generation`); `litert="float32"` runs the same loops with float32 weights
 (the TensorFlow loop's logits, to float rounding). `export` writes both loops
 at batch 1 to one LiteRT file (`zoo export NAME DIR --litert int8`).
 """
 
+import json
+import shutil
+import threading
+from pathlib import Path
+
 import numpy as np
+import tensorflow as tf
+from ai_edge_litert.interpreter import Interpreter
+from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+
+from zoo.data.tokenizers import UNKNOWN, UNKNOWN_ID
+from zoo.io import publish, staging_dir
 
 # Characters per run of the compiled loop, as the float32 path: between runs Ctrl-C is seen.
 SAMPLING_CHUNK = 256
@@ -39,8 +50,6 @@ def check_weights(litert):
 
 
 def _state_specs(model, batch_size):
-    import tensorflow as tf
-
     per_layer = 2 if model.cell_type == "lstm" else 1
     return [tf.TensorSpec([batch_size, model.units], tf.float32, name=f"state{i}")
             for i in range(per_layer * model.num_layers)]
@@ -54,8 +63,6 @@ def _nested(model, flat):
 
 def _step(model, ids, flat):
     """One step of `model` from flat states: (float32 logits, flat states)."""
-    import tensorflow as tf
-
     logits, nested = model.step(ids, _nested(model, flat))
     return tf.cast(logits, tf.float32), [tf.cast(s, tf.float32) for layer in nested for s in layer]
 
@@ -65,10 +72,6 @@ def sampling_program(model, batch_size, filtered):
     and the flat states, up to `SAMPLING_CHUNK` steps; `filtered` adds the
     top-k and top-p inputs and the ops that apply them (a third of a step's
     time at batch 1, so they are left out when not asked for)."""
-    import tensorflow as tf
-
-    from zoo.data.tokenizers import UNKNOWN_ID
-
     vocabulary, chunk = model.vocabulary_size, SAMPLING_CHUNK
     never_unknown = np.zeros(vocabulary, np.float32)
     never_unknown[UNKNOWN_ID] = _OUT
@@ -114,8 +117,6 @@ def scoring_program(model, length):
     """The function the interpreter runs to score text: from the flat states,
     the summed `-log p(target_j | ..., input_j)` over the first `steps` of
     `length` positions, and the states after them."""
-    import tensorflow as tf
-
     signature = [tf.TensorSpec([length], tf.int32, name="inputs"), tf.TensorSpec([length], tf.int32, name="targets"),
                  _state_specs(model, 1), tf.TensorSpec([], tf.int32, name="steps")]
 
@@ -135,9 +136,6 @@ def convert(function, weights="int8"):
     """The LiteRT flatbuffer of a `tf.function` with an input signature, its
     variables frozen into constants; `weights="int8"` stores every weight
     matrix as int8 (dynamic-range quantization), "float32" as they are."""
-    import tensorflow as tf
-    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
-
     # Frozen first: the weights become constants that the converter can quantize (and nothing is tracked).
     converter = tf.lite.TFLiteConverter.from_concrete_functions(
         [convert_variables_to_constants_v2(function.get_concrete_function())], tf.Module())
@@ -152,23 +150,10 @@ def export(model, directory, weights="int8"):
     and "score", sharing one copy of the weights, int8 or float32), and
     `tokens.json`: the character of each id (id 0, the unknown character,
     is "<unk>"), the chunk length of both loops and the names of the states.
-    Run it with `ai_edge_litert` and NumPy alone (README, "Serving without
-    the zoo"): "score" over the prompt but its last character gives the
-    states, "sample" draws up to `SAMPLING_CHUNK` characters from them with
-    the Gumbel noise it is given. The directory appears whole or not at all."""
-    import json
-    import shutil
-    import tempfile
-    from pathlib import Path
-
-    import tensorflow as tf
-    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
-
-    from zoo.models.char_rnn import CharRNN
-
-    if not isinstance(model, CharRNN):
-        raise ValueError(f"`model` must be a character model (`zoo.models.CharRNN`, e.g. `zoo.load('char-lstm')`), "
-                         f"got {type(model).__name__}.")
+    Run it with `ai_edge_litert` and NumPy alone (docs/exports.md): "score"
+    over the prompt but its last character gives the states, "sample" draws
+    up to `SAMPLING_CHUNK` characters from them with the Gumbel noise it is
+    given. The directory appears whole or not at all."""
     if not str(directory):
         raise ValueError("`directory` must be a new directory for the export, got ''.")
     directory = Path(directory)
@@ -185,8 +170,7 @@ def export(model, directory, weights="int8"):
         return tf.function(lambda *args: dict(zip(names, frozen(*args), strict=True)),
                            input_signature=inputs).get_concrete_function()
 
-    directory.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=directory.parent, prefix=f".{directory.name}."))
+    staging = staging_dir(directory)
     try:
         module = tf.Module()
         module.functions = {name: named(f) for name, f in programs.items()}
@@ -197,17 +181,13 @@ def export(model, directory, weights="int8"):
             converter.optimizations = [tf.lite.Optimize.DEFAULT]
         (staging / "model.tflite").write_bytes(converter.convert())
         shutil.rmtree(staging / "saved_model")
-        from zoo.data.tokenizers import UNKNOWN
-
         tokens = {"tokens": [UNKNOWN, *model.vocabulary.chars], "chunk": SAMPLING_CHUNK, "weights": weights,
                   "states": [spec.name for spec in _state_specs(model, 1)], "units": model.units}
         (staging / "tokens.json").write_text(json.dumps(tokens, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
-        staging.chmod(0o755)
-        staging.rename(directory)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    return directory
+    return publish(staging, directory, "export")
 
 
 class Runner:
@@ -217,15 +197,17 @@ class Runner:
     (1,464 against 3,161 characters/s for `char-lstm`'s int8 step)."""
 
     def __init__(self, flatbuffer, num_threads=1):
-        from ai_edge_litert.interpreter import Interpreter
-
         self.size = len(flatbuffer)
         self.interpreter = Interpreter(model_content=flatbuffer, num_threads=num_threads)
         self.run = self.interpreter.get_signature_runner()  # inputs by name, outputs "output_<position>"
+        # An interpreter holds one set of input and output buffers: two threads invoking it at
+        # once read each other's inputs or a buffer being written. One call at a time, outputs copied.
+        self._lock = threading.Lock()
 
     def __call__(self, **inputs):
-        out = self.run(**inputs)
-        return [out[f"output_{i}"] for i in range(len(out))]
+        with self._lock:
+            out = self.run(**inputs)
+            return [np.array(out[f"output_{i}"]) for i in range(len(out))]
 
 
 class _Loop:

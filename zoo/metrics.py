@@ -159,38 +159,60 @@ def paired_caption_difference(hypotheses_a, hypotheses_b, references, resamples=
     """
     _check_captions(hypotheses_a, references)
     _check_captions(hypotheses_b, references)
-    if isinstance(resamples, bool) or not isinstance(resamples, int) or resamples < 1:
-        raise ValueError(f"`resamples` must be a positive integer, got {resamples!r}.")
-    if not len(references):
-        raise ValueError("`references` must hold at least one image, got none.")
-    draws = np.random.default_rng(seed).integers(0, len(references), (resamples, len(references)))
-    everything = np.arange(len(references))[None]
-    bleu = sacrebleu.metrics.BLEU(lowercase=True)
-
-    def bleu4(stats, rows):
-        return np.array([bleu.compute_bleu(list(t[2:6]), list(t[6:10]), int(t[0]), int(t[1]), bleu.smooth_method,
-                                           bleu.smooth_value).score for t in stats[rows].sum(axis=1)])
-
+    draws = _draws(len(references), resamples, seed)
     stats = [_bleu_statistics(h, references) for h in (hypotheses_a, hypotheses_b)]
     ciders = [100 * cider_d(h, references) for h in (hypotheses_a, hypotheses_b)]
-    tails = [100 * (1 - level) / 2, 100 * (1 + level) / 2]
-    result = {}
-    for name, score in (("bleu4", lambda i, rows: bleu4(stats[i], rows)),
-                        ("cider", lambda i, rows: ciders[i][rows].mean(axis=1))):
-        drawn = score(0, draws) - score(1, draws)
-        result[name] = {
-            "difference": round(float(score(0, everything)[0] - score(1, everything)[0]), 2),
-            "interval": tuple(round(float(v), 2) for v in np.percentile(drawn, tails)),
-            "a_better": round(float(np.mean(drawn > 0)), 3),
-        }
-    return result
+    return {"bleu4": _paired(lambda i, rows: _corpus_bleu(stats[i], rows, lowercase=True), draws, level),
+            "cider": _paired(lambda i, rows: ciders[i][rows].mean(axis=1), draws, level)}
 
 
-def _bleu_statistics(hypotheses, references):
-    """Per image: hypothesis length, closest reference length, clipped 1..4-gram
-    matches, 1..4-gram counts (sacreBLEU 13a, lowercased): summed over images
-    they give the corpus BLEU of `caption_scores`."""
-    bleu = sacrebleu.metrics.BLEU(lowercase=True, effective_order=True)  # effective_order: no warning; same counts
+def paired_translation_difference(hypotheses_a, hypotheses_b, references, resamples=1000, seed=0, level=0.95):
+    """System A minus system B in cased sacreBLEU on the same sentences, by a
+    paired bootstrap (Koehn 2004) over `resamples` draws of the sentences:
+    `{"difference", "interval", "a_better"}` as in `paired_caption_difference`.
+    """
+    for hypotheses in (hypotheses_a, hypotheses_b):
+        if len(hypotheses) != len(references):
+            raise ValueError(f"`hypotheses` and `references` must have the same length, got {len(hypotheses)} and "
+                             f"{len(references)}.")
+    draws = _draws(len(references), resamples, seed)
+    stats = [_bleu_statistics(h, [[r] for r in references], lowercase=False) for h in (hypotheses_a, hypotheses_b)]
+    return _paired(lambda i, rows: _corpus_bleu(stats[i], rows, lowercase=False), draws, level)
+
+
+def _draws(items, resamples, seed):
+    """`[resamples, items]` indices drawn with replacement."""
+    if isinstance(resamples, bool) or not isinstance(resamples, int) or resamples < 1:
+        raise ValueError(f"`resamples` must be a positive integer, got {resamples!r}.")
+    if not items:
+        raise ValueError("`references` must hold at least one item, got none.")
+    return np.random.default_rng(seed).integers(0, items, (resamples, items))
+
+
+def _paired(score, draws, level):
+    """`score(system, rows [n, items]) -> [n]` of systems 0 and 1: their difference
+    on everything, its bootstrap interval over `draws` and how often 0 wins."""
+    everything = np.arange(draws.shape[1])[None]
+    drawn = score(0, draws) - score(1, draws)
+    return {
+        "difference": round(float(score(0, everything)[0] - score(1, everything)[0]), 2),
+        "interval": tuple(round(float(v), 2) for v in np.percentile(drawn, [50 * (1 - level), 50 * (1 + level)])),
+        "a_better": round(float(np.mean(drawn > 0)), 3),
+    }
+
+
+def _corpus_bleu(stats, rows, lowercase):
+    """Corpus BLEU of each row of item indices, from `_bleu_statistics`."""
+    bleu = sacrebleu.metrics.BLEU(lowercase=lowercase)
+    return np.array([bleu.compute_bleu(list(t[2:6]), list(t[6:10]), int(t[0]), int(t[1]), bleu.smooth_method,
+                                       bleu.smooth_value).score for t in stats[rows].sum(axis=1)])
+
+
+def _bleu_statistics(hypotheses, references, lowercase=True):
+    """Per item: hypothesis length, closest reference length, clipped 1..4-gram
+    matches, 1..4-gram counts (sacreBLEU 13a): summed over items they give the
+    corpus BLEU (lowercased: `caption_scores`'; cased: `translation_scores`')."""
+    bleu = sacrebleu.metrics.BLEU(lowercase=lowercase, effective_order=True)  # effective_order: no warning; same counts
     rows = []
     for hypothesis, refs in zip(hypotheses, references):
         s = bleu.sentence_score(hypothesis, list(refs))

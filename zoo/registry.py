@@ -3,8 +3,9 @@
 A leaf: it imports only the standard library, `zoo.io` and the catalogue of
 `zoo.models` (plain data), where each shipped model is declared once. Names,
 tasks and descriptions come from that catalogue, so `list_models` and `info`
-answer without importing TensorFlow; `build` and `load` import a builder's
-module the first time it is needed. `register` adds a model of your own.
+answer without importing TensorFlow. `register` adds a model of your own.
+Building and loading (`zoo.saving.build` / `load`) call into it, never the
+reverse.
 """
 
 import difflib
@@ -47,20 +48,20 @@ def list_models(pattern=None):
     return [n for n in names if fnmatch.fnmatch(n, pattern)] if pattern else names
 
 
-def _is_model_directory(name):
+def is_model_directory(name):
     """Whether `name` is not a registered name but a directory holding a saved model."""
     if not isinstance(name, (str, os.PathLike)) or not os.fsdecode(name) or name in CATALOGUE or name in _REGISTRY:
         return False
     return Path(os.fsdecode(name), "config.json").is_file()
 
 
-def _is_keras_file(name):
+def is_keras_file(name):
     """Whether `name` is not a registered name but a `.keras` file."""
     return isinstance(name, (str, os.PathLike)) and os.fsdecode(name).endswith(".keras") and Path(
         os.fsdecode(name)).is_file()
 
 
-def _check_name(name):
+def check_name(name):
     registered = isinstance(name, str) and (name in CATALOGUE or name in _REGISTRY)
     pathlike = isinstance(name, str) and name and (Path(name).is_dir() or "/" in name or os.sep in name)
     if isinstance(name, os.PathLike) or (pathlike and not registered):  # no registered name holds a "/"
@@ -89,14 +90,14 @@ def _check_name(name):
 
 def describe(name):
     """`{"name", "task", "description"}` of a registered model, without its card."""
-    _check_name(name)
+    check_name(name)
     entry = _REGISTRY[name] if name in _REGISTRY else dict(zip(("task", "description"), CATALOGUE[name][1:]))
     return {"name": name, "task": entry["task"], "description": entry["description"]}
 
 
-def _builder(name):
+def builder(name):
     """The builder of `name`, importing the module that defines it if needed."""
-    _check_name(name)
+    check_name(name)
     if name in _REGISTRY:
         return _REGISTRY[name]["builder"]
     module, function = CATALOGUE[name][0].split(":")
@@ -108,7 +109,7 @@ def read_card(name):
 
     A card that is not a JSON object is a ValueError naming the file.
     """
-    _check_name(name)
+    check_name(name)
     return _card_at(models_dir() / name / "card.json", name)
 
 
@@ -127,7 +128,7 @@ def _card_at(path, name):
 
 def shipped_dir(name):
     """The directory of the trained model that ships for `name`; FileNotFoundError if none."""
-    _check_name(name)
+    check_name(name)
     directory = models_dir() / name
     if not directory.is_dir():
         raise FileNotFoundError(
@@ -144,7 +145,7 @@ def info(name):
     `model/`): then the model it holds, its own card and `"directory"`.
     Reads only the catalogue and the card: TensorFlow is not imported.
     """
-    if _is_model_directory(name):
+    if is_model_directory(name):
         directory = Path(os.fsdecode(name))
         path = directory / "config.json"
         saved = read_json(path, 'a JSON object {"name": ..., "config": {...}}').get("name")
@@ -152,67 +153,3 @@ def info(name):
             raise ValueError(f"{path} is corrupt: it names no model (\"name\": {saved!r:.40}).")
         return {**describe(saved), "directory": str(directory), "card": _card_at(directory / "card.json", saved)}
     return {**describe(name), "card": read_card(name)}
-
-
-def build(name, **overrides):
-    """A freshly initialized model (random weights): a `zoo.models.base.ZooModel`
-    of the task the catalogue names."""
-    model = _builder(name)(**overrides)
-    from zoo.models.base import ZooModel  # Keras only once a model is built
-
-    task = describe(name)["task"]
-    if not isinstance(model, ZooModel) or model.task != task:
-        raise TypeError(f"The builder of {name!r} must return a ZooModel of task {task!r}, "
-                        f"got {type(model).__name__} (task {getattr(model, 'task', None)!r}).")
-    return model
-
-
-def load(name, weights="pretrained", **overrides):
-    """Returns the model `name`.
-
-    Args:
-        name: a registered name (`list_models()`), a directory written by
-            `zoo.saving.save` (a run's `model/`): the model it holds, as
-            `load(<its name>, weights=directory)`, or a `.keras` file written
-            by the model's `save` (Keras's format; the zoo's classes are
-            imported first so that Keras finds them).
-        weights: "pretrained" for the shipped model in saved_models/<name>,
-            a directory (str or os.PathLike) written by `zoo.saving.save`, or
-            None for a randomly initialized model built with `overrides`.
-        **overrides: builder arguments (only with `weights=None`).
-    """
-    if _is_model_directory(name) and weights == "pretrained" and not overrides:
-        from zoo import saving  # numpy and the model code stay out of import time
-
-        return saving.load(Path(os.fsdecode(name)), build)
-    if _is_keras_file(name) and weights == "pretrained" and not overrides:
-        for module in sorted({entry[0].split(":")[0] for entry in CATALOGUE.values()}):
-            importlib.import_module(module)  # registers the zoo's classes with Keras
-        import keras
-
-        return keras.saving.load_model(os.fsdecode(name))
-    _check_name(name)
-    if weights is not None and not isinstance(weights, (str, os.PathLike)):
-        raise TypeError(
-            f"weights must be 'pretrained', None, or a directory (str or os.PathLike) written by "
-            f"zoo.saving.save, got {type(weights).__name__} {weights!r}."
-        )
-    if weights is None:
-        return build(name, **overrides)
-    if overrides:
-        raise ValueError(
-            f"Builder overrides {sorted(overrides)} only apply to weights=None; "
-            f"a trained model keeps the configuration it was trained with."
-        )
-    if weights == "pretrained":
-        directory = shipped_dir(name)
-    else:
-        directory = Path(os.fsdecode(weights))
-        if os.fsdecode(weights) == "" or not directory.is_dir():
-            raise FileNotFoundError(
-                f"weights={weights!r} is not a directory: pass 'pretrained', None, or a directory "
-                f"written by zoo.saving.save."
-            )
-    from zoo import saving  # numpy and the model code stay out of import time
-
-    return saving.load(directory, build, expected_name=name)

@@ -1,10 +1,12 @@
-"""The shipped-model format: a directory written atomically.
+"""Building and loading zoo models (`zoo.build`, `zoo.load`), and the
+shipped-model format: a directory written atomically.
 
     config.json    {"name": registry name, "config": builder arguments}
     weights.npz    every variable in `model.weights` order (Keras numbers layer
                    names per process, so paths are not stable keys), stored as
                    float16 (half the size; loaded back into float32 variables)
     card.json      metrics, data, command, time, hardware, weights sha256
+    README.md      the model card for a model hub, written from card.json (`zoo.cards`)
     logs/          (shipped models) a compact copy of the training run's
                    TensorBoard logs
     members/<i>/   (ensembles, `ZooModel.members`) the other models it decodes
@@ -15,6 +17,7 @@
 import contextlib
 import ctypes
 import fcntl
+import importlib
 import json
 import os
 import shutil
@@ -22,9 +25,15 @@ import tempfile
 import zipfile
 from pathlib import Path
 
+import keras
 import numpy as np
 
-from zoo.io import atomic_write, read_json, sha256  # noqa: F401  zoo.saving.atomic_write stays importable
+from zoo import registry
+from zoo.cards import model_card
+from zoo.io import read_json, sha256, staging_dir
+from zoo.layers.layout import from_keras_layout
+from zoo.models import CATALOGUE
+from zoo.models.base import ZooModel
 
 WEIGHTS = "weights.npz"
 
@@ -72,14 +81,10 @@ def save(model, directory, name, card=None, logs=None):
     and of two concurrent saves the last one wins. `logs`: a directory copied
     into `<directory>/logs`.
     """
-    from zoo.models.base import ZooModel
-
     if not isinstance(model, ZooModel):
         raise TypeError(f"`model` must be a zoo model (zoo.models.base.ZooModel), got {type(model).__name__}.")
     directory = Path(directory)
-    directory.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=directory.parent, prefix=f".{directory.name}."))
-    tmp.chmod(0o755)
+    tmp = staging_dir(directory)  # and what a killed save left beside it goes
     try:
         _write(model, tmp, name, card, logs)
         with _locked(directory, exclusive=True):
@@ -111,22 +116,23 @@ def _write(model, folder, name, card, logs=None):
         _write(member, folder / "members" / str(i), name, {"member": i})
     card = {**(card or {}), "name": name, "weights_sha256": sha256(folder / WEIGHTS)}
     (folder / "card.json").write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n")
+    if card.get("task") and card.get("metrics"):  # a trained, measured model: its card for a model hub
+        (folder / "README.md").write_text(model_card(card), encoding="utf-8")
 
 
-def load(directory, build, expected_name=None):
-    """Loads a model written by `save`; any missing or corrupt file is an
-    error that names it. `build(name, **config)` makes the untrained model
-    (`zoo.registry.build`: `zoo.load` is the way in). Holds a shared lock
-    while reading, so a concurrent `save` of the same directory cannot swap
-    it mid-way."""
+def load_directory(directory, expected_name=None):
+    """Loads a model written by `save` (`load` is the way in); any missing or
+    corrupt file is an error that names it. Holds a shared lock while
+    reading, so a concurrent `save` of the same directory cannot swap it
+    mid-way."""
     directory = Path(directory)
     with _locked(directory, exclusive=False):
         if not directory.is_dir():
             raise FileNotFoundError(f"Cannot load a model from {directory}: it is not a directory.")
-        return _load(directory, build, expected_name)
+        return _load(directory, expected_name)
 
 
-def _load(directory, build, expected_name):
+def _load(directory, expected_name):
     config_path, weights_path = directory / "config.json", directory / WEIGHTS
     for path in (config_path, weights_path):
         if not path.is_file():
@@ -158,8 +164,6 @@ def _load(directory, build, expected_name):
             if [a.shape for a in arrays] != shapes:
                 # Files written before the LSTM cells kept one matrix per gate
                 # hold them in Keras's fused layout: map those onto the gates.
-                from zoo.layers.layout import from_keras_layout
-
                 arrays = from_keras_layout(model, arrays) or arrays
             if [a.shape for a in arrays] != shapes:
                 first = next((i for i, (a, shape) in enumerate(zip(arrays, shapes)) if a.shape != shape), None)
@@ -180,7 +184,63 @@ def _load(directory, build, expected_name):
             raise ValueError(f"{members} is corrupt: it should hold the folders 0 to {len(numbers) - 1}, "
                              f"got {numbers}.")
         try:
-            model.set_members([_load(members / str(i), build, name) for i in numbers])
+            model.set_members([_load(members / str(i), name) for i in numbers])
         except ValueError as e:
             raise ValueError(f"Cannot load the ensemble in {directory}: {e}") from e
     return model
+
+
+def build(name, **overrides):
+    """A freshly initialized model (random weights): a `zoo.models.base.ZooModel`
+    of the task the catalogue names."""
+    model = registry.builder(name)(**overrides)
+    task = registry.describe(name)["task"]
+    if not isinstance(model, ZooModel) or model.task != task:
+        raise TypeError(f"The builder of {name!r} must return a ZooModel of task {task!r}, "
+                        f"got {type(model).__name__} (task {getattr(model, 'task', None)!r}).")
+    return model
+
+
+def load(name, weights="pretrained", **overrides):
+    """Returns the model `name`.
+
+    Args:
+        name: a registered name (`list_models()`), a directory written by
+            `zoo.saving.save` (a run's `model/`): the model it holds, as
+            `load(<its name>, weights=directory)`, or a `.keras` file written
+            by the model's `save` (Keras's format; the zoo's classes are
+            imported first so that Keras finds them).
+        weights: "pretrained" for the shipped model in saved_models/<name>,
+            a directory (str or os.PathLike) written by `zoo.saving.save`, or
+            None for a randomly initialized model built with `overrides`.
+        **overrides: builder arguments (only with `weights=None`).
+    """
+    if registry.is_model_directory(name) and weights == "pretrained" and not overrides:
+        return load_directory(Path(os.fsdecode(name)))
+    if registry.is_keras_file(name) and weights == "pretrained" and not overrides:
+        for module in sorted({entry[0].split(":")[0] for entry in CATALOGUE.values()}):
+            importlib.import_module(module)  # registers the zoo's classes with Keras
+        return keras.saving.load_model(os.fsdecode(name))
+    registry.check_name(name)
+    if weights is not None and not isinstance(weights, (str, os.PathLike)):
+        raise TypeError(
+            f"weights must be 'pretrained', None, or a directory (str or os.PathLike) written by "
+            f"zoo.saving.save, got {type(weights).__name__} {weights!r}."
+        )
+    if weights is None:
+        return build(name, **overrides)
+    if overrides:
+        raise ValueError(
+            f"Builder overrides {sorted(overrides)} only apply to weights=None; "
+            f"a trained model keeps the configuration it was trained with."
+        )
+    if weights == "pretrained":
+        directory = registry.shipped_dir(name)
+    else:
+        directory = Path(os.fsdecode(weights))
+        if os.fsdecode(weights) == "" or not directory.is_dir():
+            raise FileNotFoundError(
+                f"weights={weights!r} is not a directory: pass 'pretrained', None, or a directory "
+                f"written by zoo.saving.save."
+            )
+    return load_directory(directory, expected_name=name)

@@ -31,6 +31,8 @@ quiet.quiet_tensorflow()  # before Keras imports TensorFlow: no start-up noise a
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+from zoo import registry, saving  # noqa: E402
+
 _LOCKS = []  # open lock files: released when the process ends, however it ends
 _NEW_RUN_DIRS = []  # run directories this process made (removed again if the run fails before training)
 _RUN_DIRS = []  # every run directory this process locked
@@ -220,7 +222,6 @@ def finish(model, cfg, run, task, data, best, optimizer_steps, evaluate, headlin
     Returns:
         The metrics.
     """
-    from zoo import registry, saving
 
     if (run.run_dir / "best.weights.h5").exists():
         model.load_weights(run.run_dir / "best.weights.h5")
@@ -238,7 +239,7 @@ def finish(model, cfg, run, task, data, best, optimizer_steps, evaluate, headlin
         "parameters": model.count_params(),
     }
     model_dir = saving.save(model, run.run_dir / "model", cfg.model, card)
-    metrics, scalars = evaluate(registry.load(cfg.model, weights=model_dir), card)
+    metrics, scalars = evaluate(saving.load(cfg.model, weights=model_dir), card)
     card["metrics"] = metrics
     saving.save(model, model_dir, cfg.model, card)
     log_hparams(run.run_dir, cfg if hparams else None, scalars)
@@ -326,14 +327,13 @@ def starting_point(cfg):
     """The trained model `--init-from` names, to fine-tune, or None: the
     shipped one of `--model` (by its name) or a directory a recipe wrote. The
     recipe keeps its tokenizers or vocabulary and its sizes."""
-    from zoo import registry
 
     if not cfg.init_from:
         return None
     if Path(cfg.init_from).is_dir():
-        init = registry.load(cfg.model, weights=cfg.init_from)
+        init = saving.load(cfg.model, weights=cfg.init_from)
     elif cfg.init_from == cfg.model:
-        init = registry.load(cfg.model)
+        init = saving.load(cfg.model)
     else:
         raise ValueError(f"--init-from must be {cfg.model!r} (the shipped model of --model) or a directory "
                          f"holding a trained {cfg.model}, got {cfg.init_from!r}.")
@@ -410,7 +410,6 @@ def ship(model, cfg, run_dir, card, headline, higher_is_better=True, data_key=No
     how every shipped model trained. Refusing is one line and exit status 1;
     the run's own model/ stays.
     """
-    from zoo import registry, saving
 
     run_model = Path(run_dir) / "model"
     if not cfg.ship:
@@ -437,7 +436,7 @@ def ship(model, cfg, run_dir, card, headline, higher_is_better=True, data_key=No
 
     with tempfile.TemporaryDirectory() as logs:
         card = {**card, "logs": "logs/: this run's TensorBoard logs (compact copy)",
-                "check": quick_check(registry.load(cfg.model, weights=run_model), card)}
+                "check": quick_check(saving.load(cfg.model, weights=run_model), card)}
         # A folder made here, not the private (0700) temporary one, so the shipped logs are readable by all.
         saving.save(model, target, cfg.model, card, logs=compact_logs(run_dir, Path(logs) / "logs"))
     print(f"shipped {cfg.model} to {target} (test {'/'.join(headline)} {new})")

@@ -9,8 +9,8 @@ import tensorflow as tf
 from PIL import Image
 
 from zoo.data.tokenizers import WordVocabulary
-from zoo.evaluate import nearest_neighbour_captions
 from zoo.metrics import caption_scores, masked_cross_entropy
+from zoo.tasks.captioning import nearest_neighbour_captions
 
 
 def batch(model, seed=0):

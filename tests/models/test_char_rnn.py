@@ -12,6 +12,7 @@ import zoo
 from zoo import saving, viz
 from zoo.cli import main as cli
 from zoo.data.text import UNKNOWN, UNKNOWN_ID, CharVocabulary
+from zoo.tasks import text_generation
 
 CELLS = ["char-lstm", "char-gru"]
 # Where the sampling loop runs: TensorFlow, or LiteRT with the float32 weights (the same numbers to rounding).
@@ -272,7 +273,8 @@ def test_int8_weights_score_and_generate_as_float32_for_the_shipped_char_lstm():
     # greedy: int8's rounding may tip a near tie, so the text leaves float32's after a while, not at once
     int8 = model.generate("ROMEO:\nWhat light", 200, temperature=0, litert="int8")
     assert int8[:20] == model.generate("ROMEO:\nWhat light", 200, temperature=0)[:20]
-    assert model.litert_loop("sample", 1, "int8").runner.size < model.count_params() * 1.1  # a byte a weight, not 4
+    loop = text_generation.litert_loop(model, "sample", 1, "int8")
+    assert loop.runner.size < model.count_params() * 1.1  # a byte a weight, not 4
 
 
 def test_cli_generate_prints_prompt_and_continuation(

@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 
 import zoo
+from zoo.tasks import translation
 
 
 def test_training_learns_the_tiny_corpus(tiny_translator, tiny_corpus):
@@ -13,8 +14,8 @@ def test_training_learns_the_tiny_corpus(tiny_translator, tiny_corpus):
     keras.utils.set_random_seed(0)
     model = tiny_translator("lstm-seq2seq-attn", embedding_dim=16, units=16, dropout=0.0)
     sources, targets = tiny_corpus
-    ds = translation_dataset(encode(model._source_tokenizer, sources, 32),
-                             encode(model._target_tokenizer, targets, 32, add_bos=True), 8, shuffle=True)
+    ds = translation_dataset(encode(model.source_tokenizer, sources, 32),
+                             encode(model.target_tokenizer, targets, 32, add_bos=True), 8, shuffle=True)
     model.compile(keras.optimizers.Adam(0.01), masked_cross_entropy(), metrics=[MaskedAccuracy()])
     history = model.fit(ds, epochs=40, verbose=0)
     assert history.history["accuracy"][-1] > 0.95
@@ -44,7 +45,7 @@ def test_saved_model_export_matches_greedy_translate(tiny_translator, tmp_path):
     import tensorflow as tf
     import tensorflow_text  # noqa: F401  (registers the SentencePiece ops)
 
-    from zoo.export import export_translator
+    from zoo.tasks.translation import export as export_translator
 
     model = tiny_translator("lstm-seq2seq-attn")
     sentences = ["Der Hund ist rot.", "Das Auto ist gelb.", "Der Ball"]
@@ -65,8 +66,8 @@ def test_n_best_lists_with_scores_follow_the_beam_search(tiny_translator):
         if sentence.strip():  # the best of the list is what translate returns
             assert hypotheses[0][0] == model.translate(sentence, beam_size=4, max_length=12)
     # the scores are the ones the compiled search ranks by (the default max_length follows the batch: fix it)
-    ids = model._source_parts([sentences[0]])[0][0]
-    _, _, scores = model._translate_ids(ids, 4, 12, 0.6, 8, return_scores=True, num_return_sequences=3)
+    ids = translation._source_parts(model, [sentences[0]])[0][0]
+    _, _, scores = translation._translate_ids(model, ids, 4, 12, 0.6, 8, return_scores=True, num_return_sequences=3)
     alone = model.translate(sentences[0], beam_size=4, num_return_sequences=3, return_scores=True, max_length=12)
     assert [s for _, s in alone] == pytest.approx(scores[0])
     text, score = model.translate(sentences[0], beam_size=1, return_scores=True)
@@ -76,3 +77,47 @@ def test_n_best_lists_with_scores_follow_the_beam_search(tiny_translator):
         model.translate(sentences[0], beam_size=2, num_return_sequences=3)
     with pytest.raises(ValueError, match="return_attention"):
         model.translate(sentences[0], beam_size=2, return_scores=True, return_attention=True)
+
+
+def test_an_ensemble_of_translators_decodes_the_mean_of_their_log_probabilities(tiny_translator, tmp_path):
+    import numpy as np
+
+    import zoo
+    from zoo import saving
+    from zoo.data.tokenizers import BOS, EOS, UNK
+
+    lstm, gru = tiny_translator("lstm-seq2seq-attn"), tiny_translator("gru-seq2seq-attn")
+    sentences = ["Der Hund ist rot.", "Das Auto ist gelb."]
+    twin = tiny_translator("lstm-seq2seq-attn")
+    twin.set_weights(lstm.get_weights())
+    alone = lstm.translate(sentences, beam_size=3)
+    lstm.set_members([twin])  # the mean of two equal distributions is that distribution
+    assert lstm.translate(sentences, beam_size=3) == alone
+    lstm.set_members([gru])
+    source = translation._source_parts(lstm, sentences[:1])[0][0][0][None]  # [1, src_len]: parts, text 0, part 0
+    mean = 0
+    for member in (twin, gru):  # each alone, by its own hooks
+        memory, state = member.encode(source)
+        mean = mean + np.asarray(member.decode_step(np.array([BOS], np.int32), state, memory)[0])[0] / 2
+    mean[UNK] = -np.inf  # never chosen by default
+    first = translation._translate_ids(lstm, [source[0]], 1, 1, 0.6, 1)[0][0]  # the ensemble's first greedy token
+    assert int(first[0]) == int(np.argmax(mean)) if len(first) else int(np.argmax(mean)) == EOS
+    both = lstm.translate(sentences, beam_size=3)
+    saving.save(lstm, tmp_path / "ensemble", "lstm-seq2seq-attn")
+    loaded = zoo.load(tmp_path / "ensemble")
+    assert len(loaded.members) == 1 and loaded.translate(sentences, beam_size=3) == both
+    lstm.set_members(())
+    assert lstm.translate(sentences, beam_size=3) == alone
+
+
+def test_an_ensemble_member_with_other_tokenizers_or_type_is_refused(tiny_translator, tiny_captioner):
+    model, other = tiny_translator("lstm-seq2seq-attn"), tiny_translator("lstm-seq2seq-attn")
+    other.set_tokenizers(other.target_proto, other.source_proto)
+    with pytest.raises(ValueError, match=r"`models\[0\]` has other tokenizers"):
+        model.set_members([other])
+    with pytest.raises(TypeError, match=r"`models\[0\]` must be a Seq2Seq, got Captioner"):
+        model.set_members([tiny_captioner("sat-lstm-squeezenet")])
+    with pytest.raises(ValueError, match=r"`models\[0\]` must be another model"):
+        model.set_members([model])
+    with pytest.raises(TypeError, match="`models` must be a list of translators, got str"):
+        model.set_members("gru-seq2seq-attn")

@@ -17,11 +17,9 @@ files, `split_pairs` holds out a seeded 5% for each (at least one pair each).
 (['Hallo.'], ['Hello.'], 1)
 """
 
-import contextlib
 import csv
 import dataclasses
 import hashlib
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -230,57 +228,29 @@ def translation_files(train_file="", source_column="source", target_column="targ
 
 @dataclasses.dataclass
 class Text:
-    """A text to score (`zoo.evaluate.evaluate_text_generation`) and its name."""
+    """A text to score (`zoo.tasks.text_generation.evaluate`) and its name."""
 
     name: str
     text: str
 
 
-def held_out(card, split):
+def held_out(card, split, keys, rebuild):
     """The `split` of the user's files a model was trained on, rebuilt from the
     paths and flags its card records (relative paths: from where the recipe
-    ran), as its recipe built it, once each file's sha256 matches the card's:
-    `(sources, references)` for translation, a `Text` for text generation.
-    A missing or changed file is a ValueError naming it."""
-    config, data, task = card.get("config") or {}, card.get("data") or {}, card.get("task")
-    keys = {"translation": ("train_file", "source_file", "target_file", "val_file", "test_file"),
-            "text-generation": ("text_file",), "captioning": ("captions",)}.get(task)
-    if keys is None:
-        raise ValueError(f"a {task} model trained on its own files cannot be scored by its card; "
-                         f"use zoo.evaluate with your data.")
+    ran), once each file's sha256 matches the card's. `keys`: the card's config
+    keys that name the files; `rebuild() -> (part, found, recorded)` splits
+    them as the task's recipe did (`found`, `recorded`: the file records of
+    the files read and of the card). A missing or changed file is a
+    ValueError naming it. Each task's `held_out` calls this."""
+    config, data = card.get("config") or {}, card.get("data") or {}
     named = (data.get("pair") or data.get("corpus") or data.get("dataset"))[len(OWN_FILES):]
-    paths = named_paths(config, keys)
     where = ("(the path its card records, from where its recipe ran), which is not {} here; run from that "
              "directory, or score it with zoo.evaluate on your data.")
-    for path in paths:
+    for path in named_paths(config, keys):
         if not Path(path).is_file():
             raise ValueError(f"the model was trained on {named}: scoring it rebuilds its {split} split from {path} "
                              + where.format("a file"))
-    if task == "captioning":  # the images of the split, by the hash of their names, as the recipe split them
-        if not Path(config.get("images", "")).is_dir():
-            raise ValueError(f"the model was trained on the images of {config.get('images')!r}: scoring it rebuilds "
-                             f"its {split} split from that folder " + where.format("a folder"))
-        with contextlib.redirect_stdout(sys.stderr):
-            splits, found, _ = read_image_captions(config["images"], config["captions"])
-        recorded, part = data.get("files") or [], splits[split]
-        if len(part) != data.get(f"{split}_images", len(part)):
-            raise ValueError(f"{config['images']} holds {len(part)} {split} images of {named}, the card records "
-                             f"{data[f'{split}_images']}: these are not the images the model was scored on.")
-    elif task == "text-generation":  # the recipe's split: the first 90% trains, the last 10% validates
-        from zoo.data.text import split_text
-
-        found, recorded = [file_record(p) for p in paths], data.get("files") or []
-        part = Text(named, split_text(read_text(paths))[1 if split == "val" else 0])
-    else:
-        with contextlib.redirect_stdout(sys.stderr):  # its count of pairs is not the caller's output
-            train, val, test, built = translation_files(
-                config.get("train_file", ""), config.get("source_column", "source"),
-                config.get("target_column", "target"), config.get("source_file", ""), config.get("target_file", ""),
-                config.get("val_file", ""), config.get("test_file", ""), config.get("seed", 0))
-        found = [f for kind in ("train", "val", "test") for f in built["files"][kind]]
-        recorded = [f for kind in ("train", "val", "test") for f in (data.get("files") or {}).get(kind, [])]
-        part = {"train": train, "val": val, "test": test}[split]
-        part = part.sources, part.targets
+    part, found, recorded = rebuild()
     here = {f["name"]: f["sha256"] for f in found}
     for record in recorded:
         if here.get(record["name"]) != record["sha256"]:

@@ -17,7 +17,7 @@ from keras import ops
 
 from zoo.tasks import TASKS as _TASKS
 
-TASKS = tuple(_TASKS)  # ("translation", "captioning", "text-generation"): zoo.tasks is their table
+TASKS = tuple(_TASKS)  # zoo.tasks is their table
 
 
 class ZooModel(keras.Model):
@@ -141,9 +141,23 @@ class ZooModel(keras.Model):
         decodes alone again. Families that support it override this."""
         raise NotImplementedError(f"{type(self).__name__} does not decode as an ensemble.")
 
+    def _check_members(self, models, what):
+        """`models` as a tuple once each is another model of this class, given
+        once and not an ensemble itself (`what`: how the error names them)."""
+        if isinstance(models, (str, bytes, keras.Model)) or not hasattr(models, "__iter__"):
+            raise TypeError(f"`models` must be a list of {what}, got {type(models).__name__}.")
+        models = tuple(models)
+        for i, model in enumerate(models):
+            if not isinstance(model, type(self)):
+                raise TypeError(f"`models[{i}]` must be a {type(self).__name__}, got {type(model).__name__}.")
+            if model is self or model.members or any(model is other for other in models[:i]):
+                raise ValueError(f"`models[{i}]` must be another model, given once, that is not an ensemble itself.")
+        return models
+
     def _keep_members(self, models):
         # Not a Keras attribute: the members' weights are theirs, not this model's (`model.weights`).
         object.__setattr__(self, "_members", Members(models))
+        self._compiled_decoder = None  # the search is made again, with or without them
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)

@@ -1,18 +1,20 @@
 """Image captioning: "show, attend and tell" (Xu et al. 2015) on a CNN feature grid."""
 
-import os
 from pathlib import Path
 
 import keras
 import numpy as np
+import tensorflow as tf
 from keras import ops
 
 from zoo import decoding
-from zoo.checks import boolean, finite_number, integer, positive_int, rate
+from zoo.checks import positive_int, rate
 from zoo.data.tokenizers import BOS, EOS, PAD, UNK, WordVocabulary
 from zoo.layers import AttentionDecoder, BahdanauAttention, LSTMCell
 from zoo.metrics import sum_over_replicas
 from zoo.models.base import DeepOutput, ZooModel
+from zoo.models.encoders import build_encoder
+from zoo.tasks import captioning
 
 
 @keras.saving.register_keras_serializable(package="zoo")
@@ -103,8 +105,6 @@ class Captioner(DeepOutput, ZooModel):
                  attention=True, embedding_dim=256, units=256, dropout=0.5, attention_penalty=1.0, word_dropout=0.0,
                  **kwargs):
         super().__init__(**kwargs)
-        from zoo.models.encoders import build_encoder
-
         self.vocabulary_size = positive_int("vocabulary_size", vocabulary_size)
         self.encoder_name, self.use_attention = encoder, attention
         self.image_size = positive_int("image_size", image_size)
@@ -206,16 +206,10 @@ class Captioner(DeepOutput, ZooModel):
             ValueError: a member with another vocabulary or encoder, or one
                 that is an ensemble itself, naming its index.
         """
-        if isinstance(models, (str, bytes, keras.Model)) or not hasattr(models, "__iter__"):
-            raise TypeError(f"`models` must be a list of captioners, got {type(models).__name__}.")
-        models = tuple(models)
+        models = self._check_members(models, "captioners")
         # Compared as saved (float16): a member loaded from disk has its encoder at that precision.
         mine = [np.asarray(w, np.float16) for w in self.encoder.get_weights()]
         for i, model in enumerate(models):
-            if not isinstance(model, Captioner):
-                raise TypeError(f"`models[{i}]` must be a Captioner, got {type(model).__name__}.")
-            if model is self or model.members or any(model is other for other in models[:i]):
-                raise ValueError(f"`models[{i}]` must be another model, given once, that is not an ensemble itself.")
             if model.vocabulary != self.vocabulary:
                 raise ValueError(f"`models[{i}]` has another vocabulary: an ensemble's members share their words.")
             theirs = [np.asarray(w, np.float16) for w in model.encoder.get_weights()]
@@ -224,7 +218,6 @@ class Captioner(DeepOutput, ZooModel):
                 raise ValueError(f"`models[{i}]` has another image encoder ({model.encoder_name}, "
                                  f"{model.image_size} px): an ensemble's members read the same features.")
         self._keep_members(models)
-        self._compiled_decoder = None
 
     def set_vocabulary(self, vocabulary):
         if vocabulary.size != self.vocabulary_size:
@@ -233,95 +226,9 @@ class Captioner(DeepOutput, ZooModel):
             )
         self.vocabulary = vocabulary
 
-    def caption(self, images, beam_size=3, max_length=20, alpha=0.0, batch_size=32, return_attention=False,
-                min_length=0, no_repeat_ngram_size=0, allow_unk=False):
-        """Captions images.
-
-        Args:
-            images: one image or a list of them (an array `[N, H, W, 3]` is N
-                images). An image is a path, the encoded bytes of an image
-                file, a `PIL.Image.Image` or an array `[H, W, 3]` (or `[H, W]`),
-                of any size and color mode; uint8 arrays as they are, float
-                arrays in [0, 255], never [0, 1] (see
-                `zoo.data.flickr8k.load_image`).
-            beam_size: 1 for greedy decoding, else the beam width.
-            max_length: most words per caption.
-            alpha: length penalty exponent of beam search (0: none).
-            batch_size: images decoded together.
-            return_attention: also return, per image, `(words, weights)` with
-                `weights` `[len(words), h, w]`: where the model looked for each
-                word (the end token last).
-            min_length: fewest words before the end token may be chosen.
-            no_repeat_ngram_size: if > 0, no n-gram of this size appears twice.
-            allow_unk: whether `<unk>` may be emitted (never, by default).
-
-        Returns:
-            A caption (str) for one image, else a list of them.
-
-        Raises:
-            TypeError: an argument of the wrong type (an image neither a path,
-                bytes, a PIL image nor an array), naming it.
-            ValueError: a value out of range, or an image that cannot be read,
-                naming the argument (or the image's index) and the value.
-        """
-        from zoo.data.flickr8k import load_image  # Pillow stays out of model import time
-
-        if self.vocabulary is None:
-            raise ValueError("This model has no vocabulary: call `set_vocabulary` or load a trained model.")
-        if isinstance(images, np.ndarray) and images.ndim not in (2, 3, 4):
-            raise ValueError(
-                f"`images` must be an array [H, W, 3], [H, W] or [N, H, W, 3], got shape {images.shape}."
-            )
-        single = _is_one_image(images)
-        if not single and (isinstance(images, (dict, set, frozenset, str)) or not hasattr(images, "__iter__")):
-            raise TypeError(
-                f"`images` must be an image (a path, bytes, a PIL image or an array) or a list of images, "
-                f"got {type(images).__name__}."
-            )
-        images = [images] if single else list(images)
-        for i, image in enumerate(images):
-            if not (isinstance(image, np.ndarray) or _is_one_image(image)):  # load_image checks shapes
-                raise TypeError(
-                    f"`images[{i}]` must be a path, the bytes of an image file, a PIL image or an array "
-                    f"[H, W, 3] / [H, W], got {type(image).__name__}."
-                )
-        beam_size = integer("beam_size", beam_size, minimum=1)
-        if beam_size > self.vocabulary_size:  # a hypothesis per word at most; more would only exhaust the memory
-            raise ValueError(f"`beam_size` must be at most the vocabulary size "
-                             f"({self.vocabulary_size}), got {beam_size}.")
-        max_length = integer("max_length", max_length, minimum=1, maximum=decoding.MAX_OUTPUT_TOKENS)
-        alpha = finite_number("alpha", alpha, minimum=0)
-        batch_size = integer("batch_size", batch_size, minimum=1)
-        return_attention = boolean("return_attention", return_attention)
-        options = decoding.search_options(min_length, no_repeat_ngram_size, allow_unk)
-
-        def load(i, image):
-            try:
-                return load_image(image, self.image_size)
-            except ValueError as e:
-                raise ValueError(f"`images[{i}]`: {e}" if not single else str(e)) from e
-
-        sequences, maps = [], []
-        for start in range(0, len(images), batch_size):
-            pixels = np.stack([load(start + i, x) for i, x in enumerate(images[start : start + batch_size])])
-            found, attention = self.decode_features(self.encode_images(pixels), beam_size, max_length, alpha,
-                                                    return_attention=return_attention, **options)
-            sequences += found
-            maps += attention
-        texts = [self.vocabulary.decode(s) for s in sequences]
-        if return_attention:
-            extra = [self.attention_maps(s, m) for s, m in zip(sequences, maps)]
-            return (texts[0], extra[0]) if single else (texts, extra)
-        return texts[0] if single else texts
-
-    def attention_maps(self, sequence, weights):
-        """`(words, maps [len(words), h, w])` of a decoded `sequence` and its
-        attention `[steps, locations]`; "<end>" is the last word if it was chosen."""
-        h, w, _ = self.feature_shape
-        weights = np.asarray(weights).reshape(-1, h, w)
-        words = self.vocabulary.decode(sequence).split()
-        words = (words + ["<end>"])[: len(weights)]
-        return words, weights[: len(words)]
+    def caption(self, images, **options):
+        """Image files in, captions out: `zoo.tasks.captioning.caption(self, images, **options)`."""
+        return captioning.caption(self, images, **options)
 
     def decode_features(self, features, beam_size=3, max_length=20, alpha=0.0, **options):
         """Cached features `[batch, locations, c]` -> `(word id arrays, attention)`,
@@ -335,8 +242,6 @@ class Captioner(DeepOutput, ZooModel):
     def search(self):
         """The compiled greedy and beam search of this model (`zoo.decoding.Decoder`)."""
         if getattr(self, "_compiled_decoder", None) is None:
-            import tensorflow as tf
-
             locations = self.feature_shape[0] * self.feature_shape[1]
             encode, step = (decoding.ensemble_hooks([self, *self.members]) if self.members
                             else (lambda features: self.encode(features), self.decode_step))
@@ -377,15 +282,6 @@ class Captioner(DeepOutput, ZooModel):
             "attention_penalty": self.attention_penalty,
             "word_dropout": self.word_dropout.rate,
         }
-
-
-def _is_one_image(image):
-    """A path, encoded bytes, a PIL image or one `[H, W(, C)]` array (not a list of them)."""
-    if isinstance(image, np.ndarray):
-        return image.ndim in (2, 3)
-    if isinstance(image, (str, bytes, bytearray, memoryview, os.PathLike)):
-        return True
-    return type(image).__module__.startswith("PIL.")
 
 
 def sat_lstm_squeezenet(**kwargs):
