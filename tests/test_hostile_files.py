@@ -127,3 +127,45 @@ def test_undecodable_bytes_are_named_by_newline_counted_lines(tmp_path):
     path.write_bytes("Hallo\u2028Welt.\nJa.\n".encode() + b"Gr\xfc\xdf.\n")
     with pytest.raises(ValueError, match=r"line 3 is not UTF-8"):
         user_files.read_lines(path)
+
+
+# -- captions: images inside --images only -----------------------------------------------
+
+
+@pytest.fixture
+def images(tmp_path):
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for i in range(3):
+        (folder / f"img{i}.jpg").write_bytes(b"")
+    (tmp_path / "secret.jpg").write_bytes(b"")
+    return folder
+
+
+@pytest.mark.parametrize("layout", ["csv", "token"])
+@pytest.mark.parametrize("name", ["../secret.jpg", "{outside}", "sub/../../secret.jpg", "link.jpg", "linked/x.jpg"])
+def test_captions_naming_images_outside_the_folder_are_refused(tmp_path, images, layout, name):
+    (images / "link.jpg").symlink_to(tmp_path / "secret.jpg")
+    (images / "linked").symlink_to(tmp_path)
+    (tmp_path / "x.jpg").write_bytes(b"")
+    name = name.format(outside=tmp_path / "secret.jpg")
+    if layout == "csv":
+        text = f"image,caption\nimg0.jpg,a dog\nimg1.jpg,a cat\n{name},a secret\n"
+        line = 4
+    else:
+        text = f"img0.jpg#0\ta dog\nimg1.jpg#0\ta cat\n{name}#0\ta secret\n"
+        line = 3
+    captions = tmp_path / "captions.txt"
+    captions.write_text(text)
+    with pytest.raises(ValueError, match=rf"{re.escape(str(captions))}, line {line}: image {re.escape(repr(name))} "
+                                         rf"is outside --images {re.escape(str(images))}"):
+        user_files.read_image_captions(images, captions)
+
+
+def test_captions_may_name_images_in_subfolders(tmp_path, images):
+    (images / "sub").mkdir()
+    (images / "sub" / "img9.jpg").write_bytes(b"")
+    (tmp_path / "captions.csv").write_text("image,caption\nimg0.jpg,a dog\nsub/img9.jpg,a cat\n")
+    splits, _, missing = user_files.read_image_captions(images, tmp_path / "captions.csv")
+    assert missing == [] and sorted(p for items in splits.values() for p, _ in items) == [
+        str(images / "img0.jpg"), str(images / "sub" / "img9.jpg")]

@@ -266,6 +266,8 @@ def read_image_captions(images, captions, argument="--captions"):
     9 % train / val / test), so an image keeps its split when files are added.
     Images the captions file names but the folder lacks are left out and
     returned (the recipe counts and lists them); none at all is an error.
+    A name that leads outside the folder (`../x.jpg`, an absolute path, a
+    symlink leading out) is an error naming the file, line and image.
     """
     from zoo.data.flickr8k import read_captions, split_of
 
@@ -273,7 +275,7 @@ def read_image_captions(images, captions, argument="--captions"):
     if not images.is_dir():
         raise FileNotFoundError(f"--images: {images} is not a directory.")
     read_lines(captions_path, argument)  # names the line of a byte that is not UTF-8
-    named = read_captions(captions_path)
+    named = read_captions(captions_path, images)
     missing = sorted(name for name in named if not (images / name).is_file())
     if len(missing) == len(named):
         raise ValueError(f"{argument}: none of the {len(named)} images {captions_path} names is in {images} "
