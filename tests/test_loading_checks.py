@@ -1,7 +1,8 @@
 """Loading a saved model checks its files before it trusts them: the sizes in
 config.json against the arrays of weights.npz before anything is built (a
 hostile size would allocate gigabytes), every weight finite, the config the
-architecture its name stands for."""
+architecture its name stands for; a `.keras` file is a zoo model's or an
+error naming it."""
 
 import json
 import re
@@ -144,3 +145,28 @@ def test_a_config_key_the_model_does_not_keep_is_refused(saved_char):
     with pytest.raises(ValueError, match=r"config.json is corrupt: its config gives trainable False, which "
                                          r"'char-lstm' does not keep \(it keeps vocabulary_size, cell, "):
         saving.load(saved_char)
+
+
+# -- `.keras` files (zoo.registry.load) ----------------------------------------------------------
+
+KERAS_CHECKS = "registry .keras checks land with the restructure"
+
+
+@pytest.mark.xfail(strict=True, reason=KERAS_CHECKS)
+@pytest.mark.parametrize("content", [b"", b"not a zip file", b"PK\x03\x04 truncated"])
+def test_a_corrupt_keras_file_is_named_as_corrupt(tmp_path, content):
+    path = tmp_path / "model.keras"
+    path.write_bytes(content)
+    with pytest.raises(ValueError, match=rf"{re.escape(str(path))} is corrupt") as error:
+        zoo.load(path)
+    assert "File not found" not in str(error.value)
+
+
+@pytest.mark.xfail(strict=True, reason=KERAS_CHECKS)
+def test_a_keras_file_of_another_model_is_refused(tmp_path):
+    import keras
+
+    other = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    other.save(tmp_path / "other.keras")
+    with pytest.raises(TypeError, match=r"other.keras holds a 'Sequential' model, not a zoo model"):
+        zoo.load(tmp_path / "other.keras")
