@@ -169,3 +169,10 @@ def test_captions_may_name_images_in_subfolders(tmp_path, images):
     splits, _, missing = user_files.read_image_captions(images, tmp_path / "captions.csv")
     assert missing == [] and sorted(p for items in splits.values() for p, _ in items) == [
         str(images / "img0.jpg"), str(images / "sub" / "img9.jpg")]
+
+
+def test_a_lone_carriage_return_in_a_captions_file_is_refused(tmp_path, images):
+    captions = tmp_path / "captions.csv"
+    captions.write_bytes(b"image,caption\nimg0.jpg,a dog\rimg1.jpg,a cat\nimg2.jpg,a bird\n")  # was two captions
+    with pytest.raises(ValueError, match=rf"--captions: {re.escape(str(captions))} line 2 holds a carriage return"):
+        user_files.read_image_captions(images, captions)

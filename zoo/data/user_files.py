@@ -274,7 +274,7 @@ def read_image_captions(images, captions, argument="--captions"):
     images, captions_path = Path(images), _existing(captions, argument)
     if not images.is_dir():
         raise FileNotFoundError(f"--images: {images} is not a directory.")
-    read_lines(captions_path, argument)  # names the line of a byte that is not UTF-8
+    read_lines(captions_path, argument)  # names the line of a byte that is not UTF-8, or of a lone \r
     named = read_captions(captions_path, images)
     missing = sorted(name for name in named if not (images / name).is_file())
     if len(missing) == len(named):
