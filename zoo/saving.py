@@ -36,6 +36,9 @@ from zoo.models import CATALOGUE
 from zoo.models.base import ZooModel
 
 WEIGHTS = "weights.npz"
+NAMED = ("cell", "attention", "encoder")  # fixed by a registered name (its builder), not by its config
+WEIGHT_SIZES = ("units", "_dim", "vocabulary_size")  # config keys, by their ending, that size a stored array
+LARGEST_OTHER_SIZE = 4096  # any other integer of a config (image_size): no weight shows it, so it is capped
 
 
 def _exchange(a, b):
@@ -124,12 +127,57 @@ def load_directory(directory, expected_name=None):
     """Loads a model written by `save` (`load` is the way in); any missing or
     corrupt file is an error that names it. Holds a shared lock while
     reading, so a concurrent `save` of the same directory cannot swap it
-    mid-way."""
+    mid-way.
+
+    Before a model is built, the sizes in config.json are checked against the
+    array headers of weights.npz (`_check_sizes`); once built, its config
+    must be the saved one, the architecture its name fixes (`NAMED`)
+    included; every weight must be finite."""
     directory = Path(directory)
     with _locked(directory, exclusive=False):
         if not directory.is_dir():
             raise FileNotFoundError(f"Cannot load a model from {directory}: it is not a directory.")
         return _load(directory, expected_name)
+
+
+def _stored_shapes(weights_path):
+    """`{array name: shape}` of a `.npz` file, read from the array headers
+    alone: no array is loaded. A file that is not one is a ValueError naming it."""
+    headers = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
+    try:
+        with zipfile.ZipFile(weights_path) as archive:
+            shapes = {}
+            for member in archive.namelist():
+                with archive.open(member) as f:
+                    shapes[member.removesuffix(".npy")] = headers[np.lib.format.read_magic(f)](f)[0]
+            return shapes
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
+        raise ValueError(f"Cannot load weights from {weights_path}: it is not a NumPy .npz archive ({e}).") from e
+
+
+def _check_sizes(config, shapes, config_path, weights_path):
+    """Refuses, before anything is built, a config whose sizes the stored
+    arrays (`shapes`, from `_stored_shapes`) do not show: built first, a
+    hostile `"units": 20000` allocates gigabytes. A size of the weights
+    (`units`, `embedding_dim`, `*vocabulary_size`) must be a dimension of
+    some array, a count (`num_layers`) at most the number of arrays, any
+    other integer (`image_size`) at most LARGEST_OTHER_SIZE."""
+    dims = sorted({d for shape in shapes.values() for d in shape})
+    for key, value in config.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            continue  # not a size: the builder checks it
+        if key.endswith(WEIGHT_SIZES):
+            if value not in dims:
+                raise ValueError(f"{config_path} gives {key} {value}, but no array in {weights_path} has a dimension "
+                                 f"of {value} (they have {', '.join(map(str, dims[:16]))}{' ...' * (len(dims) > 16)}): "
+                                 f"the config does not describe these weights.")
+        elif key.startswith("num_"):
+            if value > len(shapes):
+                raise ValueError(f"{config_path} gives {key} {value}, but {weights_path} holds {len(shapes)} arrays, "
+                                 f"too few for {value} {key.removeprefix('num_')}.")
+        elif value > LARGEST_OTHER_SIZE:
+            raise ValueError(f"{config_path} gives {key} {value}, more than a saved model allows (at most "
+                             f"{LARGEST_OTHER_SIZE}).")
 
 
 def _load(directory, expected_name):
@@ -151,10 +199,19 @@ def _load(directory, expected_name):
         expected = read_json(card_path).get("weights_sha256")
         if expected and sha256(weights_path) != expected:
             raise ValueError(f"{weights_path} is corrupt: its sha256 does not match card.json.")
-    try:
-        model = build(name, **config)
+    _check_sizes(config, _stored_shapes(weights_path), config_path, weights_path)
+    try:  # the architecture comes from the name: a config that says otherwise is refused below
+        model = build(name, **{k: v for k, v in config.items() if k not in NAMED})
     except (TypeError, ValueError) as e:
         raise ValueError(f"{config_path} is corrupt: {name!r} cannot be built from its config ({e}).") from e
+    built = model.get_config()
+    for key, value in config.items():
+        if key not in built:
+            raise ValueError(f"{config_path} is corrupt: its config gives {key} {value!r:.40}, which {name!r} does "
+                             f"not keep (it keeps {', '.join(built)}).")
+        if built[key] != value:
+            raise ValueError(f"{config_path} is corrupt: it names {name!r}, whose {key} is {built[key]!r}, but its "
+                             f"config gives {key} {value!r:.40}.")
     model.load_assets(directory)
     model.build_for_inference()
     try:
@@ -173,8 +230,14 @@ def _load(directory, expected_name):
                     f"it holds {len(arrays)} arrays that do not match the "
                     f"{len(shapes)} variables of {name!r} built from config.json{where}."
                 )
-            for v, a in zip(model.weights, arrays):
-                v.assign(a.astype(v.dtype))
+            for i, (v, a) in enumerate(zip(model.weights, arrays)):
+                if a.dtype.kind not in "fiu":
+                    raise ValueError(f"array {i:04d} (variable {v.path}) holds {a.dtype} values, not numbers.")
+                bad = a.size - np.count_nonzero(np.isfinite(a))
+                if bad:
+                    raise ValueError(f"array {i:04d} (variable {v.path}) holds {bad} NaN or infinite value(s); the "
+                                     f"weights of a model are finite numbers.")
+                v.assign(a.astype(v.dtype))  # the model is dropped if a later array is refused
     except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as e:
         raise ValueError(f"Cannot load weights from {weights_path}: {e}") from e
     members = directory / "members"
@@ -218,9 +281,7 @@ def load(name, weights="pretrained", **overrides):
     if registry.is_model_directory(name) and weights == "pretrained" and not overrides:
         return load_directory(Path(os.fsdecode(name)))
     if registry.is_keras_file(name) and weights == "pretrained" and not overrides:
-        for module in sorted({entry[0].split(":")[0] for entry in CATALOGUE.values()}):
-            importlib.import_module(module)  # registers the zoo's classes with Keras
-        return keras.saving.load_model(os.fsdecode(name))
+        return _load_keras_file(os.fsdecode(name))
     registry.check_name(name)
     if weights is not None and not isinstance(weights, (str, os.PathLike)):
         raise TypeError(
@@ -244,3 +305,23 @@ def load(name, weights="pretrained", **overrides):
                 f"written by zoo.saving.save."
             )
     return load_directory(directory, expected_name=name)
+
+
+def _load_keras_file(path):
+    """A zoo model from a `.keras` file written by its `save`: what the file
+    holds is read before Keras builds anything from it."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            saved = json.loads(archive.read("config.json"))
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile) as e:
+        raise ValueError(f"{path} is corrupt: it is not a .keras file written by a model's save() ({e}).") from e
+    if not isinstance(saved, dict) or not str(saved.get("registered_name")).startswith("zoo>"):
+        kind = saved.get("class_name") if isinstance(saved, dict) else type(saved).__name__
+        raise TypeError(f"{path} holds a {kind!r} model, not a zoo model: zoo.load reads the .keras files "
+                        f"written by a zoo model's save().")
+    for module in sorted({entry[0].split(":")[0] for entry in CATALOGUE.values()}):
+        importlib.import_module(module)  # registers the zoo's classes with Keras
+    try:
+        return keras.saving.load_model(path)
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile) as e:
+        raise ValueError(f"{path} is corrupt: Keras cannot load it ({e}).") from e

@@ -43,7 +43,7 @@ _TOKEN_LINE = re.compile(r"(?P<name>[^\t#]+)#\d+\t(?P<caption>.*)")
 _WORD = re.compile(r"[^\W_]+(?:['-][^\W_]+)*")  # alphanumerics, joined by inner ' or -
 
 
-def read_captions(path):
+def read_captions(path, images=None):
     """Returns `{image name: [captions]}` from a Flickr8k captions file.
 
     Both layouts, told apart by the content: the Kaggle CSV (header
@@ -54,7 +54,10 @@ def read_captions(path):
     whitespace, otherwise raw. Blank lines are skipped.
 
     Raises:
-        ValueError: a malformed line, naming the file, line number and line.
+        ValueError: a malformed line, naming the file, line number and line;
+            a name that leads outside the images folder (an absolute path,
+            `..`; with `images`, the folder, also a symlink leading out),
+            naming the file, line and name.
     """
     path = Path(path)
     text = path.read_text(encoding="utf-8-sig")
@@ -67,9 +70,22 @@ def read_captions(path):
     else:
         rows = _token_rows(path, lines)
     captions = {}
-    for name, caption in rows:
+    for number, name, caption in rows:
+        if _outside(name, images):
+            where = f"--images {images}" if images is not None else "the images folder"
+            raise ValueError(f"{path}, line {number}: image {name!r} is outside {where}; a captions file may name "
+                             f"only the images inside it.")
         captions.setdefault(name, []).append(caption)
     return captions
+
+
+def _outside(name, images):
+    """Whether the image `name` lies outside the folder `images` (by its name
+    alone where `images` is None): absolute, `..`, or a symlink leading out."""
+    if images is None:
+        return Path(name).is_absolute() or ".." in Path(name).parts
+    folder = Path(images).resolve()
+    return not (folder / name).resolve().is_relative_to(folder)
 
 
 def _malformed(path, number, line, expected):
@@ -90,7 +106,7 @@ def _kaggle_rows(path, text, lines):
                 continue
             if len(row) != 2 or not row[0].strip() or not row[1].strip():
                 raise _malformed(path, start, lines[start - 1], expected)
-            yield row[0].strip(), row[1].strip()
+            yield start, row[0].strip(), row[1].strip()
     except csv.Error as e:
         number = min(reader.line_num, len(lines))
         raise _malformed(path, number, lines[number - 1], f"{expected} ({e})") from e
@@ -103,7 +119,7 @@ def _token_rows(path, lines):
         match = _TOKEN_LINE.fullmatch(line)
         if not match or not match["caption"].strip():
             raise _malformed(path, number, line, f"'name.jpg#k<TAB>caption' (Flickr8k.token.txt) or {KAGGLE_HEADER!r}")
-        yield match["name"].strip(), match["caption"].strip()
+        yield number, match["name"].strip(), match["caption"].strip()
 
 
 def split_of(name):

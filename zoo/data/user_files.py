@@ -1,13 +1,16 @@
 """A user's own files as training data: sentence-pair tables, aligned text
 files and plain texts, each checked with errors that name the file and line.
 
-Translation pairs come from a table (TSV, CSV or Parquet, read with pandas;
+Translation pairs come from a table (TSV or CSV, every row with as many
+fields as the header; or Parquet, whose chosen columns must hold strings;
 columns `source` and `target` unless told otherwise; numbers such as `1` and
 `0` choose columns by position in a file without a header row, as in the
 Tatoeba `spa.txt`: `.txt` tables are tab-separated) or from two aligned text
-files with one sentence per line. Rows whose source or target is empty or only
-whitespace are dropped and counted. Without separate validation and test
-files, `split_pairs` holds out a seeded 5% for each (at least one pair each).
+files with one sentence per line. Lines end at "\\n" (or "\\r\\n") only: a
+form feed or U+2028 is part of its line, a lone "\\r" is refused. Rows whose
+source or target is empty or only whitespace are dropped and counted.
+Without separate validation and test files, `split_pairs` holds out a seeded
+5% for each (at least one pair each).
 
 >>> import pathlib, tempfile
 >>> path = pathlib.Path(tempfile.mkdtemp()) / "pairs.tsv"
@@ -20,6 +23,7 @@ files, `split_pairs` holds out a seeded 5% for each (at least one pair each).
 import csv
 import dataclasses
 import hashlib
+import io
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +32,8 @@ from zoo.io import named_paths
 from zoo.tasks import OWN_FILES
 
 TABLE_SUFFIXES = {".tsv": "\t", ".tab": "\t", ".txt": "\t", ".csv": ",", ".parquet": None}
+SPLIT_HINT = ("a tab-separated field is read as written, quotes included: it cannot hold a tab",
+              "a field that holds a comma must be in double quotes")
 HELD_OUT_FRACTION = 0.05  # of the pairs, for each of val and test, when no files are given
 
 
@@ -56,29 +62,54 @@ def _existing(path, argument):
     return path
 
 
-def read_lines(path, argument="file"):
-    """The lines of a UTF-8 text file (no line ends); bytes that are not UTF-8
-    are a ValueError naming the file and the line."""
-    path = _existing(path, argument)
+def _decoded(path, argument):
+    """The UTF-8 text of a file (a leading byte order mark dropped); bytes that
+    are not UTF-8 are a ValueError naming the file and the line."""
     data = path.read_bytes()
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as e:
         line = data[: e.start].count(b"\n") + 1
         raise ValueError(f"{argument}: {path} line {line} is not UTF-8 text (byte {data[e.start]:#04x}).") from None
-    return text.removeprefix("\ufeff").splitlines()
+    return text.removeprefix("\ufeff")
+
+
+def _split_lines(text, path, argument):
+    """The lines of `text`, ended by "\\n" alone (a "\\r" before it dropped).
+
+    Python's `str.splitlines` also ends a line at form feeds, U+2028 and other
+    separators, which would shift the lines of one aligned file against the
+    other: they stay part of their line here. A carriage return without a
+    line feed after it ends no line either, and is refused, naming the line:
+    the file was meant to be read some other way (old Mac line ends) or holds
+    two lines in one."""
+    lines = text.split("\n")
+    if lines[-1] == "":
+        lines.pop()
+    lines = [line.removesuffix("\r") for line in lines]
+    lone = next((number for number, line in enumerate(lines, 1) if "\r" in line), None)
+    if lone is not None:
+        raise ValueError(f"{argument}: {path} line {lone} holds a carriage return (\\r) without a line feed after "
+                         f"it; lines must end in \\n or \\r\\n.")
+    return lines
+
+
+def read_lines(path, argument="file"):
+    """The lines of a UTF-8 text file (no line ends), ended by "\\n" alone
+    (see `_split_lines`); bytes that are not UTF-8 and lone carriage returns
+    are a ValueError naming the file and the line."""
+    path = _existing(path, argument)
+    return _split_lines(_decoded(path, argument), path, argument)
 
 
 def read_text(paths, argument="--text-file"):
-    """The concatenated UTF-8 text of one or more files (see `read_lines`)."""
+    """The concatenated UTF-8 text of one or more files, line ends made "\\n"
+    (bytes that are not UTF-8 are a ValueError naming the file and the line)."""
     paths = [paths] if isinstance(paths, (str, Path)) else list(paths)
     if not paths:
         raise ValueError(f"{argument}: no file given.")
-    texts = []
-    for path in paths:
-        read_lines(path, argument)  # checks the encoding, naming the line
-        texts.append(Path(path).read_text(encoding="utf-8").removeprefix("\ufeff"))
-    text = "\n".join(texts)
+    texts = (_decoded(_existing(path, argument), argument) for path in paths)
+    text = "\n".join(t.replace("\r\n", "\n").replace("\r", "\n") for t in texts)
     if not text.strip():
         raise ValueError(f"{argument}: {', '.join(map(str, paths))} hold no text.")
     return text
@@ -91,11 +122,73 @@ def _clean(sources, targets, files):
     return Pairs([s for s, _ in keep], [t for _, t in keep], files, dropped)
 
 
-def read_pairs(path, source_column="source", target_column="target", argument="--train-file"):
-    """Sentence pairs from a TSV, CSV or Parquet table (by the file's suffix).
-    Two column numbers (`"1"`, `"0"`) read a table without a header row by position."""
+def _delimited(path, suffix, by_position, argument):
+    """`(header, columns, line numbers of the rows)` of a TSV or CSV file:
+    lines ended by "\\n" alone (see `_split_lines`), blank ones skipped, every
+    row with as many fields as the header (or, by position, as the first row).
+    CSV fields may be quoted; TSV fields are read as written, quotes included."""
+    text = "\n".join(read_lines(path, argument)) + "\n"
+    quoting = csv.QUOTE_MINIMAL if suffix == ".csv" else csv.QUOTE_NONE
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=TABLE_SUFFIXES[suffix], quoting=quoting, strict=True)
+    header, rows, numbers, end = None, [], [], 0
+    try:
+        for row in reader:
+            start, end = end + 1, reader.line_num  # a quoted CSV field may span lines
+            if not row or (len(row) == 1 and not row[0].strip()):
+                continue
+            if header is None:
+                header = [str(i) for i in range(len(row))] if by_position else row
+                if not by_position:
+                    continue
+            if len(row) != len(header):
+                raise ValueError(f"{argument}: {path} line {start} has {len(row)} field{'s' * (len(row) != 1)}, "
+                                 f"not the {len(header)} of its {'first row' if by_position else 'header'} "
+                                 f"({SPLIT_HINT[suffix == '.csv']}).")
+            rows.append(row)
+            numbers.append(start)
+    except csv.Error as e:
+        raise ValueError(f"{argument}: {path} line {reader.line_num} is not a well-formed row ({e}).") from None
+    if header is None:
+        raise ValueError(f"{argument}: {path} is not a table: it holds no rows.")
+    return header, [list(column) for column in zip(*rows)] if rows else [[] for _ in header], numbers
+
+
+def _parquet(path, argument):
+    """`(header, columns, row numbers)` of a Parquet file."""
     import pandas as pd
 
+    try:
+        table = pd.read_parquet(path)
+    except Exception as e:  # pyarrow raises its own types for a file that is not Parquet
+        raise ValueError(f"{argument}: {path} is not a readable Parquet file ({e}).") from None
+    return [str(c) for c in table.columns], [table[c] for c in table.columns], range(1, len(table) + 1)
+
+
+def _strings(column, name, path, argument):
+    """The values of a Parquet column as str (nulls as ""); a ValueError naming
+    the column and its dtype unless every other value is a str."""
+    import pandas as pd
+
+    def null(value):
+        return value is None or value is pd.NA or (isinstance(value, float) and value != value)
+
+    values = column.tolist()
+    for row, value in enumerate(values, 1):
+        if not isinstance(value, str) and not null(value):
+            raise ValueError(f"{argument}: {path} column {name!r} (dtype {column.dtype}) holds "
+                             f"{type(value).__name__} values, not strings: row {row} is {value!r:.60}; store the "
+                             f"sentences as strings.")
+    return ["" if null(v) else v for v in values]
+
+
+def read_pairs(path, source_column="source", target_column="target", argument="--train-file"):
+    """Sentence pairs from a TSV, CSV or Parquet table (by the file's suffix).
+    Two column numbers (`"1"`, `"0"`) read a table without a header row by position.
+
+    A row with another number of fields than the header, a column named
+    twice, a carriage return without a line feed and a Parquet column that
+    does not hold strings are ValueErrors naming the file and the line or
+    column: none of them is guessed into pairs."""
     by_position = all(str(c).isdigit() for c in (source_column, target_column))
     if str(source_column) == str(target_column):
         raise ValueError(f"--source-column and --target-column must name two columns, got {source_column!r} for "
@@ -105,37 +198,31 @@ def read_pairs(path, source_column="source", target_column="target", argument="-
     if suffix not in TABLE_SUFFIXES:
         raise ValueError(f"{argument}: {path} must end in one of {sorted(TABLE_SUFFIXES)}, got {suffix or 'none'!r}.")
     if suffix == ".parquet":
-        try:
-            table = pd.read_parquet(path)
-        except Exception as e:  # pyarrow raises its own types for a file that is not Parquet
-            raise ValueError(f"{argument}: {path} is not a readable Parquet file ({e}).") from None
+        header, columns, numbers = _parquet(path, argument)
     else:
-        read_lines(path, argument)  # names the line of a byte that is not UTF-8
-        try:
-            table = pd.read_csv(path, sep=TABLE_SUFFIXES[suffix], dtype=str, keep_default_na=False,
-                                header=None if by_position else "infer",
-                                quoting=csv.QUOTE_NONE if suffix != ".csv" else csv.QUOTE_MINIMAL,
-                                encoding="utf-8-sig")
-        except (pd.errors.ParserError, pd.errors.EmptyDataError) as e:
-            raise ValueError(f"{argument}: {path} is not a well-formed table ({str(e).strip()}).") from None
-    if by_position:
-        source_column, target_column = int(source_column), int(target_column)
-        table.columns = range(len(table.columns))
-    missing = [c for c in (source_column, target_column) if c not in table.columns]
+        header, columns, numbers = _delimited(path, suffix, by_position, argument)
+    names = [str(i) for i in range(len(header))] if by_position else header
+    wanted = [int(c) if by_position else c for c in (source_column, target_column)]
+    missing = [c for c in wanted if str(c) not in names]
     if missing:
         raise ValueError(
             f"{argument}: {path} has no column {', '.join(map(repr, missing))}; it has "
-            f"{', '.join(map(repr, map(str, table.columns)))} (choose with --source-column/--target-column)."
+            f"{', '.join(map(repr, names))} (choose with --source-column/--target-column)."
         )
-    sources = table[source_column].fillna("").astype(str).tolist()
-    targets = table[target_column].fillna("").astype(str).tolist()
+    twice = next((c for c in wanted if names.count(str(c)) > 1), None)
+    if twice is not None:
+        raise ValueError(f"{argument}: {path} names column {twice!r} twice in its header; rename one of them.")
+    sources, targets = (columns[names.index(str(c))] for c in wanted)
+    if suffix == ".parquet":
+        sources, targets = (_strings(column, c, path, argument) for column, c in zip((sources, targets), wanted))
     if not by_position:  # tables joined with their headers: the header would become a training pair
-        repeated = [i + 2 for i, pair in enumerate(zip(sources, targets)) if pair == (source_column, target_column)]
+        repeated = [n for n, *pair in zip(numbers, sources, targets) if pair == [source_column, target_column]]
         if repeated:
-            raise ValueError(f"{argument}: {path} repeats its header row at line "
+            where = "row" if suffix == ".parquet" else "line"
+            raise ValueError(f"{argument}: {path} repeats its header row at {where} "
                              f"{', '.join(map(str, repeated[:5]))}{' ...' if len(repeated) > 5 else ''} (tables "
                              f"joined with their headers?); remove it.")
-    return _clean(sources, targets, [file_record(path, len(table))])
+    return _clean(sources, targets, [file_record(path, len(sources))])
 
 
 def read_aligned(source_file, target_file):
@@ -177,14 +264,16 @@ def read_image_captions(images, captions, argument="--captions"):
     9 % train / val / test), so an image keeps its split when files are added.
     Images the captions file names but the folder lacks are left out and
     returned (the recipe counts and lists them); none at all is an error.
+    A name that leads outside the folder (`../x.jpg`, an absolute path, a
+    symlink leading out) is an error naming the file, line and image.
     """
     from zoo.data.flickr8k import read_captions, split_of
 
     images, captions_path = Path(images), _existing(captions, argument)
     if not images.is_dir():
         raise FileNotFoundError(f"--images: {images} is not a directory.")
-    read_lines(captions_path, argument)  # names the line of a byte that is not UTF-8
-    named = read_captions(captions_path)
+    read_lines(captions_path, argument)  # names the line of a byte that is not UTF-8, or of a lone \r
+    named = read_captions(captions_path, images)
     missing = sorted(name for name in named if not (images / name).is_file())
     if len(missing) == len(named):
         raise ValueError(f"{argument}: none of the {len(named)} images {captions_path} names is in {images} "
