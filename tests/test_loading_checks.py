@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import zoo
-from zoo import registry, saving
+from zoo import saving
 
 
 def _edit_config(directory, name=None, **changes):
@@ -29,7 +29,7 @@ def nothing_built(monkeypatch):
     def build(name, **config):
         raise AssertionError(f"{name!r} was built from {config} before its sizes were checked")
 
-    monkeypatch.setattr(registry, "build", build)
+    monkeypatch.setattr(saving, "build", build)
 
 
 @pytest.fixture
@@ -147,7 +147,7 @@ def test_a_config_key_the_model_does_not_keep_is_refused(saved_char):
         saving.load(saved_char)
 
 
-# -- `.keras` files (zoo.registry.load) ----------------------------------------------------------
+# -- `.keras` files (zoo.load) --------------------------------------------------------------
 
 
 

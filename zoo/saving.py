@@ -116,7 +116,7 @@ def _write(model, folder, name, card, logs=None):
             raise ValueError(f"member {i} of the ensemble is an ensemble itself: an ensemble's members are single "
                              f"models.")
         (folder / "members" / str(i)).mkdir(parents=True)
-        _write(member, folder / "members" / str(i), name, {"member": i})
+        _write(member, folder / "members" / str(i), getattr(member, "registry_name", name), {"member": i})
     card = {**(card or {}), "name": name, "weights_sha256": sha256(folder / WEIGHTS)}
     (folder / "card.json").write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n")
     if card.get("task") and card.get("metrics"):  # a trained, measured model: its card for a model hub
@@ -247,7 +247,7 @@ def _load(directory, expected_name):
             raise ValueError(f"{members} is corrupt: it should hold the folders 0 to {len(numbers) - 1}, "
                              f"got {numbers}.")
         try:
-            model.set_members([_load(members / str(i), name) for i in numbers])
+            model.set_members([_load(members / str(i), None) for i in numbers])  # each named in its config
         except ValueError as e:
             raise ValueError(f"Cannot load the ensemble in {directory}: {e}") from e
     return model
@@ -261,6 +261,7 @@ def build(name, **overrides):
     if not isinstance(model, ZooModel) or model.task != task:
         raise TypeError(f"The builder of {name!r} must return a ZooModel of task {task!r}, "
                         f"got {type(model).__name__} (task {getattr(model, 'task', None)!r}).")
+    model.registry_name = name  # what an ensemble saves a member under (its architecture may differ)
     return model
 
 

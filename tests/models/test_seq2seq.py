@@ -121,3 +121,22 @@ def test_an_ensemble_member_with_other_tokenizers_or_type_is_refused(tiny_transl
         model.set_members([model])
     with pytest.raises(TypeError, match="`models` must be a list of translators, got str"):
         model.set_members("gru-seq2seq-attn")
+
+
+def test_a_model_without_attention_returns_its_pieces_and_no_weights(tiny_translator):
+    model = tiny_translator("lstm-seq2seq")
+    text, (source, output, weights) = model.translate("Der Hund ist rot.", beam_size=1, return_attention=True)
+    assert weights is None and isinstance(text, str) and source and all(isinstance(p, str) for p in output)
+
+
+def test_a_translation_cut_at_its_length_limit_is_the_same_in_any_batch(tiny_translator):
+    """Without max_length each sentence's limit is its own (twice its tokens plus 10), also when it is
+    decoded beside a longer one, greedy and in a beam."""
+    model = tiny_translator("lstm-seq2seq-attn")
+    short, long = "Der Hund", "Der Hund ist rot und das Auto ist gelb und der Ball ist blau und das Haus ist alt"
+    for beam_size in (1, 3):
+        alone = model.translate(short, beam_size=beam_size)
+        assert model.translate([short, long], beam_size=beam_size)[0] == alone
+        (short_ids,), (long_ids,) = translation._source_parts(model, [short, long])[0]
+        tokens = translation._translate_ids(model, [short_ids, long_ids], beam_size, None, 0.6, 8)[0][0]
+        assert len(tokens) <= translation._limit(len(short_ids))

@@ -164,23 +164,38 @@ def _translate_ids(model, ids, beam_size, max_length, alpha, batch_size, **optio
 
     Batches hold sources of similar length (sorted by length, results put
     back in order), so little of the work is padding; `options` go to
-    `_decode` (attention is only traced with `return_attention=True`)."""
+    `_decode` (attention is only traced with `return_attention=True`).
+    Without `max_length`, each source gets its own limit (`_limit`) whatever
+    it is batched with: a greedy output is cut to it (rows do not interact,
+    so the tokens are those of the source alone); a beam search, whose
+    ending rule reads the limit, and scores decode sources of one limit
+    together."""
     results, maps, scores = [None] * len(ids), [None] * len(ids), [None] * len(ids)
     order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
-    for start in range(0, len(ids), batch_size):
-        chunk = order[start : start + batch_size]
+    one_limit = max_length is None and (beam_size > 1 or options.get("return_scores"))
+    chunks = [order[start : start + batch_size] for start in range(0, len(ids), batch_size)]
+    if one_limit:  # split each batch where the limit changes
+        chunks = [[i for i in chunk if len(ids[i]) == n]
+                  for chunk in chunks for n in sorted({len(ids[i]) for i in chunk})]
+    for chunk in chunks:
         source = np.zeros((len(chunk), max(len(ids[i]) for i in chunk)), np.int32)
         for row, i in enumerate(chunk):
             source[row, : len(ids[i])] = ids[i]
-        limit = max_length or 2 * source.shape[1] + 10
-        out = _decode(model, source, beam_size, limit, alpha, **options)
+        out = _decode(model, source, beam_size, max_length or _limit(source.shape[1]), alpha, **options)
         for row, i in enumerate(chunk):
+            own = max_length or _limit(len(ids[i]))
             weights = out[1][row]
-            results[i] = out[0][row]
-            maps[i] = weights[:, : len(ids[i])] if isinstance(weights, np.ndarray) else None
+            results[i] = out[0][row][:own]
+            maps[i] = weights[:own, : len(ids[i])] if isinstance(weights, np.ndarray) else None
             if options.get("return_scores"):
                 scores[i] = out[2][row]
     return (results, maps, scores) if options.get("return_scores") else (results, maps)
+
+
+def _limit(source_length):
+    """The most output tokens of a source of `source_length` tokens when
+    `translate` is given no `max_length`: twice as many, plus 10."""
+    return 2 * source_length + 10
 
 
 def _source_parts(model, sentences):
@@ -250,7 +265,8 @@ def _attention_rows(model, source_parts, results, maps):
     pieces = lambda tok, seq: [tok.id_to_token(int(i)) for i in seq]  # noqa: E731
     if len(source_parts) == 1:  # rows for the output pieces, and for the end token if it was chosen
         output = pieces(model.target_tokenizer, list(results[0]) + [EOS])
-        return pieces(model.source_tokenizer, source_parts[0]), output[: len(maps[0])], maps[0]
+        rows = len(results[0]) if maps[0] is None else len(maps[0])  # no attention: the output pieces, no weights
+        return pieces(model.source_tokenizer, source_parts[0]), output[:rows], maps[0]
     source = [p for s in source_parts for p in pieces(model.source_tokenizer, s)]
     # A part's attention has a row per output piece, its end token included if it was chosen.
     output = [
@@ -444,12 +460,14 @@ def _serving_function(model, beam_size=1, alpha=0.6, max_extra_tokens=10):
 
     def translate(sentences):
         # What `translate` refuses, refused by name: a batch is a vector of UTF-8 strings.
+        # (Run-time shapes only: a signature's [None] is not checked, and its static rank is folded away.)
         with tf.control_dependencies([
-            decoding.require(tf.equal(tf.rank(sentences), 1), "`sentences` must be a 1-D batch of strings"),
+            decoding.require(tf.equal(tf.size(sentences), tf.shape(sentences)[0]),
+                             "`sentences` must be a 1-D batch of strings"),
             decoding.require(decoding.valid_utf8(tf.reshape(sentences, [-1])),
                              "`sentences` holds bytes that are not UTF-8 text: decode them first"),
         ]):
-            sentences = tf.identity(sentences)
+            sentences = tf.reshape(sentences, [-1])
         # an empty batch has no source length for the encoder's loop: answer it directly
         empty = lambda: tf.zeros([0], tf.string)  # noqa: E731
         return {"translations": tf.cond(tf.size(sentences) > 0, lambda: run(sentences), empty)}
