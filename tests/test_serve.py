@@ -61,6 +61,9 @@ class FakeTranslator:
     def __init__(self, delay=0.0):
         self.calls, self.delay = [], delay
 
+    def get_config(self):
+        return {"attention": True}
+
     def translate(self, texts, beam_size=5, return_attention=False):
         self.calls.append((list(texts), beam_size))
         if "boom" in texts:  # as the API refuses a bad input: the whole call fails
@@ -387,6 +390,32 @@ def test_translation_attention_is_the_python_apis(shipped):
         assert sent["source"] == source and sent["output"] == output
         np.testing.assert_allclose(sent["weights"], weights, atol=1e-4)
         np.testing.assert_allclose(np.sum(sent["weights"], axis=1), 1, atol=1e-3)  # a distribution per output piece
+
+
+def test_a_model_without_attention_answers_null_attention(shipped):
+    url, server = shipped
+    answer = httpx.post(f"{url}/translate", json={"model": "lstm-seq2seq", "texts": GERMAN[:2], "attention": True},
+                        timeout=300)
+    assert answer.status_code == 200, answer.text
+    model = server.workers["lstm-seq2seq"].model
+    assert answer.json() == {"model": "lstm-seq2seq", "translations": model.translate(GERMAN[:2]),
+                             "attention": [None, None]}
+
+
+# Alone, its greedy translation runs on until the limit of 2 x its 14 source tokens + 10;
+# batched with a longer text, the limit is the longer text's and the run goes on further.
+RUNAWAY = "Ein Koch posiert beim Kochen für die Kamera."
+
+
+@pytest.mark.xfail(strict=True, reason="Seq2Seq.translate's default max_length is computed per batch (from the "
+                                       "longest source in it), not per sentence as documented: a translation that "
+                                       "runs to the limit depends on its batch")
+def test_a_translation_that_runs_to_the_length_limit_is_cut_as_alone(shipped):
+    url, server = shipped
+    longer = "Ein Mann in einem blauen Hemd steht auf einer Leiter und putzt die Fenster eines hohen Gebäudes."
+    answer = httpx.post(f"{url}/translate", json={"texts": [RUNAWAY, longer], "beam_size": 1}, timeout=300)
+    model = server.workers[TRANSLATOR].model
+    assert answer.json()["translations"][0] == model.translate(RUNAWAY, beam_size=1)
 
 
 def test_captions_are_those_of_the_python_api(shipped):

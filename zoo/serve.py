@@ -9,7 +9,8 @@ Endpoints (JSON in and out; docs/serving.md has examples):
 - `GET /` a page to try the models; `GET /health`; `GET /models`;
 - `POST /translate` `{"model", "texts": [...], "beam_size": 5, "attention": false}`
   -> `{"translations": [...]}` (and `"attention"`: per text its source and
-  output pieces and the weights `[output, source]`);
+  output pieces and the weights `[output, source]`, null for a model without
+  attention);
 - `POST /caption`: images as multipart form files named `image` (fields
   `model`, `beam_size`, `attention`), or one image as the raw request body
   (the options in the query string) -> `{"captions": [...]}` (and
@@ -136,17 +137,24 @@ def _weights(array):
     return None if array is None else np.round(np.asarray(array, np.float64), 4).tolist()
 
 
+def _attends(model):
+    """Whether a model has attention to show (the baselines have none)."""
+    return bool(model.get_config().get("attention", True))
+
+
 def _translate(model, texts, beam_size, attention):
-    if not attention:
-        return model.translate(texts, beam_size=beam_size)
+    if not attention or not _attends(model):
+        found = model.translate(texts, beam_size=beam_size)
+        return [(text, None) for text in found] if attention else found
     found, maps = model.translate(texts, beam_size=beam_size, return_attention=True)
     return [(text, {"source": source, "output": output, "weights": _weights(weights)})
             for text, (source, output, weights) in zip(found, maps)]
 
 
 def _caption(model, images, beam_size, attention):
-    if not attention:
-        return model.caption(images, beam_size=beam_size)
+    if not attention or not _attends(model):
+        found = model.caption(images, beam_size=beam_size)
+        return [(text, None) for text in found] if attention else found
     found, maps = model.caption(images, beam_size=beam_size, return_attention=True)
     return [(text, {"words": words, "weights": _weights(weights)}) for text, (words, weights) in zip(found, maps)]
 
@@ -427,7 +435,7 @@ class Server:
             worker = self.workers.get(name)
             models.append({"name": name, "task": task, "endpoint": f"/{VERBS[task]}",
                            "description": self.descriptions[name], "state": worker.state if worker else "not loaded",
-                           "default": name == self._model(None, task)})
+                           "calls": worker.calls if worker else 0, "default": name == self._model(None, task)})
         return JSONResponse({"models": models, "max_batch": self.max_batch, "max_wait_ms": self.max_wait_ms,
                              "limits": dataclasses.asdict(self.limits)})
 
