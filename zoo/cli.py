@@ -127,7 +127,7 @@ def build_parser():
     p.add_argument("--port", type=port, default=8080, help="(default: %(default)s)")
     p.add_argument("--max-wait-ms", type=milliseconds, default=5.0,
                    help="how long a request waits for others to join its model call (default: %(default)s)")
-    p.add_argument("--max-batch", type=positive_int, default=64,
+    p.add_argument("--max-batch", type=positive_int, default=32,
                    help="most texts or images in one model call; 1 turns batching off (default: %(default)s)")
     p = commands.add_parser("evaluate", parents=[common], help="score a shipped model on its test split")
     p.add_argument("name")

@@ -349,7 +349,7 @@ class Server:
     """The models of `names` (None: every shipped model, each loaded on first
     use) behind the HTTP API; `app` is the ASGI application."""
 
-    def __init__(self, names=None, max_wait_ms=5.0, max_batch=64, limits=None, loader=None):
+    def __init__(self, names=None, max_wait_ms=5.0, max_batch=32, limits=None, loader=None):
         infos = {name: zoo.info(name) for name in zoo.list_models()}
         shipped = [name for name, info in infos.items() if info["card"] is not None]
         self.eager = names is not None
