@@ -270,6 +270,21 @@ def test_a_model_that_fails_to_load_is_a_503_naming_why():
         assert httpx.get(f"{url}/health").json()["status"] == "failed"
 
 
+@pytest.mark.parametrize("arguments, error, words", [
+    ({"names": "char-gru"}, TypeError, ["`names` must be a list", "['char-gru']"]),
+    ({"names": ["no-such-model"]}, ValueError, ["Unknown model name 'no-such-model'"]),
+    ({"names": ["lstm-squeezenet"]}, ValueError, ["No trained model ships for 'lstm-squeezenet'"]),
+    ({"names": []}, ValueError, ["`names` must name at least one"]),
+    ({"max_batch": 0}, ValueError, ["`max_batch` must be an integer in [1, 4096], got 0"]),
+    ({"max_wait_ms": float("nan")}, ValueError, ["`max_wait_ms` must be a finite number in [0, 10000]"]),
+    ({"limits": {"texts": 4}}, TypeError, ["`limits` must be a zoo.serve.Limits"]),
+])
+def test_the_server_checks_its_arguments(arguments, error, words):
+    with pytest.raises(error) as caught:
+        serve.Server(**arguments)
+    assert all(word in str(caught.value) for word in words), caught.value
+
+
 @pytest.mark.parametrize("argv, words", [
     (["serve", "no-such-model"], ["Unknown model name 'no-such-model'"]),
     (["serve", "lstm-squeezenet"], ["No trained model ships for 'lstm-squeezenet'"]),

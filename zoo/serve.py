@@ -26,8 +26,10 @@ model and decoding options that arrive within `max_wait_ms` of the first
 one, or while the model is busy, are joined, up to `max_batch` texts or
 images, into one call of the model's batched API (`model.translate(texts,
 beam_size=k)`), whose answers are split back to their requests: each request
-gets exactly what the Python API returns for its inputs. A text-generation
-request is a call of its own (`generate` continues one prompt per call).
+gets what the Python API returns for its inputs (docs/serving.md names the
+one exception: `translate`'s default length bound is computed per batch). A
+text-generation request is a call of its own (`generate` continues one
+prompt per call).
 
 A bad request is a 4xx answer `{"error": "...", "field": "..."}` naming the
 field; the sizes a request may have are `Limits`.
@@ -52,6 +54,7 @@ from starlette.responses import HTMLResponse, JSONResponse
 from starlette.routing import Route
 
 import zoo
+from zoo.checks import finite_number, integer
 
 PAGE = Path(__file__).with_name("serve_page.html")
 VERBS = {"translation": "translate", "captioning": "caption", "text-generation": "generate"}
@@ -115,9 +118,9 @@ def _text(field, value, most, empty_ok=True):
         raise RequestError(f"`{field}` has {len(value):,} characters; at most {most:,} are allowed.", field)
     try:
         value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise RequestError(f"`{field}` holds a lone surrogate (\\u{ord(value[0]):04x}...): send valid "
-                           f"UTF-8 text.", field) from None
+    except UnicodeEncodeError as e:
+        raise RequestError(f"`{field}` holds a lone surrogate (\\u{ord(value[e.start]):04x} at {e.start}): send "
+                           f"valid UTF-8 text.", field) from None
     return value
 
 
@@ -126,6 +129,7 @@ def _fields(body, allowed):
         raise RequestError(f"the body must be a JSON object, got {type(body).__name__}.", "body")
     for field in body:
         if field not in allowed:
+            field = field[:60]
             raise RequestError(f"unknown field `{field}`; allowed: {', '.join(sorted(allowed))}.", field)
     return body
 
@@ -350,6 +354,9 @@ class Server:
     use) behind the HTTP API; `app` is the ASGI application."""
 
     def __init__(self, names=None, max_wait_ms=5.0, max_batch=32, limits=None, loader=None):
+        if isinstance(names, (str, bytes)):
+            raise TypeError(f"`names` must be a list of model names or None (every shipped model), got the "
+                            f"string {names!r}: pass [{names!r}].")
         infos = {name: zoo.info(name) for name in zoo.list_models()}
         shipped = [name for name, info in infos.items() if info["card"] is not None]
         self.eager = names is not None
@@ -361,8 +368,10 @@ class Server:
         if not names:
             raise ValueError("`names` must name at least one shipped model, or be None for all of them.")
         self.descriptions = {name: infos[name]["description"] for name in names}
-        self.max_wait_ms = _number("max_wait_ms", max_wait_ms, 0, 10_000)
-        self.max_batch = _integer("max_batch", max_batch, 1, 4096)
+        self.max_wait_ms = finite_number("max_wait_ms", max_wait_ms, minimum=0, maximum=10_000)
+        self.max_batch = integer("max_batch", max_batch, minimum=1, maximum=4096)
+        if limits is not None and not isinstance(limits, Limits):
+            raise TypeError(f"`limits` must be a zoo.serve.Limits or None, got {type(limits).__name__}.")
         self.limits = limits or Limits()
         self.loader = loader or zoo.load
         self.tasks = {name: infos[name]["task"] for name in names}
