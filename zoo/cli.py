@@ -1,4 +1,4 @@
-"""The `zoo` command: list, info, translate, generate, caption, evaluate, export.
+"""The `zoo` command: list, info, translate, generate, caption, evaluate, export, serve.
 
 `zoo --help`, `zoo list` and `zoo info` read the registry's catalogue and the
 model cards only: they never import TensorFlow, and answer at once. The other
@@ -63,6 +63,14 @@ def probability(text):
     return _number(float, text, lambda v: 0 < v <= 1, "a number in (0, 1]")
 
 
+def port(text):
+    return _number(int, text, lambda v: 0 <= v <= 65535, "a port number in [0, 65535] (0: any free port)")
+
+
+def milliseconds(text):
+    return _number(float, text, lambda v: 0 <= v <= 10_000, "milliseconds in [0, 10000]")
+
+
 CHECKERS = {"positive_int": positive_int, "non_negative_int": non_negative_int, "temperature": temperature,
             "probability": probability}
 WEIGHTS = {"default": "pretrained", "metavar": "DIR",
@@ -94,6 +102,16 @@ def build_parser():
     p.add_argument("--litert", choices=["float32", "int8"], default=None,
                    help="text generation: write a LiteRT file (model.tflite) with weights of this type instead")
     p.add_argument("--weights", **WEIGHTS)
+    p = commands.add_parser("serve", parents=[common], help="serve shipped models over HTTP, batching requests "
+                                                             "(needs `pip install 'rnn-zoo[serve]'`)")
+    p.add_argument("names", nargs="*", metavar="NAME",
+                   help="models to serve, loaded at start (default: every shipped model, each loaded on first use)")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
+    p.add_argument("--port", type=port, default=8080, help="(default: %(default)s)")
+    p.add_argument("--max-wait-ms", type=milliseconds, default=5.0,
+                   help="how long a request waits for others to join its model call (default: %(default)s)")
+    p.add_argument("--max-batch", type=positive_int, default=32,
+                   help="most texts or images in one model call; 1 turns batching off (default: %(default)s)")
     p = commands.add_parser("evaluate", parents=[common], help="score a shipped model on its test split")
     p.add_argument("name")
     p.add_argument("--split", default=None, choices=["val", "test"],
@@ -148,7 +166,7 @@ def _check_text(args):
     """Arguments that are text (not file names) must be valid UTF-8: the shell
     passes raw bytes, which Python keeps as lone surrogates."""
     for flag, dest in [("pattern", "pattern"), ("name", "name"), ("--model", "model"),
-                       ("sentences", "sentences"), ("--prompt", "prompt")]:
+                       ("sentences", "sentences"), ("--prompt", "prompt"), ("NAME", "names"), ("--host", "host")]:
         values = getattr(args, dest, None)
         for value in [values] if isinstance(values, str) else values or []:
             try:
@@ -282,6 +300,8 @@ def _run(args):
             print(f"wrote {args.directory}: tf.saved_model.load it; its serving_default maps {task.serves}")
     elif args.command == "evaluate":
         _evaluate(args)
+    elif args.command == "serve":
+        _serve(args)
     return 0
 
 
@@ -328,6 +348,24 @@ def _evaluate(args):
     with _quiet(args):
         results = score(zoo.load(args.name, weights=args.weights))
     print(format_results(results, args.format), end="")
+
+
+def _serve(args):
+    """Serves until Ctrl-C or SIGTERM (the requests in flight are answered first)."""
+    import zoo
+
+    for name in args.names:  # an unknown name, or one that does not ship, before anything starts
+        if zoo.info(name)["card"] is None:
+            raise UserError(f"No trained model ships for {name!r}: `zoo serve` serves the shipped models, "
+                            f"those `zoo list` marks trained.")
+    try:
+        from zoo import serve
+    except ImportError as e:
+        raise UserError(f"`zoo serve` needs the serve extra, which is not installed ({e.name} is missing): "
+                        f"pip install 'rnn-zoo[serve]'.") from None
+    with _quiet(args):
+        server = serve.Server(args.names or None, max_wait_ms=args.max_wait_ms, max_batch=args.max_batch)
+        serve.run(server, host=args.host, port=args.port)
 
 
 def _printable(path):
