@@ -9,7 +9,7 @@ export ZOO_DATA_DIR ?= $(abspath ../shared/data)
 endif
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: demo test test-slow lint benchmarks tensorboard
+.PHONY: demo test test-slow test-docs lint benchmarks tensorboard
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,11 @@ test: $(VENV)/.installed
 
 test-slow: $(VENV)/.installed  # one process: the kill-mid-epoch runs time their kills
 	$(PY) -m pytest -q -m slow
+
+# The tutorial notebooks (docs/tutorials), each run top to bottom in a fresh kernel: fails on any error
+# or failed check, and on a notebook committed without its outputs (refresh them with `--write`).
+test-docs: $(VENV)/.installed
+	$(PY) docs/tutorials/run_notebooks.py
 
 # every shipped model's training run (saved_models/<name>/logs/), side by side
 tensorboard: $(VENV)/.installed
