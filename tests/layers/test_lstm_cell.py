@@ -347,3 +347,25 @@ class KerasLayerTest(TestCase):
             expected_num_non_trainable_weights=0,
             supports_masking=True,
         )
+
+
+@pytest.mark.parametrize("name", ["LSTMCell", "GRUCell"])
+def test_a_cell_builds_inside_a_subclassed_models_first_call(name):
+    """Keras traces a subclassed model's first call and builds its layers inside: the cell's weights are
+    still drawn eagerly, as Keras's own cell's are (seeded, the same numbers)."""
+    import zoo.layers
+
+    class Net(keras.Model):
+        def __init__(self, cell):
+            super().__init__()
+            self.rnn = keras.layers.RNN(cell)
+
+        def call(self, x):
+            return self.rnn(x)
+
+    keras.utils.set_random_seed(3)
+    ours = Net(getattr(zoo.layers, name)(4))
+    keras.utils.set_random_seed(3)
+    theirs = Net(getattr(keras.layers, name)(4))
+    x = np.random.default_rng(0).normal(size=(2, 5, 3)).astype("float32")
+    np.testing.assert_allclose(ours(x), theirs(x), atol=1e-6)

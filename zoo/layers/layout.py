@@ -11,17 +11,47 @@ before the cells kept one matrix per gate hold Keras's layout;
 and convert the arrays of each such cell.
 """
 
+import contextlib
+
+import keras
 import numpy as np
 from keras import ops
 
 
-def _constant(value):
-    """An initializer returning `value` (a slice of a matrix drawn for all gates)."""
+def _columns_of(draw, columns):
+    """An initializer returning `columns` of the matrix `draw()` gives for all
+    gates. It is called when Keras creates the variable, outside any traced
+    graph, so a cell built inside a model's first call draws eagerly too."""
 
     def initializer(shape, dtype=None):
+        value = draw()[..., columns]
         return ops.cast(value, dtype) if dtype is not None else value
 
     return initializer
+
+
+def _shared_draw(initializer, shape, dtype):
+    """`draw()`: the fused matrix of `initializer`, drawn once for every gate,
+    eagerly (as NumPy) also when the cell is built inside a traced call."""
+    drawn = []
+
+    def draw():
+        if not drawn:
+            with _eagerly():
+                drawn.append(ops.convert_to_numpy(initializer(shape, dtype=dtype)))
+        return drawn[0]
+
+    return draw
+
+
+def _eagerly():
+    """A scope that runs ops eagerly while a graph is traced (TensorFlow
+    traces a subclassed model's first call, building its layers inside)."""
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf  # the TensorFlow backend only: the layers import no backend
+
+        return tf.init_scope()
+    return contextlib.nullcontext()
 
 
 class PerGateWeights:
@@ -44,17 +74,19 @@ class PerGateWeights:
         seeded, the numbers of Keras's cell) and cuts them per gate.
         `bias_initializers` overrides the bias of some gates: {gate: initializer}."""
         units, width = self.units, len(self.GATES) * self.units
-        kernel = self.kernel_initializer((input_dim, width), dtype=self.variable_dtype)
-        recurrent = self.recurrent_initializer((units, width), dtype=self.variable_dtype)
+        fused = {"W": ((input_dim, width), self.kernel_initializer),
+                 "U": ((units, width), self.recurrent_initializer)}
         if self.use_bias:
-            bias = self.bias_initializer(self._fused_bias_shape(), dtype=self.variable_dtype)
+            fused["b"] = (tuple(self._fused_bias_shape()), self.bias_initializer)
+        draws = {name: _shared_draw(initializer, shape, self.variable_dtype)
+                 for name, (shape, initializer) in fused.items()}
         for k, gate in enumerate(self.GATES):
             columns = slice(k * units, (k + 1) * units)
-            for name, full in (("W", kernel), ("U", recurrent)) + ((("b", bias),) if self.use_bias else ()):
-                initializer = _constant(full[..., columns])
+            for name, (full_shape, _) in fused.items():
+                initializer = _columns_of(draws[name], columns)
                 if name == "b" and gate in (bias_initializers or {}):
                     initializer = bias_initializers[gate]
-                shape = tuple(full.shape[:-1]) + (units,)
+                shape = tuple(full_shape[:-1]) + (units,)
                 setattr(self, f"{name}_{gate}", self.add_weight(shape=shape, initializer=initializer,
                                                                name=f"{name}_{gate}"))
             if not self.use_bias:
