@@ -18,6 +18,7 @@ saved_models/<model>/ if its test BLEU beats the shipped card's.
 """
 
 import dataclasses
+import json
 from pathlib import Path
 
 import zoo
@@ -63,6 +64,10 @@ class Config(RunConfig):
                                 choices=("",) + SENTENCE_LANGUAGES)
     init_from: str = flag("", "fine-tune from a shipped model (its name) or a model directory, keeping its "
                               "tokenizers and sizes")
+    ensemble_with: str = flag("", "comma-separated model directories (a run's model/, or saved_models/<name>) of "
+                                  "translators with this run's tokenizers and pair, LSTM or GRU: the model decodes "
+                                  "with theirs as one ensemble (the mean of their log-probabilities); the test "
+                                  "scores are the ensemble's, each model's own beside them")
 
 
 def parse_args(argv=None):
@@ -82,6 +87,9 @@ def check_flags(cfg):
     if (cfg.train_file or cfg.source_file) and changed(cfg, "pair"):
         raise FlagError(f"--pair {cfg.pair} names a built-in pair; with --train-file or --source-file your files are "
                         f"the data (leave --pair out)")
+    for directory in filter(None, cfg.ensemble_with.split(",")):
+        if not Path(directory, "config.json").is_file():
+            raise FlagError(f"--ensemble-with: {directory} holds no model (no config.json)")
     for side in ("source_column", "target_column"):
         if changed(cfg, side) and not (cfg.train_file or cfg.val_file):
             raise FlagError(f"--{side.replace('_', '-')} chooses a column of --train-file's table (or "
@@ -105,12 +113,12 @@ from zoo import training  # noqa: I001  before Keras: it imports TensorFlow with
 import keras
 import tensorflow as tf
 
-from zoo import optimizers, viz
+from zoo import optimizers, registry, viz
 from zoo.callbacks import BestCheckpoint
 from zoo.data import tokenizers, user_files
 from zoo.data.pipeline import count_batches, encode, translation_dataset
 from zoo.tasks.translation import evaluate as evaluate_translation
-from zoo.metrics import MaskedAccuracy, masked_cross_entropy, translation_scores
+from zoo.metrics import MaskedAccuracy, masked_cross_entropy, paired_translation_difference, translation_scores
 from zoo.io import atomic_write
 
 
@@ -246,6 +254,10 @@ def main(cfg):
     training.check_jit_compile(model, cfg.jit_compile, cfg.model)
     model.summary(print_fn=lambda line, **_: print(line))
 
+    members = ensemble_members(cfg, protos, data_card) if run.chief else []  # checked now, used at the end
+    if members:
+        model.set_members(members)
+
     # -- fit ---------------------------------------------------------------------
     bleu = ValidationBleu(val_src, val_tgt, run.out_dir)
     callbacks = [
@@ -266,12 +278,71 @@ def main(cfg):
     key = training.decoding_key(cfg.beam_size)
 
     def evaluate(saved, card):
-        results = evaluate_translation(saved, test_pairs, "test", beam_sizes=sorted({1, cfg.beam_size}),
-                                       limit=50 if cfg.smoke else None)
+        beams, limit = sorted({1, cfg.beam_size}), 50 if cfg.smoke else None
+        results = evaluate_translation(saved, test_pairs, "test", beam_sizes=beams, limit=limit)
+        if members:  # each model's own scores, on the same sentences
+            card["ensemble"] = [{"directory": d, **{k: c.get(k) for k in MEMBER_CARD}}
+                                for d, c in zip(cfg.ensemble_with.split(","), (member_card(d) for d in
+                                                                              cfg.ensemble_with.split(",")))]
+            alone = [saved, *saved.members]
+            saved.set_members(())
+            try:
+                for entry, member in zip([card, *card["ensemble"]], alone):
+                    entry["metrics_alone"] = evaluate_translation(member, test_pairs, "test", beam_sizes=beams,
+                                                                  limit=limit)
+            finally:
+                saved.set_members(alone[1:])
+        if cfg.ship and not cfg.smoke:
+            card["compared_with_shipped"] = compare_with_shipped(saved, cfg, test_pairs, card)
         return results, {"test_bleu": results[key]["bleu"], "val_bleu": bleu.state["bleu"]}
 
     return training.finish(model, cfg, run, tasks.TRANSLATION.name, data_card, bleu, optimizer_steps, evaluate,
                            (key, "bleu"), data_key="pair")
+
+
+# What an ensemble's card keeps of each member's card.
+MEMBER_CARD = ("name", "command", "best_epoch", "train_seconds", "parameters", "weights_sha256")
+
+
+def member_card(directory):
+    path = Path(directory, "card.json")
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+
+
+def ensemble_members(cfg, protos, data_card):
+    """The models `--ensemble-with` names, checked against this run: the same
+    tokenizers and data (an ensemble's members read and write the same pieces)."""
+    members = []
+    for directory in filter(None, cfg.ensemble_with.split(",")):
+        theirs = member_card(directory).get("data", {})
+        if theirs.get("pair") != data_card.get("pair"):
+            raise ValueError(f"--ensemble-with {directory}: it was trained on {theirs.get('pair')!r}, this run on "
+                             f"{data_card.get('pair')!r}: an ensemble's members share their data and test split.")
+        member = zoo.load(directory)
+        if [member.source_proto, member.target_proto] != list(protos) or member.members:
+            raise ValueError(f"--ensemble-with {directory}: its tokenizers are not this run's (or it is an ensemble "
+                             f"itself): an ensemble's members are single models that share their pieces.")
+        members.append(member)
+    return members
+
+
+def compare_with_shipped(saved, cfg, test_pairs, card):
+    """This run's model against the shipped one on the same test sentences:
+    beam `--beam-size` BLEU of both and the paired bootstrap interval of the
+    difference (`zoo.metrics.paired_translation_difference`); `ship` replaces
+    the shipped model only when the interval is above 0. None when none
+    ships or it was measured on other data."""
+    target = registry.models_dir() / cfg.model
+    shipped_card = member_card(target)
+    if not shipped_card or shipped_card.get("data", {}).get("pair") != card["data"].get("pair"):
+        return None
+    shipped = zoo.load(target)
+    sources, references = load_pairs(test_pairs, "test") if isinstance(test_pairs, str) else test_pairs
+    ours, theirs = (m.translate(sources, beam_size=cfg.beam_size) for m in (saved, shipped))
+    return {"shipped_weights_sha256": shipped_card.get("weights_sha256"),
+            "beam_size": cfg.beam_size, "bleu": translation_scores(ours, references)["bleu"],
+            "shipped_bleu": translation_scores(theirs, references)["bleu"],
+            **paired_translation_difference(ours, references=references, hypotheses_b=theirs)}
 
 
 if __name__ == "__main__":

@@ -582,3 +582,63 @@ def test_inspection_arguments_are_named(char_model, call, kind, message):
 def test_gate_figure_takes_one_gate_name_as_a_string(char_model):
     fig = char_model.gate_figure("ab", names="forget", units=np.int64(2))
     assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == ["forget #2"]
+
+
+def test_a_dataframe_is_refused_rather_than_translated_by_its_column_names(tiny_translator):
+    import pandas as pd
+
+    model = tiny_translator("lstm-seq2seq-attn")
+    with pytest.raises(TypeError, match=r"got a DataFrame: pass one column of it, e\.g\. `df\['source'\]\.tolist\(\)`"):
+        model.translate(pd.DataFrame({"source": ["Der Hund ist rot."]}))
+    assert model.translate(pd.Series(["Der Hund ist rot."]), beam_size=1) == model.translate(["Der Hund ist rot."],
+                                                                                            beam_size=1)
+
+
+def test_a_text_of_punctuation_only_is_translated_with_a_warning(tiny_translator):
+    model = tiny_translator("lstm-seq2seq-attn")
+    with pytest.warns(UserWarning, match=r"1 of 2 texts hold no word, only punctuation or symbols \('\.\.\.'\)"):
+        model.translate(["...", "Der Hund ist rot."], beam_size=1)
+
+
+def test_a_long_line_is_split_as_pysbd_splits_it_whole():
+    """The splitter reads a long line in windows (pysbd's time grows with the square of its input); the
+    sentences are those of reading it whole."""
+    import random
+
+    import pysbd
+
+    from zoo.tasks.translation import SEGMENT_WINDOW, split_sentences
+
+    pool = ["Am 3. Mai kommt Dr. Müller.", "Er rennt!", "Dann zwei Katzen?", "Ja.", "Z. B. die U.S.A. sind groß.",
+            "Er kam um 5 p.m. an.", "Der Hund ist rot, das Auto ist gelb."]
+    line = " ".join(random.Random(0).choice(pool) for _ in range(400))
+    assert len(line) > 4 * SEGMENT_WINDOW
+    whole = [s.strip() for s in pysbd.Segmenter(language="de", clean=False).segment(line) if s.strip()]
+    assert split_sentences(line, "de") == whole
+    unbroken = "a" * (3 * SEGMENT_WINDOW)  # no boundary at all: cut into windows, nothing lost
+    assert "".join(split_sentences(unbroken, "de")) == unbroken
+
+
+def _unknown_wins(model):
+    """The model's output layer made to favour the unknown token above all others."""
+    from zoo.data.tokenizers import UNK
+
+    kernel, bias = model.output_layer.get_weights()
+    bias[UNK] = 1e3
+    model.output_layer.set_weights([kernel, bias])
+    return model
+
+
+@pytest.mark.parametrize("beam_size", [1, 3])
+def test_allow_unk_lets_translate_write_the_unknown_piece(tiny_translator, beam_size):
+    model = _unknown_wins(tiny_translator("lstm-seq2seq-attn"))
+    assert "\u2047" in model.translate("Der Hund ist rot.", beam_size=beam_size, allow_unk=True, max_length=4)
+    assert "\u2047" not in model.translate("Der Hund ist rot.", beam_size=beam_size, max_length=4)
+
+
+@pytest.mark.parametrize("beam_size", [1, 3])
+def test_allow_unk_lets_caption_write_the_unknown_word(tiny_captioner, beam_size):
+    model = _unknown_wins(tiny_captioner("sat-lstm-squeezenet"))
+    image = np.zeros((40, 40, 3), np.uint8)
+    assert "<unk>" in model.caption(image, beam_size=beam_size, allow_unk=True, max_length=4).split()
+    assert "<unk>" not in model.caption(image, beam_size=beam_size, max_length=4).split()

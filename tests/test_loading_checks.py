@@ -23,13 +23,17 @@ def _edit_config(directory, name=None, **changes):
     return path
 
 
-@pytest.fixture
-def nothing_built(monkeypatch):
+def forbid_building(monkeypatch):
     """Fails a load that builds a model before refusing its files."""
     def build(name, **config):
         raise AssertionError(f"{name!r} was built from {config} before its sizes were checked")
 
     monkeypatch.setattr(saving, "build", build)
+
+
+@pytest.fixture
+def nothing_built(monkeypatch):
+    forbid_building(monkeypatch)
 
 
 @pytest.fixture
@@ -70,8 +74,9 @@ def test_more_layers_than_stored_arrays_are_refused_before_building(saved_char, 
         saving.load(saved_char)
 
 
-def test_an_image_size_beyond_any_model_is_refused_before_building(tiny_captioner, tmp_path, nothing_built):
+def test_an_image_size_beyond_any_model_is_refused_before_building(tiny_captioner, tmp_path, monkeypatch):
     directory = saving.save(tiny_captioner("sat-lstm-squeezenet"), tmp_path / "c", "sat-lstm-squeezenet")
+    forbid_building(monkeypatch)  # from here on, building fails the test
     _edit_config(directory, image_size=100000)
     with pytest.raises(ValueError, match=r"gives image_size 100000, more than .* allows \(at most \d+\)"):
         saving.load(directory)

@@ -91,3 +91,26 @@ def test_a_beam_larger_than_the_vocabulary_is_refused_before_training(tmp_path):
     assert [side for side, _ in sizes] == ["source", "target"] and all(int(n) < 100 for _, n in sizes)
     assert f"--beam-size must be at most the target vocabulary size ({sizes[1][1]}), got 5000" in result.stderr
     assert "Epoch 1" not in result.stdout and not (tmp_path / "run").exists()  # nothing trained, nothing left
+
+
+@pytest.mark.slow
+def test_a_run_decodes_as_an_ensemble_with_models_of_its_tokenizers(mirror, tmp_path, shipped_untouched):
+    first = subprocess.run(recipe(tmp_path / "a", "--epochs", "1"), cwd=ROOT, capture_output=True, text=True,
+                           timeout=600)
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+    member = tmp_path / "a" / "run" / "model"
+    second = subprocess.run(recipe(tmp_path / "b", "--epochs", "1", "--model", "gru-seq2seq-attn",
+                                   "--ensemble-with", str(member)), cwd=ROOT, capture_output=True, text=True,
+                            timeout=600)
+    assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
+    card = json.loads((tmp_path / "b" / "run" / "model" / "card.json").read_text())
+    assert [m["name"] for m in card["ensemble"]] == ["lstm-seq2seq-attn"]
+    assert set(card["metrics_alone"]) >= {"greedy", "beam5"} and set(card["ensemble"][0]["metrics_alone"]) >= {"beam5"}
+    model = zoo.load(tmp_path / "b" / "run" / "model")
+    assert [type(m).__name__ for m in model.members] == ["Seq2Seq"] and model.members[0].cell_type == "lstm"
+
+
+def test_an_ensemble_member_that_holds_no_model_is_refused_before_training(tmp_path):
+    result = subprocess.run(recipe(tmp_path, "--ensemble-with", str(tmp_path)), cwd=ROOT, capture_output=True,
+                            text=True)
+    assert result.returncode != 0 and f"--ensemble-with: {tmp_path} holds no model (no config.json)" in result.stderr

@@ -8,8 +8,12 @@ from pathlib import Path
 import keras
 import tensorflow as tf
 
+from zoo import viz
 from zoo.checks import non_negative_int, positive_int
+from zoo.data.flickr8k import load_image, normalize_caption
 from zoo.io import atomic_write, read_json
+from zoo.metrics import caption_scores
+from zoo.tasks import captioning
 
 
 class StepBackup(keras.callbacks.Callback):
@@ -224,8 +228,6 @@ class CaptionValidation(BestCheckpoint):
     MONITORS = ("bleu4", "cider")
 
     def __init__(self, items, features, run_dir, samples=3, monitor="bleu4"):
-        from zoo.data.flickr8k import normalize_caption
-
         if monitor not in self.MONITORS:
             raise ValueError(f"`monitor` must be one of {self.MONITORS}, got {monitor!r}.")
         super().__init__(run_dir, monitor, mode="max")
@@ -234,8 +236,6 @@ class CaptionValidation(BestCheckpoint):
         self.writer = tf.summary.create_file_writer(str(self.run_dir / "validation"))
 
     def score(self, epoch, logs):
-        from zoo.metrics import caption_scores
-
         sequences, maps = self.model.decode_features(self.features, beam_size=1)
         self.hypotheses = [self.model.vocabulary.decode(s) for s in sequences]
         scores = self.scores = caption_scores(self.hypotheses, self.references, cider=True)
@@ -255,10 +255,7 @@ class CaptionValidation(BestCheckpoint):
 
     def overlay_png(self, path, sequence, weights, title):
         """PNG of the image at `path` with each word's attention over it."""
-        from zoo import viz
-        from zoo.data.flickr8k import load_image
-
-        words, maps = self.model.attention_maps(sequence, weights)
+        words, maps = captioning.attention_maps(self.model, sequence, weights)
         return viz.to_png(viz.caption_attention_figure(load_image(path, self.model.image_size), words, maps, title))
 
     def report(self, epoch, value):

@@ -78,4 +78,6 @@ def quick_check(model, card):
     own files), unless its recorded check names a built-in pair to check it
     on (`card["check"]["pair"]`).
     """
-    return tasks.get(card.get("task")).module().quick_check(model, card)
+    if card.get("task") not in tasks.TASKS:  # a card of no known task names no data to check on
+        return None
+    return tasks.get(card["task"]).module().quick_check(model, card)

@@ -427,6 +427,14 @@ def ship(model, cfg, run_dir, card, headline, higher_is_better=True, data_key=No
                 f"{shipped.get('data', {}).get(data_key)!r}, this run on {card['data'].get(data_key)!r}; "
                 f"--force replaces it anyway"
             )
+        paired = card.get("compared_with_shipped")
+        if paired and paired["interval"][0] <= 0:
+            raise SystemExit(
+                f"--ship: refused: test {name} {paired['bleu']} against the shipped model's {paired['shipped_bleu']} "
+                f"on the same sentences, a difference of {paired['difference']:+.2f} whose 95% paired bootstrap "
+                f"interval {list(paired['interval'])} reaches 0; the run's model stays in {run_model}; --force "
+                f"replaces it anyway"
+            )
         if old is not None and (new is None or (new <= old if higher_is_better else new >= old)):
             raise SystemExit(
                 f"--ship: refused: test {name} {new} does not beat the shipped model's {old} "

@@ -137,6 +137,7 @@ def test_a_translation_cut_at_its_length_limit_is_the_same_in_any_batch(tiny_tra
     for beam_size in (1, 3):
         alone = model.translate(short, beam_size=beam_size)
         assert model.translate([short, long], beam_size=beam_size)[0] == alone
-        (short_ids,), (long_ids,) = translation._source_parts(model, [short, long])[0]
+        parts = translation._source_parts(model, [short, long])[0]  # per text, its EOS-terminated parts
+        short_ids, long_ids = parts[0][0], parts[1][0]
         tokens = translation._translate_ids(model, [short_ids, long_ids], beam_size, None, 0.6, 8)[0][0]
         assert len(tokens) <= translation._limit(len(short_ids))

@@ -61,6 +61,7 @@ class CharRNN(ZooModel):
 
     Example:
 
+    >>> import numpy as np
     >>> model = CharRNN(vocabulary_size=5, embedding_dim=4, units=8)
     >>> model.set_vocabulary(CharVocabulary("abcd"))
     >>> ops.shape(model(np.ones((2, 7), "int32")))

@@ -68,7 +68,7 @@ class _StepSeed(keras.random.SeedGenerator):
         return self.value
 
 
-def _encode(model, text, name, stacklevel=3):
+def _encode(model, text, name, stacklevel=4):
     if model.vocabulary is None:
         raise ValueError(
             "This model has no vocabulary: call `set_vocabulary` or load a "
@@ -183,7 +183,7 @@ def _chunks(model, prompt, length, temperature, top_k, top_p, seed, num_samples,
     seed = integer("seed", seed, minimum=0, maximum=2**63 - 1, allow_none=True)
     num_samples = integer("num_samples", num_samples, minimum=1, maximum=MAX_SAMPLES)
     litert = lite.check_weights(litert)
-    ids = _encode(model, prompt, "prompt", stacklevel=4)  # the warning points at the caller of generate/stream
+    ids = _encode(model, prompt, "prompt", stacklevel=5)  # the warning points at the caller of model.generate/stream
     if length == 0:
         return iter(())
     seed = int(np.random.randint(1, 2**31 - 1)) if seed is None else seed

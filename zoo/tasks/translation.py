@@ -38,6 +38,7 @@ from zoo.metrics import translation_scores
 MAX_SOURCE_TOKENS = 64
 SENTENCE_ENDS = (".", "!", "?")
 EVALUATION_BATCH = 64  # `translate`'s default batch_size
+SEGMENT_WINDOW = 2_000  # characters the sentence splitter reads at once (`_segment`)
 _local = threading.local()  # per thread: the sentence segmenters
 
 
@@ -114,6 +115,10 @@ def translate(model, sentences, beam_size=5, max_length=None, alpha=0.6, batch_s
     parts, ends = _source_parts(model, sentences)  # per text: its id arrays, each EOS-terminated
     _warn_unknown(model, [text for text, text_parts in zip(sentences, parts) if any(UNK in p for p in text_parts)],
                   len(sentences))
+    wordless = [text for text, text_parts in zip(sentences, parts) if text_parts and not any(c.isalnum() for c in text)]
+    if wordless:
+        warnings.warn(f"{len(wordless)} of {len(sentences)} texts hold no word, only punctuation or symbols "
+                      f"({wordless[0][:20]!r}): their translations are made up.", stacklevel=3)
     if n_best > 1 or return_scores:
         if return_attention:
             raise ValueError("`return_attention` cannot be combined with `num_return_sequences` > 1 or "
@@ -238,7 +243,7 @@ def _warn_unknown(model, texts, total):
             f" ({model.source_language or 'source language'}): {shown!r}. Each run of them is read as one "
             f"unknown piece, so their words are not translated (a text of nothing else still gets a fluent, "
             f"made-up translation).",
-            stacklevel=3,
+            stacklevel=4,  # the caller of model.translate
         )
 
 
@@ -303,7 +308,25 @@ def split_sentences(text, language="en"):
     ['Am 3. Mai kommt Dr. Müller.', '"Er rennt!"', 'Dann', 'zwei Katzen']
     """
     segmenter = _segmenter(language)
-    return [s.strip() for line in text.splitlines() if line.strip() for s in segmenter.segment(line) if s.strip()]
+    return [s.strip() for line in text.splitlines() if line.strip() for s in _segment(segmenter, line) if s.strip()]
+
+
+def _segment(segmenter, line):
+    """pysbd's sentences of `line`, read `SEGMENT_WINDOW` characters at a time:
+    its time grows with the square of what it reads (1 MB on one line took
+    11 minutes). Of each window all sentences but the last are kept, and the
+    next window starts where that last one starts, so every boundary is
+    decided with the text around it, as when the line is read whole."""
+    sentences, start = [], 0
+    while len(line) - start > SEGMENT_WINDOW:
+        spans = segmenter.segment(line[start : start + SEGMENT_WINDOW])
+        if len(spans) < 2:  # a whole window without a boundary: cut it there
+            sentences.append(line[start : start + SEGMENT_WINDOW])
+            start += SEGMENT_WINDOW
+            continue
+        sentences += [span.sent for span in spans[:-1]]  # the last one may run on past the window
+        start += spans[-1].start
+    return sentences + [span.sent for span in segmenter.segment(line[start:])]
 
 
 def _segmenter(language):
@@ -311,7 +334,7 @@ def _segmenter(language):
     while it splits, so threads sharing one got each other's sentences."""
     segmenters = _local.__dict__.setdefault("segmenters", {})
     if language not in segmenters:
-        segmenters[language] = pysbd.Segmenter(language=language, clean=False)
+        segmenters[language] = pysbd.Segmenter(language=language, clean=False, char_span=True)
     return segmenters[language]
 
 
@@ -333,6 +356,8 @@ def _as_sentences(sentences):
         raise TypeError(f"{expected}, got {type(sentences).__name__}: decode it first, e.g. `text.decode('utf-8')`.")
     if isinstance(sentences, Mapping):
         raise TypeError(f"{expected}, got {type(sentences).__name__}: pass a list of its keys or of its values.")
+    if type(sentences).__name__ == "DataFrame":  # iterating one gives its column names
+        raise TypeError(f"{expected}, got a DataFrame: pass one column of it, e.g. `df['source'].tolist()`.")
     if isinstance(sentences, (set, frozenset)):
         raise TypeError(f"{expected}, got {type(sentences).__name__}, which has no order: pass a list.")
     if not isinstance(sentences, Iterable):
@@ -453,6 +478,9 @@ def _serving_function(model, beam_size=1, alpha=0.6, max_extra_tokens=10):
         source = tf.concat([ids, tf.RaggedTensor.from_tensor(eos)], axis=1).to_tensor(PAD)
         max_length = 2 * tf.shape(source)[1] + max_extra_tokens
         output = model.search.padded_tokens(source, max_length, beam_size=beam_size, alpha=alpha, pad=PAD)
+        # Each sentence's own limit, as `translate`'s: an output that ran on past it beside longer ones is cut there.
+        own = 2 * (ids.row_lengths() + 1) + max_extra_tokens
+        output = tf.where(tf.sequence_mask(tf.cast(own, tf.int32), tf.shape(output)[1]), output, PAD)
         output = tf.RaggedTensor.from_tensor(output, padding=PAD)
         text = tf.strings.reduce_join(tf.gather(pieces, output), axis=-1)
         text = tf.strings.strip(tf.strings.regex_replace(text, "\u2581", " "))  # as `translate`, no end spaces
