@@ -182,7 +182,7 @@ def check_resume(run_dir, cfg):
                 for path, sha in files.items() if path in before_files and before_files[path] != sha]
     specs = {*named_paths(given, DATA_FILES), *named_paths(before, DATA_FILES)}  # shards: the files of a glob
     changed += [f"{path} as it was (a shard gone since)" for path in before_files if path not in files.keys() | specs]
-    changed += [f"without {path} (a shard added since)" for path in files if path not in before_files.keys() | specs]
+    changed += [f"{path} absent (a shard added since)" for path in files if path not in before_files.keys() | specs]
     if changed:
         raise ValueError(f"--run-dir {run_dir} resumes a run started with {'; '.join(changed)}: resume it with the "
                          f"flags and files it started with, or pass another --run-dir.")
