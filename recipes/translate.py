@@ -5,7 +5,7 @@
 Reads top to bottom: config -> strategy -> data -> model -> fit -> evaluate ->
 save. Your own pairs (--train-file, or --source-file/--target-file) are read
 into memory, or streamed from the files when they are big (--input auto:
-above 64 MiB, and always for a directory of shards, a glob or .gz files; see
+above 16 MiB, and always for a directory of shards, a glob or .gz files; see
 zoo/data/streaming.py): one checked pass, tokenizers learned on a seeded
 sample, then tf.data tokenizes in the graph, each worker its own share.
 Killing the run and re-running the same command resumes from the last
@@ -64,7 +64,7 @@ class Config(RunConfig):
     input: str = flag("auto", "how your training files are read: 'memory' (whole, into memory: fastest for small "
                               "files), 'streaming' (from the files every epoch, tokenized by tf.data, shuffled in a "
                               "bounded buffer, each worker its share: for corpora bigger than memory) or 'auto' "
-                              "(streaming above 64 MiB of files, and for shards or .gz files)",
+                              "(streaming above 16 MiB of files, and for shards or .gz files)",
                       choices=("auto", "memory", "streaming"))
     vocabulary_sample: int = flag(100_000, "with --input streaming: the tokenizers are learned on a seeded "
                                            "sample of at most this many training pairs", minimum=1)
@@ -215,7 +215,7 @@ def main(cfg):
             scanned = streaming.scan(cfg.train_file, cfg.source_column, cfg.target_column, cfg.source_file,
                                      cfg.target_file, cfg.val_file, cfg.test_file, cfg.seed,
                                      sample=limit or cfg.vocabulary_sample)
-        train_src, train_tgt = scanned.sample if scanned else ((), ())
+        texts = dict(zip(("source", "target"), scanned.sample if scanned else ((), ())))
     elif own:
         train, val, test, data_card = user_files.translation_files(
             cfg.train_file, cfg.source_column, cfg.target_column, cfg.source_file, cfg.target_file, cfg.val_file,
@@ -231,9 +231,10 @@ def main(cfg):
             "train": "multi30k train (29,000)" if "es" not in cfg.pair else "spa-eng train",
             "test": "test_2016_flickr (1,000)" if "es" not in cfg.pair else "spa-eng test",
         }
+    if reading == "memory":
+        texts = {"source": train_src, "target": train_tgt}
     init = training.starting_point(cfg)  # its tokenizers: words it never saw split into known pieces
-    texts, sizes = {"source": train_src, "target": train_tgt}, {"source": cfg.source_vocabulary,
-                                                                "target": cfg.target_vocabulary}
+    sizes = {"source": cfg.source_vocabulary, "target": cfg.target_vocabulary}
     missing = [side for side in texts if not (run.run_dir / f"{side}.spm").exists()]  # reused on resume: same ids
     if run.chief and missing:
         made = [getattr(init, f"{side}_proto") for side in missing] if init else tokenizers.train_sentencepieces(
@@ -242,6 +243,8 @@ def main(cfg):
             atomic_write(run.run_dir / f"{side}.spm", proto)
     if scanned and not corpus_file.exists():
         atomic_write(corpus_file, scanned.to_json())  # after the tokenizers: a run killed before scans again
+    if reading == "streaming":
+        texts = scanned = None  # the tokenizers' sample: not kept through training
     run.barrier()  # every worker uses the chief's tokenizers (and corpus.json)
     protos = [training.read_run_file(run.run_dir / f"{side}.spm", tokenizers.check_sentencepiece)
               for side in ("source", "target")]

@@ -43,6 +43,8 @@ batches wait for the next epoch's order.
 import csv
 import dataclasses
 import gzip
+import hashlib
+import itertools
 import json
 import math
 import re
@@ -74,7 +76,7 @@ CSV_ROW = re.compile(r'(?:"(?:[^"]|"")*"|[^",]*)(?:,(?:"(?:[^"]|"")*"|[^",]*))*'
 
 
 INPUTS = ("auto", "memory", "streaming")
-AUTO_BYTES = 64 * 2**20  # training files above this many bytes are streamed by --input auto
+AUTO_BYTES = 16 * 2**20  # training files above this many bytes are streamed by --input auto
 
 
 def choose_input(specs, asked="auto", threshold=AUTO_BYTES):
@@ -204,19 +206,22 @@ class Reservoir:
     def __init__(self, size, rng):
         if not isinstance(size, int) or size < 0:
             raise ValueError(f"`size` must be a non-negative integer, got {size!r}.")
-        self.size, self.rng, self.items = size, rng, []
+        self.size, self.rng, self.items, self._uniforms = size, rng, [], []
         self.next = 0 if size else math.inf
         self._w = math.exp(math.log(self._uniform()) / size) if size else 0.0
 
     def _uniform(self):
-        return 1.0 - self.rng.random()  # in (0, 1]: its log is finite
+        """A uniform number in (0, 1] (its log is finite), drawn 4096 at a time."""
+        if not self._uniforms:
+            self._uniforms = (1.0 - self.rng.random(4096)).tolist()
+        return self._uniforms.pop()
 
     def take(self, n, item):
         if len(self.items) < self.size:
             self.items.append((n, item))
             self.next = n + 1
         else:
-            self.items[int(self.rng.integers(self.size))] = (n, item)
+            self.items[min(int(self._uniform() * self.size), self.size - 1)] = (n, item)
         if len(self.items) == self.size:  # the gap to the next item taken, and the weight after it
             gap = math.floor(math.log(self._uniform()) / math.log1p(-self._w)) if self._w < 1 else 0
             self.next = n + 1 + gap
@@ -248,31 +253,56 @@ def table_format(path, argument):
                      f"with .gz), got {''.join(path.suffixes[-2:]) or 'none'!r}.")
 
 
-def _lines(path, compression, argument, seen):
-    """`(index, line)` of every line of a UTF-8 text file (gzip if
-    `compression`), its line end dropped: lines end at "\\n" (or "\\r\\n")
-    alone, as `zoo.data.user_files` reads them; a leading byte order mark is
-    dropped. Bytes that are not UTF-8 and a carriage return without a line
-    feed are a ValueError naming the file and the line. `seen["lines"]`
-    counts the lines read."""
-    seen["lines"] = 0
+def _blocks(path, compression, argument, seen, size=1 << 23):
+    """Yields `(index of its first line, lines)` of a UTF-8 text file (gzip
+    if `compression`) read `size` bytes at a time, line ends dropped: lines
+    end at "\\n" (or "\\r\\n") alone, as `zoo.data.user_files` reads them;
+    a leading byte order mark is dropped. Bytes that are not UTF-8 and a
+    carriage return without a line feed are a ValueError naming the file
+    and the line. Sets `seen["lines"]` and, of a plain file, `seen["sha256"]`."""
+    index, rest, digest = 0, b"", None if compression else hashlib.sha256()
     try:
         with (gzip.open if compression else open)(path, "rb") as f:
-            for index, raw in enumerate(f):
-                seen["lines"] = index + 1
-                try:
-                    line = raw.decode("utf-8")
-                except UnicodeDecodeError as e:
-                    raise ValueError(f"{argument}: {path} line {index + 1} is not UTF-8 text (byte "
-                                     f"{raw[e.start]:#04x}).") from None
-                line = line.removesuffix("\n").removesuffix("\r")
-                if "\r" in line:
-                    raise ValueError(f"{argument}: {path} line {index + 1} holds a carriage return (\\r) without a "
-                                     f"line feed after it; lines must end in \\n or \\r\\n.")
-                yield index, line.removeprefix("\ufeff") if index == 0 else line
+            while True:
+                chunk = f.read(size)
+                if digest:
+                    digest.update(chunk)
+                data = rest + chunk
+                cut = data.rfind(b"\n") + 1 if chunk else len(data)  # the last block: the line without "\n" too
+                data, rest = data[:cut], data[cut:]
+                if data:
+                    lines = _decoded(data, path, index, argument).split("\n")
+                    if data.endswith(b"\n"):
+                        lines.pop()
+                    if index == 0:
+                        lines[0] = lines[0].removeprefix("\ufeff")
+                    yield index, lines
+                    index += len(lines)
+                if not chunk:
+                    break
     except (gzip.BadGzipFile, EOFError, zlib.error) as e:
-        raise ValueError(f"{argument}: {path} is not a complete gzip file (after line {seen['lines']}: {e}).") \
-            from None
+        raise ValueError(f"{argument}: {path} is not a complete gzip file (after line {index}: {e}).") from None
+    seen["lines"] = index
+    if digest:
+        seen["sha256"] = digest.hexdigest()
+
+
+def _decoded(data, path, index, argument):
+    """The text of a block of whole lines, "\\r" dropped before "\\n"; errors name the line (`index`: the first's)."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = index + data.count(b"\n", 0, e.start) + 1
+        raise ValueError(f"{argument}: {path} line {line} is not UTF-8 text (byte {data[e.start]:#04x}).") from None
+    if "\r" in text:
+        text = text.replace("\r\n", "\n")
+        if text.endswith("\r"):  # the file's last line, without "\n"
+            text = text[:-1]
+        if "\r" in text:
+            line = index + text.count("\n", 0, text.index("\r")) + 1
+            raise ValueError(f"{argument}: {path} line {line} holds a carriage return (\\r) without a line feed "
+                             f"after it; lines must end in \\n or \\r\\n.")
+    return text
 
 
 def _fields(line, delimiter, path, index, argument):
@@ -309,39 +339,45 @@ def _same_layout(layout, path, what, found, argument):
 
 
 def _table_rows(path, delimiter, compression, source_column, target_column, by_position, layout, seen, argument):
-    """Yields `(index, source, target)` of a delimited table's rows (blank
-    lines skipped), checked; `seen["skip"]`: the lines up to its header."""
-    header, columns, seen["skip"] = None, None, 0
-    for index, line in _lines(path, compression, argument, seen):
-        if not line.strip():
-            continue
-        fields = _fields(line, delimiter, path, index, argument)
-        if header is None:
-            header = [str(i) for i in range(len(fields))] if by_position else fields
-            columns = _columns(header, source_column, target_column, by_position, path, argument)
-            if by_position:
-                _same_layout(layout, path, "fields in its first row", len(header), argument)
-            else:
-                _same_layout(layout, path, "the header", header, argument)
-                seen["skip"] = index + 1
-                continue
-        if len(fields) != len(header):
-            raise ValueError(f"{argument}: {path} line {index + 1} has {len(fields)} field"
-                             f"{'s' * (len(fields) != 1)}, not the {len(header)} of its "
-                             f"{'first row' if by_position else 'header'} ({SPLIT_HINT[delimiter == ',']}).")
-        source, target = fields[columns[0]], fields[columns[1]]
-        if not by_position and source == str(source_column) and target == str(target_column):
-            raise ValueError(f"{argument}: {path} repeats its header row at line {index + 1} (tables joined with "
-                             f"their headers?); remove it.")
-        yield index, source, target
+    """Yields lists of `(index, source, target)`, a delimited table's rows
+    (blank lines skipped), checked; `seen["skip"]`: the lines up to its header."""
+    header, width, seen["skip"] = None, 0, 0
+    source_name, target_name = str(source_column), str(target_column)
+    for first, lines in _blocks(path, compression, argument, seen):
+        rows = []
+        for index, line in enumerate(lines, first):
+            fields = line.split(delimiter)
+            if len(fields) != width or header is None or (delimiter == "," and '"' in line):  # the slow path
+                if not line.strip():
+                    continue
+                fields = _fields(line, delimiter, path, index, argument)
+                if header is None:
+                    header = [str(i) for i in range(len(fields))] if by_position else fields
+                    width, (si, ti) = len(header), _columns(header, source_column, target_column, by_position,
+                                                             path, argument)
+                    if by_position:
+                        _same_layout(layout, path, "fields in its first row", width, argument)
+                    else:
+                        _same_layout(layout, path, "the header", header, argument)
+                        seen["skip"] = index + 1
+                        continue
+                if len(fields) != width:
+                    raise ValueError(f"{argument}: {path} line {index + 1} has {len(fields)} field"
+                                     f"{'s' * (len(fields) != 1)}, not the {width} of its "
+                                     f"{'first row' if by_position else 'header'} ({SPLIT_HINT[delimiter == ',']}).")
+            if fields[si] == source_name and fields[ti] == target_name and not by_position:
+                raise ValueError(f"{argument}: {path} repeats its header row at line {index + 1} (tables joined "
+                                 f"with their headers?); remove it.")
+            rows.append((index, fields[si], fields[ti]))
+        yield rows
     if header is None:
         raise ValueError(f"{argument}: {path} is not a table: it holds no rows.")
-    layout["columns"] = [*columns, len(header)]
+    layout["columns"] = [si, ti, width]
 
 
 def _parquet_rows(path, source_column, target_column, by_position, layout, seen, argument):
-    """Yields `(index, source, target)` of a Parquet table's rows, read in
-    record batches (nulls as ""); the chosen columns must hold strings."""
+    """Yields lists of `(index, source, target)`, a Parquet table's rows read
+    in record batches (nulls as ""); the chosen columns must hold strings."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -357,24 +393,28 @@ def _parquet_rows(path, source_column, target_column, by_position, layout, seen,
             raise ValueError(f"{argument}: {path} column {name!r} holds {kind} values, not strings; store the "
                              f"sentences as strings.")
     _same_layout(layout, path, "the chosen columns", chosen, argument)
-    layout["columns"], seen["lines"], seen["skip"], index = chosen, 0, 0, 0
+    layout["columns"], seen["skip"], index = chosen, 0, 0
     for batch in table.iter_batches(batch_size=65536, columns=chosen):
-        for source, target in zip(*(batch.column(i).to_pylist() for i in (0, 1))):
-            source, target = source or "", target or ""
-            if not by_position and source == str(source_column) and target == str(target_column):
-                raise ValueError(f"{argument}: {path} repeats its header row at row {index + 1} (tables joined "
-                                 f"with their headers?); remove it.")
-            yield index, source, target
-            index += 1
-            seen["lines"] = index
+        rows = [(index + i, source or "", target or "") for i, (source, target) in
+                enumerate(zip(*(batch.column(c).to_pylist() for c in (0, 1))))]
+        header = next((i for i, s, t in rows if s == str(source_column) and t == str(target_column)), None)
+        if header is not None and not by_position:
+            raise ValueError(f"{argument}: {path} repeats its header row at row {header + 1} (tables joined "
+                             f"with their headers?); remove it.")
+        index += len(rows)
+        yield rows
+    seen["lines"] = index
 
 
 def _aligned_rows(source_path, target_path, seen):
-    """Yields `(index, source, target)` of two aligned text files, line by line."""
+    """Yields lists of `(index, source, target)` of two aligned text files, line by line."""
     counts = {"source": {}, "target": {}}
-    sources, targets = (_lines(path, _gzip(path), f"--{side}-file", counts[side])
-                        for path, side in ((source_path, "source"), (target_path, "target")))
-    yield from ((index, source, target) for (index, source), (_, target) in zip(sources, targets))
+    sources, targets = (itertools.chain.from_iterable(lines for _, lines in _blocks(
+        path, _gzip(path), f"--{side}-file", counts[side])) for path, side in ((source_path, "source"),
+                                                                             (target_path, "target")))
+    rows = zip(itertools.count(), sources, targets)
+    while block := list(itertools.islice(rows, 65536)):
+        yield block
     for rest in (sources, targets):  # the longer file's other lines
         for _ in rest:
             pass
@@ -382,16 +422,16 @@ def _aligned_rows(source_path, target_path, seen):
         raise ValueError(f"--source-file {source_path} has {counts['source']['lines']} lines but --target-file "
                          f"{target_path} has {counts['target']['lines']}: aligned files need one sentence per line "
                          f"on both sides.")
-    seen.update(lines=counts["source"]["lines"], skip=0)
+    seen.update(lines=counts["source"]["lines"], skip=0, sha256=[counts[side].get("sha256") for side in counts])
 
 
 def _gzip(path):
     return "GZIP" if Path(path).name.lower().endswith(".gz") else ""
 
 
-def _record(path, rows, names):
+def _record(path, rows, names, digest=None):
     return {"name": str(path) if names.count(Path(path).name) > 1 else Path(path).name, "rows": rows,
-            "sha256": sha256(path)}
+            "sha256": digest or sha256(path)}
 
 
 def scan(train_file="", source_column="source", target_column="target", source_file="", target_file="",
@@ -458,21 +498,24 @@ def scan(train_file="", source_column="source", target_column="target", source_f
     held = Reservoir(0 if val_file else 2 * held_out_cap, np.random.default_rng([seed, 1]))
     vocabulary = Reservoir(sample, np.random.default_rng([seed, 2]))
     kept = dropped = offset = 0
+    digests = []
     for i, record in enumerate(files):
         seen, pairs = {}, 0
-        for index, source, target in rows_of(i, seen):
-            source, target = source.strip(), target.strip()
-            if not (source and target):
-                dropped += 1
-                continue
-            if kept == held.next:
-                held.take(kept, (offset + index, source, target))
-            if kept == vocabulary.next:
-                vocabulary.take(kept, (offset + index, source, target))
-            kept += 1
-            pairs += 1
+        for rows in rows_of(i, seen):
+            for index, source, target in rows:
+                if not source or not target or source.isspace() or target.isspace():  # str.strip() would be ""
+                    dropped += 1
+                    continue
+                if kept == held.next:
+                    held.take(kept, (offset + index, source.strip(), target.strip()))
+                if kept == vocabulary.next:
+                    vocabulary.take(kept, (offset + index, source.strip(), target.strip()))
+                kept += 1
+                pairs += 1
         record.update(lines=seen["lines"], skip=seen["skip"], pairs=pairs, held=0)
         offset += seen["lines"]
+        digest = seen.get("sha256")
+        digests += digest if isinstance(digest, list) else [digest]
     print(f"{kept} sentence pairs in {len(files)} file{'s' * (len(files) != 1)} ({dropped} with an empty side "
           f"dropped), read once to check and count them")
 
@@ -501,7 +544,7 @@ def scan(train_file="", source_column="source", target_column="target", source_f
     every = [p for f in files for p in ([f["path"]] if isinstance(f["path"], str) else f["path"])]
     names = [Path(p).name for p in every]
     rows = [f["lines"] - f["skip"] for f in files for _ in ([0] if isinstance(f["path"], str) else [0, 0])]
-    records = [_record(p, n, names) for p, n in zip(every, rows)]
+    records = [_record(p, n, names, d) for p, n, d in zip(every, rows, digests)]
     held_set = set(held_keys)
     taken = sorted(item for _, item in vocabulary.items if item[0] not in held_set)
     return Corpus(kind, files, layout.get("columns", []), held_keys, val_part, test_part, records,
