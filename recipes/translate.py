@@ -61,8 +61,9 @@ class Config(RunConfig):
     source_file: str = flag("", "your own source sentences, one per line, aligned with --target-file (or many "
                                 "files: a directory or a glob, each file aligned with its place in --target-file's)")
     target_file: str = flag("", "your own target sentences, one per line, aligned with --source-file")
-    input: str = flag("auto", "how your training files are read: 'memory' (whole, into memory: fastest for small "
-                              "files), 'streaming' (from the files every epoch, tokenized by tf.data, shuffled in a "
+    input: str = flag("auto", "how your training files are read: 'memory' (whole, into memory: a full permutation, "
+                              "every pair every epoch), 'streaming' (from the files every epoch, tokenized by tf.data, "
+                              "shuffled in a "
                               "bounded buffer, each worker its share: for corpora bigger than memory) or 'auto' "
                               "(streaming above 16 MiB of files, and for shards or .gz files)",
                       choices=("auto", "memory", "streaming"))
