@@ -3,7 +3,12 @@
     python recipes/translate.py --model lstm-seq2seq-attn --pair de-en
 
 Reads top to bottom: config -> strategy -> data -> model -> fit -> evaluate ->
-save. Killing the run and re-running the same command resumes from the last
+save. Your own pairs (--train-file, or --source-file/--target-file) are read
+into memory, or streamed from the files when they are big (--input auto:
+above 16 MiB, and always for a directory of shards, a glob or .gz files; see
+zoo/data/streaming.py): one checked pass, tokenizers learned on a seeded
+sample, then tf.data tokenizes in the graph, each worker its own share.
+Killing the run and re-running the same command resumes from the last
 backup (every --backup-every steps and every epoch end, in <run-dir>/backup),
 mid-epoch included, and ends with the same optimizer steps as an unbroken run;
 re-running a finished run only evaluates again. Several workers:
@@ -48,15 +53,27 @@ class Config(RunConfig):
     patience: int = flag(3, "epochs without a better val BLEU before stopping", minimum=1)
     beam_size: int = flag(5, "beam size of the test evaluation", minimum=1)
     steps_per_epoch: int = flag(0, "batches per epoch (0: one pass over the data, 3 with --smoke)", minimum=0)
-    train_file: str = flag("", "your own sentence pairs instead of --pair: a TSV, CSV or Parquet table")
+    train_file: str = flag("", "your own sentence pairs instead of --pair: a TSV, CSV or Parquet table, or many "
+                               "(a directory of shards or a glob, in quotes; tables also .gz), read by --input")
     source_column: str = flag("source", "--train-file's column of source sentences (a number: by position, "
                                         "no header row)")
     target_column: str = flag("target", "--train-file's column of target sentences (a number: by position, "
                                         "no header row)")
-    source_file: str = flag("", "your own source sentences, one per line, aligned with --target-file")
+    source_file: str = flag("", "your own source sentences, one per line, aligned with --target-file (or many "
+                                "files: a directory or a glob, each file aligned with its place in --target-file's)")
     target_file: str = flag("", "your own target sentences, one per line, aligned with --source-file")
+    input: str = flag("auto", "how your training files are read: 'memory' (whole, into memory: a full permutation, "
+                              "every pair every epoch), 'streaming' (from the files every epoch, tokenized by tf.data, "
+                              "shuffled in a "
+                              "bounded buffer, each worker its share: for corpora bigger than memory) or 'auto' "
+                              "(streaming above 16 MiB of files, and for shards or .gz files)",
+                      choices=("auto", "memory", "streaming"))
+    vocabulary_sample: int = flag(100_000, "with --input streaming: the tokenizers are learned on a seeded "
+                                           "sample of at most this many training pairs", minimum=1)
+    shuffle_buffer: int = flag(50_000, "with --input streaming: pairs shuffled together (each epoch in an order "
+                                       "drawn from --seed and the epoch)", minimum=1)
     val_file: str = flag("", "validation pairs (a table like --train-file); without it and --test-file, 5%% of "
-                             "the pairs each are held out, chosen with --seed")
+                             "the pairs each are held out, chosen with --seed (streaming: at most 3,000 each)")
     test_file: str = flag("", "test pairs (a table like --train-file), given together with --val-file")
     source_language: str = flag("", "ISO 639-1 code of the source language, whose rules `translate` splits texts "
                                     "into sentences by (default: that of --init-from's model; else --pair's "
@@ -90,10 +107,24 @@ def check_flags(cfg):
     for directory in filter(None, cfg.ensemble_with.split(",")):
         if not Path(directory, "config.json").is_file():
             raise FlagError(f"--ensemble-with: {directory} holds no model (no config.json)")
+    for name in ("input", "vocabulary_sample", "shuffle_buffer"):
+        if changed(cfg, name) and not (cfg.train_file or cfg.source_file):
+            raise FlagError(f"--{name.replace('_', '-')} is about reading your files (--train-file or "
+                            f"--source-file); the built-in pairs are read into memory")
     for side in ("source_column", "target_column"):
         if changed(cfg, side) and not (cfg.train_file or cfg.val_file):
             raise FlagError(f"--{side.replace('_', '-')} chooses a column of --train-file's table (or "
                             f"--val-file's), and none is given")
+
+
+def data_name(cfg):
+    """The data's part of the default run directory: --pair, or the name of
+    your file, directory of shards or the folder a glob looks in."""
+    spec = cfg.train_file or cfg.source_file
+    if not spec:
+        return cfg.pair
+    plain = Path(*[part for part in Path(spec).parts if not any(c in part for c in "*?[")])
+    return plain.name if plain != Path(spec) or Path(spec).is_dir() else Path(spec).stem
 
 
 def source_language(cfg, init=None):
@@ -115,7 +146,7 @@ import tensorflow as tf
 
 from zoo import optimizers, registry, viz
 from zoo.callbacks import BestCheckpoint
-from zoo.data import tokenizers, user_files
+from zoo.data import streaming, tokenizers, user_files
 from zoo.data.pipeline import count_batches, encode, translation_dataset
 from zoo.tasks.translation import evaluate as evaluate_translation
 from zoo.metrics import MaskedAccuracy, masked_cross_entropy, paired_translation_difference, translation_scores
@@ -178,16 +209,26 @@ class ValidationBleu(BestCheckpoint):
 
 
 def main(cfg):
-    data_name = Path(cfg.train_file or cfg.source_file).stem if cfg.train_file or cfg.source_file else cfg.pair
-    run = training.setup(cfg, data_name)  # strategy, seed, precision, run directory locked by the chief
+    run = training.setup(cfg, data_name(cfg))  # strategy, seed, precision, run directory locked by the chief
 
     # -- data: tokenizers are learned on the training split only -------------------
     limit = 300 if cfg.smoke else None
-    if cfg.train_file or cfg.source_file:
+    own = cfg.train_file or cfg.source_file
+    reading, why = streaming.choose_input([cfg.train_file, cfg.source_file, cfg.target_file], cfg.input) if own \
+        else ("memory", "a built-in pair")
+    print(f"input: {reading} ({why})")
+    corpus_file, scanned = run.run_dir / "corpus.json", None  # streaming: what the first pass found
+    if reading == "streaming":  # the chief reads the files once (a new run): rows checked, pairs counted, samples
+        if run.chief and not all(p.exists() for p in (corpus_file, *(run.run_dir / f"{side}.spm" for side in (
+                "source", "target")))):
+            scanned = streaming.scan(cfg.train_file, cfg.source_column, cfg.target_column, cfg.source_file,
+                                     cfg.target_file, cfg.val_file, cfg.test_file, cfg.seed,
+                                     sample=limit or cfg.vocabulary_sample)
+        texts = dict(zip(("source", "target"), scanned.sample if scanned else ((), ())))
+    elif own:
         train, val, test, data_card = user_files.translation_files(
             cfg.train_file, cfg.source_column, cfg.target_column, cfg.source_file, cfg.target_file, cfg.val_file,
             cfg.test_file, cfg.seed)
-        data_card["selection"] = "val (best epoch by greedy val BLEU)"
         (train_src, train_tgt), (val_src, val_tgt) = (train.sources[:limit], train.targets[:limit]), \
             (val.sources[: 50 if cfg.smoke else None], val.targets[: 50 if cfg.smoke else None])
         test_pairs = (test.sources, test.targets)
@@ -197,20 +238,23 @@ def main(cfg):
         test_pairs, data_card = cfg.pair, {
             "pair": cfg.pair,
             "train": "multi30k train (29,000)" if "es" not in cfg.pair else "spa-eng train",
-            "selection": "val (best epoch by greedy val BLEU)",
             "test": "test_2016_flickr (1,000)" if "es" not in cfg.pair else "spa-eng test",
         }
+    if reading == "memory":
+        texts = {"source": train_src, "target": train_tgt}
     init = training.starting_point(cfg)  # its tokenizers: words it never saw split into known pieces
-    for side, texts, size in (
-        ("source", train_src, cfg.source_vocabulary),
-        ("target", train_tgt, cfg.target_vocabulary),
-    ):
-        path = run.run_dir / f"{side}.spm"  # reused on resume, so the ids never change
-        if run.chief and not path.exists():
-            proto = getattr(init, f"{side}_proto") if init else \
-                tokenizers.train_sentencepiece(texts, 300 if cfg.smoke else size)
-            atomic_write(path, proto)
-    run.barrier()  # every worker uses the chief's tokenizers
+    sizes = {"source": cfg.source_vocabulary, "target": cfg.target_vocabulary}
+    missing = [side for side in texts if not (run.run_dir / f"{side}.spm").exists()]  # reused on resume: same ids
+    if run.chief and missing:
+        made = [getattr(init, f"{side}_proto") for side in missing] if init else tokenizers.train_sentencepieces(
+            [(texts[side], 300 if cfg.smoke else sizes[side]) for side in missing])  # both sides at once
+        for side, proto in zip(missing, made):
+            atomic_write(run.run_dir / f"{side}.spm", proto)
+    if scanned and not corpus_file.exists():
+        atomic_write(corpus_file, scanned.to_json())  # after the tokenizers: a run killed before scans again
+    if reading == "streaming":
+        texts = scanned = None  # the tokenizers' sample: not kept through training
+    run.barrier()  # every worker uses the chief's tokenizers (and corpus.json)
     protos = [training.read_run_file(run.run_dir / f"{side}.spm", tokenizers.check_sentencepiece)
               for side in ("source", "target")]
     src_tok, tgt_tok = (tokenizers.tokenizer(p) for p in protos)
@@ -222,21 +266,27 @@ def main(cfg):
         raise FlagError(f"--beam-size must be at most the target vocabulary size ({tgt_tok.vocabulary_size()}), "
                         f"got {cfg.beam_size}")
     global_batch = run.global_batch(cfg.batch_size)
-    train_src_ids = encode(src_tok, train_src, cfg.max_length)
-    train_tgt_ids = encode(tgt_tok, train_tgt, cfg.max_length, add_bos=True)
+    wanted = cfg.steps_per_epoch or (3 if cfg.smoke else None)  # steps per epoch asked for
+    if reading == "streaming":  # each worker reads its own share of the files, tokenized in the graph
+        corpus = training.read_run_file(corpus_file, streaming.Corpus.check)
+        (val_src, val_tgt), test_pairs, data_card = (x[: 50 if cfg.smoke else None] for x in corpus.val), \
+            tuple(corpus.test), corpus.card()
+        most = streaming.epoch_steps(corpus, global_batch, streaming.input_pipelines(run.strategy))
+        steps = min(training.epoch_steps(cfg, most), wanted or most)
 
-    def train_stream(epochs):  # epoch e in the same order in any process: a resumed run sees the same batches
-        return translation_dataset(
-            train_src_ids,
-            train_tgt_ids,
-            global_batch,
-            shuffle=True,
-            seed=cfg.seed,
-            epochs=epochs,
-            steps_per_epoch=cfg.steps_per_epoch or (3 if cfg.smoke else None),
-        )
+        def train_stream(epochs, skip=0):  # epoch e in an order drawn from (seed, e): a resumed run sees the same
+            return streaming.distribute(run.strategy, corpus, protos, global_batch, cfg.max_length, seed=cfg.seed,
+                                        epochs=epochs, skip=skip, steps=steps, shuffle_buffer=cfg.shuffle_buffer)
+    else:
+        train_src_ids = encode(src_tok, train_src, cfg.max_length)
+        train_tgt_ids = encode(tgt_tok, train_tgt, cfg.max_length, add_bos=True)
 
-    steps = training.epoch_steps(cfg, count_batches(train_stream(range(1))))  # per epoch
+        def train_stream(epochs):  # epoch e in the same order in any process: a resumed run sees the same batches
+            return translation_dataset(train_src_ids, train_tgt_ids, global_batch, shuffle=True, seed=cfg.seed,
+                                       epochs=epochs, steps_per_epoch=wanted)
+
+        steps = training.epoch_steps(cfg, count_batches(train_stream(range(1))))  # per epoch
+    data_card.update(selection="val (best epoch by greedy val BLEU)", input=reading, input_reason=why)
     val_ds = translation_dataset(
         encode(src_tok, val_src, cfg.max_length), encode(tgt_tok, val_tgt, cfg.max_length, add_bos=True), global_batch
     )

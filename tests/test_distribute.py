@@ -1,7 +1,9 @@
 """Strategies, the local launcher, step backups, and every recipe under
 MirroredStrategy, MultiWorkerMirroredStrategy, precision and XLA flags; the
-translation recipe under kills (smoke sized)."""
+translation recipe under kills (smoke sized), reading into memory and
+streaming."""
 
+import gzip
 import io
 import json
 import os
@@ -466,6 +468,47 @@ def test_killed_run_resumes_mid_epoch_like_an_unbroken_run(mirror, tmp_path):
     assert digests(resumed) == digests(
         unbroken
     )  # the same batches in the same order: the same weights
+
+
+def shards(directory, parts=3):
+    """examples/de-en-small.tsv cut into `parts` tables with headers, the second gzip-compressed."""
+    header, *rows = (ROOT / "examples" / "de-en-small.tsv").read_text().splitlines()
+    directory.mkdir()
+    for i in range(parts):
+        data = "\n".join([header, *rows[i::parts]]).encode() + b"\n"
+        (directory / f"part-{i}.tsv{'.gz' * (i == 1)}").write_bytes(gzip.compress(data) if i == 1 else data)
+    return str(directory)
+
+
+@pytest.mark.slow
+def test_killed_streamed_run_resumes_mid_epoch_like_an_unbroken_run(tmp_path):
+    """--input streaming: the resumed run skips, in the stream of its epoch, the
+    batches it trained, and ends with the weights of the run never killed."""
+    flags = [*FAULT, "--train-file", shards(tmp_path / "shards"), "--input", "streaming"]
+    unbroken = run(recipe(tmp_path / "unbroken", *flags))
+    command = recipe(tmp_path / "killed", *flags)
+    first = start(command, tmp_path / "first.log")
+    kill_when(first, tmp_path / "killed" / "run" / "backup" / "step-000000003.weights.h5", tmp_path / "first.log")
+    resumed = run(command)
+    done = re.search(r"resuming after (\d+) steps: epoch 1, (\d+) of its 8 batches done", resumed)
+    assert done and done.group(2) != "0", resumed[-3000:]  # mid-epoch
+    assert "sentence pairs in 3 files" not in resumed  # corpus.json is read back, not the files scanned again
+    assert digests(resumed) == digests(unbroken)  # the same batches in the same order: the same weights
+
+
+@pytest.mark.slow
+def test_two_workers_stream_their_own_shares(tmp_path):
+    out = io.StringIO()
+    flags = ["--epochs", "2", "--steps-per-epoch", "4", "--batch-size", "8", "--strategy", "multi-worker",
+             "--train-file", shards(tmp_path / "shards"), "--input", "streaming"]
+    status = launch(recipe(tmp_path, *flags), 2, env=ENV, out=out, timeout=600)
+    log = out.getvalue()
+    assert status == 0, log[-5000:]
+    found = digests(log)
+    assert set(found) == {"[worker 0]", "[worker 1]"} and found["[worker 0]"] == found["[worker 1]"], log[-3000:]
+    assert "[worker 1] 300 sentence pairs" not in log  # the chief reads the files once; the workers read its record
+    card = json.loads((tmp_path / "run" / "model" / "card.json").read_text())
+    assert card["data"]["input"] == "streaming" and card["optimizer_steps"] == 8
 
 
 @pytest.mark.slow

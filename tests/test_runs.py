@@ -40,6 +40,27 @@ def test_a_resume_keeps_the_flags_and_files_it_started_with(tmp_path):
         training.check_resume(tmp_path / "run", start)
 
 
+def test_a_directory_of_shards_is_recorded_shard_by_shard(tmp_path):
+    shards = tmp_path / "shards"
+    shards.mkdir()
+    for name in ("a.tsv", "b.tsv"):
+        (shards / name).write_text(f"{name}\n")
+    start = Config(text_file=(str(shards),))
+    (tmp_path / "run").mkdir()
+    training.check_resume(tmp_path / "run", start)
+    training.check_resume(tmp_path / "run", start)
+    (shards / "c.tsv").write_text("new\n")
+    with pytest.raises(ValueError, match=r"started with .*c.tsv absent \(a shard added since\)"):
+        training.check_resume(tmp_path / "run", start)
+    (shards / "c.tsv").unlink()
+    (shards / "b.tsv").unlink()
+    with pytest.raises(ValueError, match=r"started with .*b.tsv as it was \(a shard gone since\)"):
+        training.check_resume(tmp_path / "run", start)
+    (shards / "b.tsv").write_text("changed\n")
+    with pytest.raises(ValueError, match=r"b.tsv as it was \(sha256 [0-9a-f]{12}\.\.\.\)"):
+        training.check_resume(tmp_path / "run", start)
+
+
 def _ended(main, cfg, capsys):
     with pytest.raises(SystemExit) as ended:
         training.run(main, cfg)

@@ -1,5 +1,6 @@
 """The translation recipe end to end, in its --smoke size (a few steps)."""
 
+import gzip
 import json
 import os
 import re
@@ -114,3 +115,28 @@ def test_an_ensemble_member_that_holds_no_model_is_refused_before_training(tmp_p
     result = subprocess.run(recipe(tmp_path, "--ensemble-with", str(tmp_path)), cwd=ROOT, capture_output=True,
                             text=True)
     assert result.returncode != 0 and f"--ensemble-with: {tmp_path} holds no model (no config.json)" in result.stderr
+def shards(directory, parts=3):
+    """examples/de-en-small.tsv cut into `parts` tables with headers, the second gzip-compressed."""
+    header, *rows = (ROOT / "examples" / "de-en-small.tsv").read_text().splitlines()
+    directory.mkdir()
+    for i in range(parts):
+        data = "\n".join([header, *rows[i::parts]]).encode() + b"\n"
+        (directory / f"part-{i}.tsv{'.gz' * (i == 1)}").write_bytes(gzip.compress(data) if i == 1 else data)
+    return directory
+
+
+def test_a_directory_of_shards_is_streamed_and_the_card_says_so(tmp_path, shipped_untouched):
+    command = recipe(tmp_path, "--train-file", str(shards(tmp_path / "shards")), "--epochs", "1")
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "input: streaming (--input auto: a directory, a glob or .gz files)" in result.stdout
+    assert "300 sentence pairs in 3 files" in result.stdout and "trained 3 optimizer steps" in result.stdout
+    data = json.loads((tmp_path / "run" / "model" / "card.json").read_text())["data"]
+    assert data["input"] == "streaming" and data["train"] == "270 pairs (0 with an empty side dropped)"
+    assert [f["name"] for f in data["files"]["train"]] == ["part-0.tsv", "part-1.tsv.gz", "part-2.tsv"]
+    assert (tmp_path / "run" / "corpus.json").is_file()
+
+
+def test_streaming_flags_need_your_files(tmp_path):
+    result = subprocess.run(recipe(tmp_path, "--input", "streaming"), cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 2 and "--input is about reading your files" in result.stderr

@@ -3,12 +3,14 @@
 Standard library only, so any module (the registry included) may import it.
 
 - `sha256(path)`: the hex digest of a file, read in blocks.
+- `data_files(spec)`: the files a file name, a directory or a glob names.
 - `atomic_write(path, data_or_writer)`: a file replaced whole or not at all.
 - `read_json(path)`: a JSON object, or a ValueError naming the file.
 - `staging_dir(directory)` / `publish(staging, directory)`: a directory
   written beside its place and renamed into it whole.
 """
 
+import glob
 import hashlib
 import json
 import os
@@ -33,6 +35,34 @@ def sha256(path):
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+GLOB_CHARACTERS = "*?["
+
+
+def data_files(spec):
+    """The files `spec` names, sorted: the file itself; the files in a
+    directory (not hidden ones, not those of its subdirectories); or those a
+    glob pattern matches (`*`, `?`, `[...]`; `**` crosses directories).
+    An empty list when it names none.
+
+    Example:
+
+    >>> import pathlib, tempfile
+    >>> shards = pathlib.Path(tempfile.mkdtemp())
+    >>> for name in ("b.tsv", "a.tsv", ".hidden", "c.csv"):
+    ...     _ = (shards / name).write_text("")
+    >>> [p.name for p in data_files(shards)], [p.name for p in data_files(shards / "*.tsv")]
+    (['a.tsv', 'b.tsv', 'c.csv'], ['a.tsv', 'b.tsv'])
+    """
+    path = Path(spec)
+    if path.is_file():
+        return [path]
+    if path.is_dir():
+        return sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith("."))
+    if any(c in str(spec) for c in GLOB_CHARACTERS):
+        return sorted(Path(p) for p in glob.glob(str(spec), recursive=True) if Path(p).is_file())
+    return []
 
 
 def atomic_write(path, data_or_writer):

@@ -12,6 +12,7 @@ evaluated (a function `finish` calls on the saved model).
 
 import dataclasses
 import fcntl
+import inspect
 import json
 import os
 import platform
@@ -144,7 +145,7 @@ FIXED = ("model", "pair", "corpus", "text", "smoke", "seed", "batch_size", "embe
          "sequence_length", "steps_per_epoch", "source_vocabulary", "target_vocabulary", "max_length", "min_count",
          "image_size", "train_fraction", "folds", "fold", "mixed_precision", "init_from", "source_column",
          "target_column", "train_file", "source_file", "target_file", "val_file", "test_file", "text_file",
-         "images", "captions")
+         "images", "captions", "input", "vocabulary_sample", "shuffle_buffer")
 DATA_FILES = ("train_file", "source_file", "target_file", "val_file", "test_file", "text_file", "captions")
 
 
@@ -154,12 +155,17 @@ def check_resume(run_dir, cfg):
     such flag given another value and every data file that changed since (a
     run trained on with another --units would not load its backup, one with
     another --text-file would silently train on two texts). A run directory
-    made before this record is recorded, not checked."""
-    from zoo.io import atomic_write, named_paths, sha256
+    made before this record is recorded, not checked. A directory or glob
+    of shards is recorded file by file, so a shard added, removed or changed
+    is named too."""
+    from zoo.io import atomic_write, data_files, named_paths, sha256
 
     given = dataclasses.asdict(cfg)
     flags = json.loads(json.dumps({k: v for k, v in given.items() if k in FIXED}))  # tuples as lists, as read back
-    files = {str(path): sha256(path) if Path(path).is_file() else None for path in named_paths(given, DATA_FILES)}
+    files = {}
+    for spec in named_paths(given, DATA_FILES):
+        named = [Path(spec)] if Path(spec).is_file() else data_files(spec)
+        files.update({str(spec) if Path(spec).is_file() else str(p): sha256(p) for p in named} or {str(spec): None})
     record = Path(run_dir) / "run.json"
     if not record.exists():
         atomic_write(record, json.dumps({"flags": flags, "files": files}, indent=1).encode())
@@ -174,6 +180,9 @@ def check_resume(run_dir, cfg):
                if k in before and before[k] != v]
     changed += [f"{path} as it was (sha256 {(before_files[path] or 'none: no file')[:12]}...)"
                 for path, sha in files.items() if path in before_files and before_files[path] != sha]
+    specs = {*named_paths(given, DATA_FILES), *named_paths(before, DATA_FILES)}  # shards: the files of a glob
+    changed += [f"{path} as it was (a shard gone since)" for path in before_files if path not in files.keys() | specs]
+    changed += [f"{path} absent (a shard added since)" for path in files if path not in before_files.keys() | specs]
     if changed:
         raise ValueError(f"--run-dir {run_dir} resumes a run started with {'; '.join(changed)}: resume it with the "
                          f"flags and files it started with, or pass another --run-dir.")
@@ -476,7 +485,10 @@ def fit_resumed(model, train_stream, start, steps, epochs, callbacks, validation
 
     `train_stream(range(e, epochs))` must yield epochs e.. in the order an
     unbroken run sees them; the first `start % steps` batches of the resumed
-    epoch are skipped, and `fit` starts at epoch `start // steps`. Nothing is
+    epoch are skipped, and `fit` starts at epoch `start // steps`. A stream
+    that each worker reads for itself (`zoo.data.streaming.distribute`)
+    cannot be skipped once made: a `train_stream(epochs, skip)` that takes
+    `skip` is given the steps to skip instead. Nothing is
     trained when every epoch is done or `skip` is true (a finished run).
     `verbose` "auto" shows Keras's progress bar when stdout is a terminal and
     a line per epoch when it is not (a log file).
@@ -499,8 +511,12 @@ def fit_resumed(model, train_stream, start, steps, epochs, callbacks, validation
     if verbose == "auto":  # a progress bar in a terminal; in a log file (nohup) a line an epoch, not a bar's redraws
         verbose = 1 if sys.stdout.isatty() else 2
     if epoch < epochs and not skip:
+        if "skip" in inspect.signature(train_stream).parameters:
+            stream = train_stream(range(epoch, epochs), skip=done)
+        else:
+            stream = train_stream(range(epoch, epochs)).skip(done)
         model.fit(
-            train_stream(range(epoch, epochs)).skip(done),
+            stream,
             validation_data=validation_data,
             epochs=epochs,
             initial_epoch=epoch,

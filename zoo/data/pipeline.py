@@ -5,6 +5,8 @@ import tensorflow as tf
 
 from zoo.data.tokenizers import BOS, EOS
 
+BOUNDARIES = (8, 12, 16, 20, 25, 32, 48)  # of the length buckets: a pair's longer side, in tokens
+
 
 def encode(tokenizer, texts, max_length, add_bos=False):
     """Raw strings -> list of int32 arrays, `EOS`-terminated and truncated."""
@@ -15,7 +17,7 @@ def encode(tokenizer, texts, max_length, add_bos=False):
 
 
 def translation_dataset(sources, targets, batch_size, shuffle=False, seed=0,
-                        boundaries=(8, 12, 16, 20, 25, 32, 48), epochs=None,
+                        boundaries=BOUNDARIES, epochs=None,
                         steps_per_epoch=None):
     """Yields `((source, target_in), target_out)`: padded int32 batches.
 
@@ -46,7 +48,7 @@ def translation_dataset(sources, targets, batch_size, shuffle=False, seed=0,
         ds = ds.cache()
         if shuffle:
             ds = ds.shuffle(len(sources), seed=seed, reshuffle_each_iteration=True)
-        ds = _batches(ds, batch_size, boundaries, steps_per_epoch)
+        ds = length_batches(ds, batch_size, boundaries, steps_per_epoch)
         return ds.prefetch(tf.data.AUTOTUNE)
 
     src, tgt = (_ragged(x) for x in (sources, targets))
@@ -58,7 +60,7 @@ def translation_dataset(sources, targets, batch_size, shuffle=False, seed=0,
     def one_pass(order):
         pairs = tf.data.Dataset.from_tensor_slices(order)
         pairs = pairs.map(lambda i: (src[i], tgt[i]))
-        return _batches(pairs, batch_size, boundaries, steps_per_epoch)
+        return length_batches(pairs, batch_size, boundaries, steps_per_epoch)
 
     ds = tf.data.Dataset.from_tensor_slices(orders).flat_map(one_pass)
     return ds.prefetch(tf.data.AUTOTUNE)
@@ -69,7 +71,12 @@ def _ragged(arrays):
     return tf.RaggedTensor.from_row_lengths(np.concatenate(arrays), lengths)
 
 
-def _batches(pairs, batch_size, boundaries, steps):
+def length_batches(pairs, batch_size, boundaries=BOUNDARIES, steps=None):
+    """`((source, target_in), target_out)` batches of `batch_size` pairs of
+    similar length (by the longer side, bucketed at `boundaries`), each
+    padded to its longest: int32 `[b, s]`, `[b, t - 1]`, `[b, t - 1]`, from a
+    dataset of `(source ids [s], target ids [t])` (targets with a start
+    token). A bucket's last batch may be smaller. `steps`: the first batches only."""
     ds = pairs.bucket_by_sequence_length(
         lambda s, t: tf.maximum(tf.shape(s)[0], tf.shape(t)[0]),
         bucket_boundaries=list(boundaries),

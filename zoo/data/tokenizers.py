@@ -41,6 +41,20 @@ def train_sentencepiece(texts, vocabulary_size, model_type="unigram"):
     return model.getvalue()
 
 
+def train_sentencepieces(jobs, model_type="unigram"):
+    """`train_sentencepiece(texts, vocabulary_size)` of every `(texts,
+    vocabulary_size)` in `jobs`, trained at the same time (the trainer runs
+    outside Python's lock): the same protos, in about the time of the longest.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    jobs = list(jobs)
+    if not jobs:
+        return []
+    with ThreadPoolExecutor(len(jobs)) as pool:
+        return list(pool.map(lambda job: train_sentencepiece(*job, model_type=model_type), jobs))
+
+
 def tokenizer(proto):
     """A `keras_hub` SentencePiece tokenizer (strings <-> int ids)."""
     import keras_hub  # here, not at the top: the character models need this module, not keras_hub

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from zoo.io import named_paths
+from zoo.io import data_files, named_paths
 from zoo.tasks import OWN_FILES
 
 TABLE_SUFFIXES = {".tsv": "\t", ".tab": "\t", ".txt": "\t", ".csv": ",", ".parquet": None}
@@ -336,7 +336,7 @@ def held_out(card, split, keys, rebuild):
     where = ("(the path its card records, from where its recipe ran), which is not {} here; run from that "
              "directory, or score it with zoo.evaluate on your data.")
     for path in named_paths(config, keys):
-        if not Path(path).is_file():
+        if not data_files(path):  # a file, or a directory or glob of shards (--input streaming)
             raise ValueError(f"the model was trained on {named}: scoring it rebuilds its {split} split from {path} "
                              + where.format("a file"))
     part, found, recorded = rebuild()

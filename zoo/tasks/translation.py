@@ -446,6 +446,8 @@ def held_out(card, split):
     keys = ("train_file", "source_file", "target_file", "val_file", "test_file")
 
     def rebuild():
+        if (card.get("data") or {}).get("input") == "streaming":
+            return streamed()
         with contextlib.redirect_stdout(sys.stderr):  # its count of pairs is not the caller's output
             train, val, test, built = user_files.translation_files(
                 config.get("train_file", ""), config.get("source_column", "source"),
@@ -455,6 +457,18 @@ def held_out(card, split):
         found = [f for kind in ("train", "val", "test") for f in built["files"][kind]]
         recorded = [f for kind in ("train", "val", "test") for f in (card["data"].get("files") or {}).get(kind, [])]
         return (part.sources, part.targets), found, recorded
+
+    def streamed():  # the recipe's --input streaming: the same first pass draws the same held-out pairs
+        from zoo.data import streaming
+
+        with contextlib.redirect_stdout(sys.stderr):
+            corpus = streaming.scan(
+                config.get("train_file", ""), config.get("source_column", "source"),
+                config.get("target_column", "target"), config.get("source_file", ""), config.get("target_file", ""),
+                config.get("val_file", ""), config.get("test_file", ""), config.get("seed", 0), sample=0)
+        found = corpus.records + corpus.val_records + corpus.test_records
+        recorded = [f for kind in ("train", "val", "test") for f in (card["data"].get("files") or {}).get(kind, [])]
+        return tuple({"val": corpus.val, "test": corpus.test}[split]), found, recorded
 
     return user_files.held_out(card, split, keys, rebuild)
 
