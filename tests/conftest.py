@@ -113,3 +113,18 @@ def tiny_captioner():
         return model
 
     return make
+
+
+@pytest.fixture
+def de_en_shards(tmp_path):
+    """examples/de-en-small.tsv cut into 3 tables with headers, the second gzip-compressed: a directory of shards."""
+    import gzip
+
+    root = Path(__file__).resolve().parent.parent
+    header, *rows = (root / "examples" / "de-en-small.tsv").read_text().splitlines()
+    directory = tmp_path / "shards"
+    directory.mkdir()
+    for i in range(3):
+        data = "\n".join([header, *rows[i::3]]).encode() + b"\n"
+        (directory / f"part-{i}.tsv{'.gz' * (i == 1)}").write_bytes(gzip.compress(data) if i == 1 else data)
+    return directory

@@ -3,7 +3,6 @@ MirroredStrategy, MultiWorkerMirroredStrategy, precision and XLA flags; the
 translation recipe under kills (smoke sized), reading into memory and
 streaming."""
 
-import gzip
 import io
 import json
 import os
@@ -470,21 +469,11 @@ def test_killed_run_resumes_mid_epoch_like_an_unbroken_run(mirror, tmp_path):
     )  # the same batches in the same order: the same weights
 
 
-def shards(directory, parts=3):
-    """examples/de-en-small.tsv cut into `parts` tables with headers, the second gzip-compressed."""
-    header, *rows = (ROOT / "examples" / "de-en-small.tsv").read_text().splitlines()
-    directory.mkdir()
-    for i in range(parts):
-        data = "\n".join([header, *rows[i::parts]]).encode() + b"\n"
-        (directory / f"part-{i}.tsv{'.gz' * (i == 1)}").write_bytes(gzip.compress(data) if i == 1 else data)
-    return str(directory)
-
-
 @pytest.mark.slow
-def test_killed_streamed_run_resumes_mid_epoch_like_an_unbroken_run(tmp_path):
+def test_killed_streamed_run_resumes_mid_epoch_like_an_unbroken_run(tmp_path, de_en_shards):
     """--input streaming: the resumed run skips, in the stream of its epoch, the
     batches it trained, and ends with the weights of the run never killed."""
-    flags = [*FAULT, "--train-file", shards(tmp_path / "shards"), "--input", "streaming"]
+    flags = [*FAULT, "--train-file", str(de_en_shards), "--input", "streaming"]
     unbroken = run(recipe(tmp_path / "unbroken", *flags))
     command = recipe(tmp_path / "killed", *flags)
     first = start(command, tmp_path / "first.log")
@@ -497,10 +486,10 @@ def test_killed_streamed_run_resumes_mid_epoch_like_an_unbroken_run(tmp_path):
 
 
 @pytest.mark.slow
-def test_two_workers_stream_their_own_shares(tmp_path):
+def test_two_workers_stream_their_own_shares(tmp_path, de_en_shards):
     out = io.StringIO()
     flags = ["--epochs", "2", "--steps-per-epoch", "4", "--batch-size", "8", "--strategy", "multi-worker",
-             "--train-file", shards(tmp_path / "shards"), "--input", "streaming"]
+             "--train-file", str(de_en_shards), "--input", "streaming"]
     status = launch(recipe(tmp_path, *flags), 2, env=ENV, out=out, timeout=600)
     log = out.getvalue()
     assert status == 0, log[-5000:]

@@ -1,6 +1,5 @@
 """The translation recipe end to end, in its --smoke size (a few steps)."""
 
-import gzip
 import json
 import os
 import re
@@ -115,18 +114,10 @@ def test_an_ensemble_member_that_holds_no_model_is_refused_before_training(tmp_p
     result = subprocess.run(recipe(tmp_path, "--ensemble-with", str(tmp_path)), cwd=ROOT, capture_output=True,
                             text=True)
     assert result.returncode != 0 and f"--ensemble-with: {tmp_path} holds no model (no config.json)" in result.stderr
-def shards(directory, parts=3):
-    """examples/de-en-small.tsv cut into `parts` tables with headers, the second gzip-compressed."""
-    header, *rows = (ROOT / "examples" / "de-en-small.tsv").read_text().splitlines()
-    directory.mkdir()
-    for i in range(parts):
-        data = "\n".join([header, *rows[i::parts]]).encode() + b"\n"
-        (directory / f"part-{i}.tsv{'.gz' * (i == 1)}").write_bytes(gzip.compress(data) if i == 1 else data)
-    return directory
 
 
-def test_a_directory_of_shards_is_streamed_and_the_card_says_so(tmp_path, shipped_untouched):
-    command = recipe(tmp_path, "--train-file", str(shards(tmp_path / "shards")), "--epochs", "1")
+def test_a_directory_of_shards_is_streamed_and_the_card_says_so(tmp_path, de_en_shards, shipped_untouched):
+    command = recipe(tmp_path, "--train-file", str(de_en_shards), "--epochs", "1")
     result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "input: streaming (--input auto: a directory, a glob or .gz files)" in result.stdout
