@@ -30,9 +30,15 @@ from zoo.flags import changed
 quiet.quiet_tensorflow()  # before Keras imports TensorFlow: no start-up noise a user cannot act on
 
 import keras  # noqa: E402
+import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
+from tensorboard.plugins.hparams import api as hp  # noqa: E402
 
-from zoo import registry, saving  # noqa: E402
+from zoo import distribute, registry, saving  # noqa: E402
+from zoo.callbacks import StepBackup  # noqa: E402
+from zoo.data.pipeline import count_batches  # noqa: E402
+from zoo.evaluate import quick_check  # noqa: E402
+from zoo.io import atomic_write, data_files, named_paths, sha256  # noqa: E402
 
 _LOCKS = []  # open lock files: released when the process ends, however it ends
 _NEW_RUN_DIRS = []  # run directories this process made (removed again if the run fails before training)
@@ -91,8 +97,6 @@ class Run:
 
     def barrier(self):
         """Waits for every worker (after the chief wrote a file they all read)."""
-        from zoo import distribute
-
         distribute.barrier(self.strategy)
 
     def shared_file(self, name, make, check):
@@ -100,8 +104,6 @@ class Run:
         chief as `make()` (str or bytes) and kept on resume, so the ids never
         change; every worker waits for it and reads it back through
         `check(bytes, path)` (`read_run_file`: a corrupt file says how to recover)."""
-        from zoo.io import atomic_write
-
         path = self.run_dir / name
         if self.chief and not path.exists():
             atomic_write(path, make())
@@ -112,8 +114,6 @@ class Run:
         """`(StepBackup, batches already trained)`: the backups of `run_dir/backup`
         (written to `out_dir/backup`), restored into `model` (0 on a fresh run).
         Call it in the strategy's scope, after `compile`."""
-        from zoo.callbacks import StepBackup
-
         backup = StepBackup(self.run_dir / "backup", steps, every, write_dir=self.out_dir / "backup")
         return backup, backup.restore(model)
 
@@ -123,8 +123,6 @@ def setup(cfg, data_name):
     devices), the seed, the mixed-precision policy, the run directory
     (`--run-dir`, default `runs/<model>-<data_name>[-smoke]`) locked by the
     chief (a second process on it stops here). Returns a `Run`."""
-    from zoo import distribute
-
     strategy = distribute.get_strategy(cfg.strategy, cfg.cpu_devices)
     print(f"strategy: {type(strategy).__name__} with {strategy.num_replicas_in_sync} replica(s)")
     keras.utils.set_random_seed(cfg.seed)
@@ -158,8 +156,6 @@ def check_resume(run_dir, cfg):
     made before this record is recorded, not checked. A directory or glob
     of shards is recorded file by file, so a shard added, removed or changed
     is named too."""
-    from zoo.io import atomic_write, data_files, named_paths, sha256
-
     given = dataclasses.asdict(cfg)
     flags = json.loads(json.dumps({k: v for k, v in given.items() if k in FIXED}))  # tuples as lists, as read back
     files = {}
@@ -198,8 +194,6 @@ def log_hparams(run_dir, cfg=None, scalars=None):
     `scalars` (name -> number, at step 0). With `cfg`, what earlier calls
     wrote there is replaced, so a run evaluated again shows once, with its
     latest numbers."""
-    from tensorboard.plugins.hparams import api as hp
-
     directory = Path(run_dir) / "hparams"
     for old in directory.glob("events.out.tfevents.*") if cfg is not None else ():
         old.unlink()
@@ -375,8 +369,6 @@ def compact_logs(run_dir, destination, images_per_tag=3):
     `images_per_tag` steps, evenly spaced from the first to the last.
     Scalars, text, histograms and the hparams entry are all kept; a file
     with no summary at all (only its header) is left out."""
-    import numpy as np
-
     run_dir, destination = Path(run_dir), Path(destination)
     destination.mkdir(parents=True, exist_ok=True)  # a run without logs ships an empty logs/
     for events in sorted(run_dir.glob("*/events.out.tfevents.*")):
@@ -449,8 +441,6 @@ def ship(model, cfg, run_dir, card, headline, higher_is_better=True, data_key=No
                 f"--ship: refused: test {name} {new} does not beat the shipped model's {old} "
                 f"({target / 'card.json'}); the run's model stays in {run_model}; --force replaces it anyway"
             )
-    from zoo.evaluate import quick_check
-
     with tempfile.TemporaryDirectory() as logs:
         card = {**card, "logs": "logs/: this run's TensorBoard logs (compact copy)",
                 "check": quick_check(saving.load(cfg.model, weights=run_model), card)}
@@ -496,14 +486,10 @@ def fit_resumed(model, train_stream, start, steps, epochs, callbacks, validation
     of the weights per replica (equal on every replica of every worker);
     returns the optimizer steps.
     """
-    from zoo import distribute  # tf.distribute set-up stays out of import time
-
     epoch, done = divmod(start, steps)
     if isinstance(validation_data, tf.data.Dataset) and validation_data.cardinality() < 0:
         # Its length told: Keras 3.15 warns that the input "ran out of data" at the end of a dataset of
         # unknown length, although nothing is wrong (keras-team/keras#23360).
-        from zoo.data.pipeline import count_batches
-
         validation_data = validation_data.apply(tf.data.experimental.assert_cardinality(
             count_batches(validation_data)))
     if start:
