@@ -104,7 +104,7 @@ def check_flags(cfg):
     if (cfg.train_file or cfg.source_file) and changed(cfg, "pair"):
         raise FlagError(f"--pair {cfg.pair} names a built-in pair; with --train-file or --source-file your files are "
                         f"the data (leave --pair out)")
-    for directory in filter(None, cfg.ensemble_with.split(",")):
+    for directory in ensemble_dirs(cfg):
         if not Path(directory, "config.json").is_file():
             raise FlagError(f"--ensemble-with: {directory} holds no model (no config.json)")
     for name in ("input", "vocabulary_sample", "shuffle_buffer"):
@@ -125,6 +125,11 @@ def data_name(cfg):
         return cfg.pair
     plain = Path(*[part for part in Path(spec).parts if not any(c in part for c in "*?[")])
     return plain.name if plain != Path(spec) or Path(spec).is_dir() else Path(spec).stem
+
+
+def ensemble_dirs(cfg):
+    """The model directories `--ensemble-with` names."""
+    return [d for d in cfg.ensemble_with.split(",") if d]
 
 
 def source_language(cfg, init=None):
@@ -331,9 +336,8 @@ def main(cfg):
         beams, limit = sorted({1, cfg.beam_size}), 50 if cfg.smoke else None
         results = evaluate_translation(saved, test_pairs, "test", beam_sizes=beams, limit=limit)
         if members:  # each model's own scores, on the same sentences
-            card["ensemble"] = [{"directory": d, **{k: c.get(k) for k in MEMBER_CARD}}
-                                for d, c in zip(cfg.ensemble_with.split(","), (member_card(d) for d in
-                                                                              cfg.ensemble_with.split(",")))]
+            card["ensemble"] = [{"directory": d, **{k: member_card(d).get(k) for k in MEMBER_CARD}}
+                                for d in ensemble_dirs(cfg)]
             alone = [saved, *saved.members]
             saved.set_members(())
             try:
@@ -363,7 +367,7 @@ def ensemble_members(cfg, protos, data_card):
     """The models `--ensemble-with` names, checked against this run: the same
     tokenizers and data (an ensemble's members read and write the same pieces)."""
     members = []
-    for directory in filter(None, cfg.ensemble_with.split(",")):
+    for directory in ensemble_dirs(cfg):
         theirs = member_card(directory).get("data", {})
         if theirs.get("pair") != data_card.get("pair"):
             raise ValueError(f"--ensemble-with {directory}: it was trained on {theirs.get('pair')!r}, this run on "
@@ -392,7 +396,7 @@ def compare_with_shipped(saved, cfg, test_pairs, card):
     return {"shipped_weights_sha256": shipped_card.get("weights_sha256"),
             "beam_size": cfg.beam_size, "bleu": translation_scores(ours, references)["bleu"],
             "shipped_bleu": translation_scores(theirs, references)["bleu"],
-            **paired_translation_difference(ours, references=references, hypotheses_b=theirs)}
+            **paired_translation_difference(ours, theirs, references)}
 
 
 if __name__ == "__main__":
