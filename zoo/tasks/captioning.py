@@ -22,7 +22,7 @@ import tensorflow as tf
 
 from zoo import decoding, viz
 from zoo.checks import boolean, finite_number, integer
-from zoo.data import user_files
+from zoo.data import image_graph, user_files
 from zoo.data.flickr8k import load_flickr8k, load_flickr8k_fold, load_image, normalize_caption
 from zoo.data.tokenizers import BOS, EOS, PAD
 from zoo.evaluate import check_model, decode_in_batches, own_items
@@ -233,20 +233,17 @@ def nearest_neighbour_captions(train_features, train_captions, features):
 
 
 def _serving_function(model, beam_size=3, alpha=0.0, max_length=20):
-    """encoded images -> captions by the model's compiled search, as `caption`."""
+    """encoded images -> captions by the model's compiled search, as `caption`
+    (the pixels of `load_image`, read by `zoo.data.image_graph`)."""
     table = list(model.vocabulary.SPECIAL) + list(model.vocabulary.words)
     for control in (PAD, BOS, EOS):
         table[control] = ""  # `WordVocabulary.decode` drops them
     words = tf.constant(table)
     size = model.image_size
 
-    def load(data):
-        # RGB, resized whole to size x size (bilinear, antialiased), in [0, 255] like `load_image`
-        image = tf.io.decode_image(data, channels=3, expand_animations=False)
-        return tf.image.resize(tf.cast(image, tf.float32), [size, size], antialias=True)
-
     def run(images):
-        pixels = tf.map_fn(load, images, fn_output_signature=tf.TensorSpec([size, size, 3], tf.float32))
+        pixels = tf.map_fn(lambda data: image_graph.load(data, size), images,
+                           fn_output_signature=tf.TensorSpec([size, size, 3], tf.float32))
         features = model.encode_images(pixels)
         output = model.search.padded_tokens(features, max_length, beam_size=beam_size, alpha=alpha, pad=PAD)
         text = tf.strings.reduce_join(tf.gather(words, tf.RaggedTensor.from_tensor(output, padding=PAD)),
@@ -262,10 +259,12 @@ def _serving_function(model, beam_size=3, alpha=0.0, max_length=20):
 
 def export(model, directory, beam_size=3):
     """Writes a SavedModel whose `serving_default` maps encoded images (the
-    bytes of JPEG, PNG, GIF or BMP files) to captions, decoding like
-    `caption(images, beam_size=beam_size)`. Images are decoded and resized by
-    TensorFlow rather than Pillow: at the model's image size the pixels are
-    the same, other sizes may differ by rounding from `caption`'s."""
+    bytes of JPEG, PNG, GIF or BMP files) to captions: the captions of
+    `caption(images, beam_size=beam_size)` for the same bytes. The graph reads
+    each file as `load_image` does (`zoo.data.image_graph`: the size in the
+    header checked before decoding, EXIF orientation, Pillow's resizing), and
+    refuses with an error naming the reason the few files it cannot read as
+    Pillow does (e.g. an orientation given only in XMP, a transparent GIF)."""
     archive = keras.export.ExportArchive()
     for tracked in (model, *model.members):  # an ensemble's members hold their own variables
         archive.track(tracked)
