@@ -4,6 +4,7 @@ corrupt files named in the error."""
 import json
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -119,6 +120,50 @@ def test_round_trip_is_exact_in_float16(saved, tiny_char_model):
     original = np.load(saved / saving.WEIGHTS)
     for i, v in enumerate(loaded.weights):
         np.testing.assert_array_equal(np.asarray(v).astype(np.float16), original[f"{i:04d}"])
+
+
+def test_int8_weights_load_as_their_scaled_values_and_save_again_byte_for_byte(tiny_translator, tmp_path):
+    """int8 storage: each matrix within half a step of its scale of the
+    original, vectors in float16, a quarter of the float32 size; a model
+    loaded from it and saved again writes the same arrays (what was measured
+    is what ships); an ensemble's members are stored the same way."""
+    model = tiny_translator("lstm-seq2seq-attn")
+    model.set_members([tiny_translator("lstm-seq2seq-attn")])
+    first = saving.save(model, tmp_path / "a", "lstm-seq2seq-attn", weights_dtype="int8")
+    stored = np.load(first / saving.WEIGHTS)
+    loaded = zoo.load(first)
+    for i, (before, after) in enumerate(zip(model.weights, loaded.weights)):
+        before, after = np.asarray(before), np.asarray(after)
+        if before.ndim >= 2:
+            assert stored[f"{i:04d}"].dtype == np.int8
+            step = np.abs(before).max(axis=tuple(range(before.ndim - 1)), keepdims=True) / 127
+            assert np.all(np.abs(after - before) <= step / 2 * (1 + 1e-5))
+            assert not np.array_equal(after, before)  # quantized, not stored whole
+        else:
+            np.testing.assert_array_equal(after, before.astype(np.float16).astype(np.float32))
+    assert np.load(first / "members" / "0" / saving.WEIGHTS)["0000.scale"].dtype == np.float32
+    again = saving.save(loaded, tmp_path / "b", "lstm-seq2seq-attn", weights_dtype="int8")
+    for path in (saving.WEIGHTS, f"members/0/{saving.WEIGHTS}"):
+        one, two = np.load(first / path), np.load(again / path)
+        assert sorted(one.files) == sorted(two.files)
+        for key in one.files:
+            np.testing.assert_array_equal(one[key], two[key], err_msg=f"{path} {key}")
+    assert json.loads((first / "card.json").read_text())["weights_dtype"] == "int8"
+    with warnings.catch_warnings():  # the tiny vocabulary lacks some letters: a warning, not the point here
+        warnings.simplefilter("ignore")
+        assert loaded.translate("ein hund", beam_size=2) == zoo.load(again).translate("ein hund", beam_size=2)
+
+
+def test_int8_weights_with_bad_scales_are_refused(tiny_char_model, tmp_path):
+    directory = saving.save(tiny_char_model("char-lstm"), tmp_path / "m", "char-lstm", weights_dtype="int8")
+    arrays = dict(np.load(directory / saving.WEIGHTS))
+    arrays["0000.scale"] = arrays["0000.scale"].astype(np.float64)
+    np.savez(directory / saving.WEIGHTS, **arrays)
+    (directory / "card.json").unlink()  # no sha256 to catch it first
+    with pytest.raises(ValueError, match="array 0000 has scales, so it must be int8 with float32 scales"):
+        zoo.load(directory)
+    with pytest.raises(ValueError, match=r"`weights_dtype` must be one of \['float16', 'int8'\], got 'int4'"):
+        saving.save(tiny_char_model("char-lstm"), tmp_path / "n", "char-lstm", weights_dtype="int4")
 
 
 def test_directories_are_swapped_in_one_step(tmp_path):

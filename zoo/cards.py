@@ -48,7 +48,9 @@ def model_card(card):
         f"- data: {json.dumps(data, ensure_ascii=False)}",
         f"- command: `{card.get('command', '-')}`",
         f"- training time: {card.get('train_seconds', '-')} s on {card.get('hardware', '-')}",
-        f"- parameters: {card.get('parameters', '-')}", "",
+        f"- parameters: {card.get('parameters', '-')}"
+        + (", stored as int8 (each matrix in 8 bits with a float32 scale per column; every score below is of "
+           "these weights)" if card.get("weights_dtype") == "int8" else ""), "",
         "## Evaluation", "",
         "| metric | value |", "|---|---:|",
         *[f"| {m['name']} | {m['value']} |" for result in results for m in result["metrics"]], "",

@@ -53,6 +53,9 @@ class RunConfig:
                             minimum=0)
     backup_every: int = flag(100, "steps between backups, besides every epoch end (0: epoch ends only)", minimum=0)
     mixed_precision: str = flag("", "mixed precision policy ('' for float32)", choices=PRECISIONS)
+    weights_dtype: str = flag("float16", "how model/ (and --ship) store the weights: int8 keeps each matrix in "
+                                         "8 bits with a scale per column, a quarter of float32; the test scores "
+                                         "are the stored model's", choices=("float16", "int8"))
     jit_compile: bool = flag(False, "compile the train step with XLA")
     seed: int = flag(0, "seed of the weights, data order and dropout masks", minimum=0, exclusive_maximum=2**32)
     smoke: bool = flag(False, "a tiny run of a few steps on a few examples, to check the set-up (what the tests "

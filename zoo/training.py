@@ -241,10 +241,10 @@ def finish(model, cfg, run, task, data, best, optimizer_steps, evaluate, headlin
         "replicas": run.replicas,
         "parameters": model.count_params(),
     }
-    model_dir = saving.save(model, run.run_dir / "model", cfg.model, card)
-    metrics, scalars = evaluate(saving.load(cfg.model, weights=model_dir), card)
+    model_dir = saving.save(model, run.run_dir / "model", cfg.model, card, weights_dtype=cfg.weights_dtype)
+    metrics, scalars = evaluate(saving.load(cfg.model, weights=model_dir), card)  # the weights as stored
     card["metrics"] = metrics
-    saving.save(model, model_dir, cfg.model, card)
+    saving.save(model, model_dir, cfg.model, card, weights_dtype=cfg.weights_dtype)
     log_hparams(run.run_dir, cfg if hparams else None, scalars)
     print(json.dumps(metrics, indent=2))
     ship(model, cfg, run.run_dir, card, headline, higher_is_better=higher_is_better, data_key=data_key)
@@ -445,7 +445,8 @@ def ship(model, cfg, run_dir, card, headline, higher_is_better=True, data_key=No
         card = {**card, "logs": "logs/: this run's TensorBoard logs (compact copy)",
                 "check": quick_check(saving.load(cfg.model, weights=run_model), card)}
         # A folder made here, not the private (0700) temporary one, so the shipped logs are readable by all.
-        saving.save(model, target, cfg.model, card, logs=compact_logs(run_dir, Path(logs) / "logs"))
+        saving.save(model, target, cfg.model, card, logs=compact_logs(run_dir, Path(logs) / "logs"),
+                    weights_dtype=cfg.weights_dtype)
     print(f"shipped {cfg.model} to {target} (test {'/'.join(headline)} {new})")
     return target
 
