@@ -127,7 +127,7 @@ def translate(model, sentences, beam_size=5, max_length=None, alpha=0.6, batch_s
         return answers[0] if single else answers
     ids = [p for sentence_parts in parts for p in sentence_parts]
     results, maps = _translate_ids(model, ids, return_attention=return_attention, **search)
-    part_texts = [_to_str(model.target_tokenizer.detokenize(s)) if len(s) else "" for s in results]
+    part_texts = _detokenize(model, results)
     part_texts = [t + end if t and end and not t.endswith(SENTENCE_ENDS) else t
                   for t, end in zip(part_texts, (end for text_ends in ends for end in text_ends))]
     texts, extra, first = [], [], 0
@@ -158,7 +158,7 @@ def _n_best(model, parts, n_best, return_scores, search):
     answers = [[blank] * n_best if n_best > 1 else blank for _ in parts]
     for i, sequences, values in zip(todo, found, scores):
         sequences, values = (sequences, values) if n_best > 1 else ([sequences], [values])
-        texts = [_to_str(model.target_tokenizer.detokenize(s)) if len(s) else "" for s in sequences]
+        texts = _detokenize(model, sequences)
         answer = list(zip(texts, map(float, values))) if return_scores else texts  # Python floats, any search
         answers[i] = answer if n_best > 1 else answer[0]
     return answers
@@ -378,6 +378,19 @@ def _check_encodable(name, text):
     except UnicodeEncodeError as e:
         raise ValueError(f"`{name}` is not valid text: {text[e.start]!r} at index {e.start} is a lone surrogate "
                          f"(decode the bytes with errors='replace').") from None
+
+
+def _detokenize(model, sequences):
+    """Token id arrays -> texts ("" for an empty one), in one call of the
+    tokenizer (one at a time costs about 0.5 ms each)."""
+    texts = [""] * len(sequences)
+    filled = [i for i, s in enumerate(sequences) if len(s)]
+    if filled:
+        ragged = tf.RaggedTensor.from_row_lengths(
+            np.concatenate([np.asarray(sequences[i], np.int32) for i in filled]), [len(sequences[i]) for i in filled])
+        for i, text in zip(filled, model.target_tokenizer.detokenize(ragged), strict=True):
+            texts[i] = _to_str(text)
+    return texts
 
 
 def _to_str(text):
