@@ -91,11 +91,13 @@ def test_fine_tuning_starts_from_the_shipped_model_exactly():
     shipped = training.starting_point(cfg)
     model = module.build_model(cfg, (shipped.source_proto, shipped.target_proto), shipped)
     sentences = ["Ein Mann fährt Fahrrad.", "Der Koch ruft die Katze am Strand."]
-    assert model.translate(sentences, beam_size=1) == zoo.load("lstm-seq2seq-attn").translate(sentences, beam_size=1)
+    first = zoo.load("lstm-seq2seq-attn")
+    first.set_members(())  # the shipped model is an ensemble: fine-tuning starts from its first model
+    assert model.translate(sentences, beam_size=1) == first.translate(sentences, beam_size=1)
     # It splits texts by German rules, as the shipped model does ("z. B." ends no sentence), unless told otherwise.
     assert model.get_config()["source_language"] == "de"
     text = "Am 3. Mai kommt Dr. Müller, z. B. um 8 Uhr."
-    assert model.translate(text, beam_size=1) == zoo.load("lstm-seq2seq-attn").translate(text, beam_size=1)
+    assert model.translate(text, beam_size=1) == first.translate(text, beam_size=1)
     told = module.parse_args(["--init-from", "lstm-seq2seq-attn", "--train-file", str(PAIRS), "--source-language",
                               "en"])
     assert module.build_model(told, (shipped.source_proto, shipped.target_proto), shipped).source_language == "en"

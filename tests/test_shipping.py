@@ -98,8 +98,10 @@ def test_a_shipped_cards_command_uses_todays_flags(name, capsys, tmp_path, monke
     assert words[0] == "python" and words[1].startswith("recipes/"), words
     monkeypatch.chdir(tmp_path)  # the runs an ensemble's command names, as they were: finished
     for member in card.get("ensemble", []):
-        (tmp_path / member["run_dir"] / "model").mkdir(parents=True)
-        (tmp_path / member["run_dir"] / "model" / "card.json").write_text("{}")
+        directory = tmp_path / (member["directory"] if "directory" in member else Path(member["run_dir"]) / "model")
+        directory.mkdir(parents=True)
+        for name in ("card.json", "config.json"):  # a captioning run's model (caption.py), a model directory (translate.py)
+            (directory / name).write_text("{}")
     try:
         recipe_module(Path(words[1]).name).parse_args(words[2:])
     except SystemExit:
@@ -177,7 +179,7 @@ def shipping(tiny_char_model, tmp_path, monkeypatch):
     saving.save(model, tmp_path / "run" / "model", "char-lstm")  # what the recipe wrote before shipping
 
     def ship(loss, corpus="tinyshakespeare", force=False):
-        cfg = SimpleNamespace(model="char-lstm", ship=True, force=force)
+        cfg = SimpleNamespace(model="char-lstm", ship=True, force=force, weights_dtype="float16")
         card = {"data": {"corpus": corpus}, "metrics": {"val_log_loss": loss}}
         return training.ship(model, cfg, tmp_path / "run", card, ("val_log_loss",), higher_is_better=False,
                              data_key="corpus")
@@ -205,7 +207,7 @@ def test_ship_installs_only_what_beats_the_shipped_model(shipping):
 
 def test_without_ship_nothing_is_installed(tiny_char_model, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv(registry.MODELS_ENV, str(tmp_path / "shipped"))
-    cfg = SimpleNamespace(model="char-lstm", ship=False, force=False)
+    cfg = SimpleNamespace(model="char-lstm", ship=False, force=False, weights_dtype="float16")
     assert training.ship(tiny_char_model("char-lstm"), cfg, tmp_path / "run", {}, ("val_log_loss",)) is None
     assert not (tmp_path / "shipped").exists() and "--ship installs it" in capsys.readouterr().out
 

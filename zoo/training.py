@@ -340,6 +340,10 @@ def starting_point(cfg):
     else:
         raise ValueError(f"--init-from must be {cfg.model!r} (the shipped model of --model) or a directory "
                          f"holding a trained {cfg.model}, got {cfg.init_from!r}.")
+    if init.members:
+        print(f"--init-from {cfg.init_from}: an ensemble of {1 + len(init.members)} models; fine-tuning starts from "
+              f"its first model alone")
+        init.set_members(())
     sizes = init.get_config()
     for name in SIZE_FLAGS:  # a size flag given another value than the model's is not ignored silently
         if hasattr(cfg, name) and name in sizes and changed(cfg, name) and getattr(cfg, name) != sizes[name]:

@@ -42,7 +42,7 @@ def load(data, size):
         image = tf.switch_case(kind, [
             lambda: tf.io.decode_jpeg(data, channels=3, dct_method="INTEGER_ACCURATE"),
             lambda: _png(data, raw),
-            lambda: _on_white(_gif(data, raw)),
+            lambda: _gif(data, raw),
             lambda: _bmp(data, raw),
         ])
     image = _orient(image, orientation)
@@ -247,8 +247,7 @@ def _gif(data, raw):
         tf.logical_and(tf.equal(raw[2:n + 2], 0x04), tf.equal(tf.bitwise.bitwise_and(raw[3:n + 3], 1), 1))))
     with tf.control_dependencies([_check(tf.logical_not(transparent), "a GIF with a transparent color, which the "
                                                                       "export does not read as Pillow does")]):
-        frame = tf.io.decode_gif(data)[0]
-    return tf.concat([frame, tf.fill(tf.concat([tf.shape(frame)[:2], [1]], 0), tf.constant(255, tf.uint8))], -1)
+        return tf.io.decode_gif(data)[0]  # the first frame, as Pillow reads it
 
 
 def _bmp(data, raw):
