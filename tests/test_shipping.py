@@ -100,7 +100,7 @@ def test_a_shipped_cards_command_uses_todays_flags(name, capsys, tmp_path, monke
     for member in card.get("ensemble", []):
         directory = tmp_path / (member["directory"] if "directory" in member else Path(member["run_dir"]) / "model")
         directory.mkdir(parents=True)
-        for name in ("card.json", "config.json"):  # a captioning run's model (caption.py), a model directory (translate.py)
+        for name in ("card.json", "config.json"):  # what caption.py and translate.py check a member by
             (directory / name).write_text("{}")
     try:
         recipe_module(Path(words[1]).name).parse_args(words[2:])
