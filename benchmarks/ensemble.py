@@ -1,11 +1,14 @@
 """Translation ensembles: trained de->en models decoded together, against each alone.
 
-    python benchmarks/ensemble.py                                   # val, the shipped LSTM and GRU
+    python benchmarks/ensemble.py                                   # val, the shipped LSTM's first model and GRU
     python benchmarks/ensemble.py --models lstm-seq2seq-attn runs/x/model gru-seq2seq-attn
     python benchmarks/ensemble.py --split test --limit 200
+    python benchmarks/ensemble.py --split test --models lstm-seq2seq-attn saved_models/lstm-seq2seq-attn/members/0
+                                                                    # the shipped ensemble, and each member alone
 
-Each model (a shipped name or a model directory a recipe wrote) translates
-Multi30k de-en `--split` with a beam of 5 (alpha 0.6), alone; then the first
+Each model (a shipped name or a model directory a recipe wrote; of an
+ensemble, its first model) translates Multi30k de-en `--split` with a beam
+of 5 (alpha 0.6), alone; then the first
 model decodes with the others as one ensemble (`Seq2Seq.set_members`: the
 mean of the models' log-probabilities at every step, one compiled search),
 and each ensemble of the first k models for k = 2 .. n. Every row gives
@@ -43,6 +46,8 @@ def main(argv=None):
     args = parse_args(argv)
     sources, references = load_pairs("de-en", args.split, limit=args.limit)
     models = [zoo.load(name) for name in args.models]  # a name or a model directory
+    for model in models:  # each alone: a shipped ensemble's members join only where named
+        model.set_members(())
     rows, outputs = [], {}
     for name, model in zip(args.models, models):
         outputs[name], speed = translate(model, sources, args.beam_size)
