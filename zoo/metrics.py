@@ -5,8 +5,10 @@ import keras
 import numpy as np
 import sacrebleu
 from keras import ops
+from pycocoevalcap.cider.cider import Cider
 
 from zoo.checks import integer, rate
+from zoo.data.flickr8k import normalize_caption
 
 
 def translation_scores(hypotheses, references):
@@ -85,10 +87,6 @@ def cider_d(hypotheses, references):
     Returns:
         float64 `[images]`, on CIDEr-D's own scale (0 to 10).
     """
-    from pycocoevalcap.cider.cider import Cider
-
-    from zoo.data.flickr8k import normalize_caption
-
     _check_captions(hypotheses, references)
     if not len(hypotheses):
         return np.zeros([0])
@@ -274,7 +272,7 @@ def _check_ids(ids, classes, pad):
     (an assertion in the graph: it costs one reduction over the ids)."""
     if keras.backend.backend() != "tensorflow":
         return
-    import tensorflow as tf
+    import tensorflow as tf  # the TensorFlow backend only (the layers and losses also run on JAX)
 
     valid = tf.logical_or(tf.equal(ids, pad), tf.logical_and(ids >= 0, ids < classes))
     # One of the bad ids, by reductions only: they take an empty batch (a replica's share
@@ -289,7 +287,7 @@ def sum_over_replicas(value):
     (itself outside one, or with one replica)."""
     if keras.backend.backend() != "tensorflow":
         return value
-    import tensorflow as tf
+    import tensorflow as tf  # the TensorFlow backend only (above)
 
     context = tf.distribute.get_replica_context()
     if context is None or context.num_replicas_in_sync == 1:

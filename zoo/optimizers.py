@@ -25,7 +25,7 @@ class Adam(keras.optimizers.Adam):
     def update_step(self, gradient, variable, learning_rate):
         if keras.backend.backend() != "tensorflow" or self.amsgrad:
             return super().update_step(gradient, variable, learning_rate)
-        import tensorflow as tf
+        import tensorflow as tf  # the TensorFlow backend only: on others Keras's own Adam runs (above)
 
         if isinstance(gradient, tf.IndexedSlices):
             return super().update_step(gradient, variable, learning_rate)

@@ -44,10 +44,13 @@ import json
 import math
 import signal
 import sys
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
+import uvicorn
+from PIL import Image, ImageOps
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.responses import HTMLResponse, JSONResponse
@@ -532,8 +535,6 @@ def open_image(data, most_pixels, field="image"):
     """The PIL image in the encoded bytes `data`, as `zoo`'s image loading reads
     it (EXIF orientation applied). Its size is read from the header first: an
     image of more than `most_pixels` pixels is refused before it is decoded."""
-    from PIL import Image, ImageOps
-
     try:
         image = Image.open(io.BytesIO(data))
     except Image.DecompressionBombError as e:
@@ -555,8 +556,6 @@ def run(server, host="127.0.0.1", port=8080, log_level="info"):
     """Serves `server` (a `Server`) until Ctrl-C or SIGTERM, which stop taking
     connections, finish the requests in flight (uvicorn's graceful shutdown)
     and return."""
-    import uvicorn
-
     served = uvicorn.Server(_config(server, host, port, log_level))
     # uvicorn sends the signal that stopped it again once it has stopped: a handler
     # that does nothing lets the stop end here, as a return, instead of a KeyboardInterrupt.
@@ -575,9 +574,6 @@ def run(server, host="127.0.0.1", port=8080, log_level="info"):
 def serving(server, host="127.0.0.1", port=0, log_level="warning"):
     """Runs `server` on a background thread for the `with` block (port 0: a free
     one) and yields its URL; leaving the block stops it gracefully."""
-    import threading
-
-    import uvicorn
 
     served = uvicorn.Server(_config(server, host, port, log_level))
     thread = threading.Thread(target=served.run, name="zoo-serve", daemon=True)
@@ -595,13 +591,9 @@ def serving(server, host="127.0.0.1", port=0, log_level="warning"):
 
 
 def _config(server, host, port, log_level):
-    import uvicorn
-
     return uvicorn.Config(server.app, host=host, port=port, log_level=log_level, access_log=False,
                           timeout_graceful_shutdown=60)
 
 
 def _main_thread():
-    import threading
-
     return threading.current_thread() is threading.main_thread() and sys.platform != "win32"

@@ -6,8 +6,10 @@ import io
 import matplotlib
 
 matplotlib.use("Agg")
+import keras  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402  (gradient tapes: no `keras.ops` counterpart; the zoo runs on TensorFlow)
 
 
 def _clean(pieces):
@@ -100,21 +102,14 @@ def _last_output_sum(outputs):
     # The default loss: a fixed linear read-out (all ones) of the last output, so
     # dLoss/dh_T is ones for every example whatever h_T is, and the curve shows only
     # what the recurrence does to it on the way back.
-    return _tf().reduce_sum(outputs[:, -1])
-
-
-def _tf():
-    # Gradient tapes have no `keras.ops` counterpart; the zoo runs on the TensorFlow backend.
-    import tensorflow as tf
-
-    return tf
+    return tf.reduce_sum(outputs[:, -1])
 
 
 def _tensor(inputs, dtype, allowed):
     if isinstance(inputs, (str, bytes)):
         raise TypeError(f"`inputs` must be {allowed}, got {type(inputs).__name__}.")
     try:
-        return _tf().convert_to_tensor(inputs, dtype)
+        return tf.convert_to_tensor(inputs, dtype)
     except (TypeError, ValueError) as error:
         raise TypeError(f"`inputs` must be {allowed}, got {type(inputs).__name__} ({error}).") from None
 
@@ -122,9 +117,6 @@ def _tensor(inputs, dtype, allowed):
 def _stepper(model_or_layer, inputs, layer):
     """`(step, states, inputs)`: one step `(x_t, states) -> (output_t, states, h_t)` of the
     recurrence inside `model_or_layer`, its initial states and the inputs as a tensor."""
-    import keras
-
-    tf = _tf()
     if hasattr(model_or_layer, "step") and hasattr(model_or_layer, "initial_state"):
         model = model_or_layer  # a step model such as zoo's CharRNN: int ids [batch, time]
         if isinstance(inputs, str):
@@ -226,7 +218,6 @@ def gradient_flow(model_or_layer, inputs, loss_fn=None, layer=0, reduction="mean
         raise ValueError(f"`reduction` must be 'mean' or 'none', got {reduction!r}.")
     if loss_fn is not None and not callable(loss_fn):
         raise TypeError(f"`loss_fn` must be callable or None, got {type(loss_fn).__name__}.")
-    tf = _tf()
     step, states, inputs = _stepper(model_or_layer, inputs, layer)
     steps = inputs.shape[1]
     if not steps:
@@ -312,7 +303,6 @@ def gradient_flow_png(model, text_or_ids, layer=0, title=None):
         PNG bytes; `tf.summary.image(name, tf.image.decode_png(png)[None])`
         logs them.
     """
-    tf = _tf()
     ids = model.vocabulary.encode(text_or_ids) if isinstance(text_or_ids, str) else text_or_ids
     ids = np.asarray(ids, np.int32)
     ids = ids[None] if ids.ndim == 1 else ids

@@ -10,8 +10,10 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from zoo.data import user_files
 from zoo.data.flickr8k import FOLD_VAL_PERCENT, load_flickr8k, load_flickr8k_fold, load_image, normalize_caption
 from zoo.data.tokenizers import BOS, EOS, UNK
+from zoo.data.translation import load_pairs
 from zoo.tasks import OWN_FILES
 
 
@@ -31,8 +33,6 @@ def caption_splits(images="", captions="", folds=0, fold=0, train_fraction=1.0, 
     split = "by sha256 of the image name (zoo.data.flickr8k): 82/9/9 % train/val/test"
     more = {}
     if images:
-        from zoo.data import user_files
-
         splits, files, missing = user_files.read_image_captions(images, captions)
         if missing:
             print(f"{len(missing)} images named in {captions} are not in {images}, left out: "
@@ -135,8 +135,6 @@ def text_captions(vocabulary, max_length, exclude):
     holds Flickr8k's images, and Multi30k one caption of most of them, which
     must not reach a model tested on them), one longer than `max_length` words
     and one with a word outside `vocabulary`."""
-    from zoo.data.translation import load_pairs
-
     excluded = {normalize_caption(c) for c in exclude}
     rows = []
     for sentence in load_pairs("de-en", "train")[1]:

@@ -4,6 +4,8 @@ subwords (translation), a word vocabulary (captions) and a character vocabulary
 
 import io
 import json
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -46,8 +48,6 @@ def train_sentencepieces(jobs, model_type="unigram"):
     vocabulary_size)` in `jobs`, trained at the same time (the trainer runs
     outside Python's lock): the same protos, in about the time of the longest.
     """
-    from concurrent.futures import ThreadPoolExecutor
-
     jobs = list(jobs)
     if not jobs:
         return []
@@ -135,8 +135,6 @@ class WordVocabulary:
 
     @classmethod
     def from_texts(cls, texts, min_count=1):
-        from collections import Counter
-
         counts = Counter(w for t in texts for w in t.split())
         return cls(sorted((w for w, c in counts.items() if c >= min_count), key=lambda w: (-counts[w], w)))
 

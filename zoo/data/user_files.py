@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from zoo.data.flickr8k import read_captions, split_of
 from zoo.io import data_files, named_paths
 from zoo.tasks import OWN_FILES
 
@@ -155,7 +156,7 @@ def _delimited(path, suffix, by_position, argument):
 
 def _parquet(path, argument):
     """`(header, columns, row numbers)` of a Parquet file."""
-    import pandas as pd
+    import pandas as pd  # Parquet only: pandas and pyarrow load when a Parquet file is read
 
     try:
         table = pd.read_parquet(path)
@@ -167,7 +168,7 @@ def _parquet(path, argument):
 def _strings(column, name, path, argument):
     """The values of a Parquet column as str (nulls as ""); a ValueError naming
     the column and its dtype unless every other value is a str."""
-    import pandas as pd
+    import pandas as pd  # Parquet only (above)
 
     def null(value):
         return value is None or value is pd.NA or (isinstance(value, float) and value != value)
@@ -267,8 +268,6 @@ def read_image_captions(images, captions, argument="--captions"):
     A name that leads outside the folder (`../x.jpg`, an absolute path, a
     symlink leading out) is an error naming the file, line and image.
     """
-    from zoo.data.flickr8k import read_captions, split_of
-
     images, captions_path = Path(images), _existing(captions, argument)
     if not images.is_dir():
         raise FileNotFoundError(f"--images: {images} is not a directory.")

@@ -23,7 +23,7 @@ import tensorflow as tf
 
 from zoo import decoding
 from zoo.checks import boolean, finite_number, integer
-from zoo.data import user_files
+from zoo.data import streaming, user_files
 from zoo.data.tokenizers import BOS, EOS, PAD, UNK, tokenizer
 from zoo.data.translation import load_pairs, pairs
 from zoo.evaluate import check_model, decode_in_batches, own_items
@@ -472,7 +472,6 @@ def held_out(card, split):
         return (part.sources, part.targets), found, recorded
 
     def streamed():  # the recipe's --input streaming: the same first pass draws the same held-out pairs
-        from zoo.data import streaming
 
         with contextlib.redirect_stdout(sys.stderr):
             corpus = streaming.scan(
