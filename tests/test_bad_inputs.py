@@ -125,7 +125,7 @@ def test_blank_text_translates_to_blank_without_running_the_model(translator, mo
 
 def test_a_final_word_boundary_piece_leaves_no_space_at_the_end(translator, monkeypatch):
     # SentencePiece decodes a final "▁" piece (an untrained model's favourite) as a trailing space
-    monkeypatch.setattr(translator.target_tokenizer, "detokenize", lambda ids: b"A man ")
+    monkeypatch.setattr(translator.target_tokenizer, "detokenize", lambda ids: [b"A man "] * int(ids.nrows()))
     assert translator.translate(["Der Hund ist rot.", "Der Hut ist gelb. Der Ball ist blau."], beam_size=1) == [
         "A man", "A man. A man."]
 

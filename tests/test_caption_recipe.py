@@ -71,6 +71,7 @@ def test_smoke_run_caches_features_logs_saves_and_evaluates(mirror, tmp_path, mo
     assert "no image file" in capsys.readouterr().err
 
 
+@pytest.mark.slow  # 50 s; by default: ensemble decoding (models/test_captioner.py), members saved (test_saving.py)
 def test_two_runs_ship_as_one_ensemble_scored_beside_each_member(mirror, tmp_path, shipped_untouched):
     run(tmp_path, "--epochs", "1", run_dir="a")
     shutil.copytree(tmp_path / "a", tmp_path / "b")  # a finished run to decode with (a copy: one training less)

@@ -227,6 +227,7 @@ def _backup_weights(path):
     return arrays
 
 
+@pytest.mark.slow  # 42 s; by default, test_distribute checks a mirrored run against one device on caption.py
 def test_mirrored_recipe_matches_one_device_weight_by_weight(mirror, tmp_path):
     """The translation recipe with `--strategy mirrored --cpu-devices 2` (8
     pairs per replica) and on one device (16 pairs), 4 Adam steps each: the

@@ -381,15 +381,16 @@ def test_captioner_step_with_attention_penalty_matches_one_device():
 # -- precision and XLA flags ---------------------------------------------------------
 
 
-# float16 on a CPU is slow: translation's run took 6 minutes (356 s)
-@pytest.mark.parametrize("script", slow_on(RECIPES, "translate.py"))
+# float16 on a CPU is slow: translation's run took 6 minutes (356 s); the captioning run is the default one
+@pytest.mark.parametrize("script", slow_on(RECIPES, "translate.py", "generate_text.py"))
 def test_mixed_float16_trains_one_step(mirror, tmp_path, script):
     log = run(recipe(tmp_path, *ONE_STEP, "--mixed-precision", "mixed_float16", script=script))
     assert "trained 1 optimizer steps" in log
 
 
+# XLA steps take 30 s and more: run with -m slow; by default --jit-compile is checked to name what it cannot compile
 @pytest.mark.parametrize("script, model", slow_on([("translate.py", "lstm-seq2seq"), ("generate_text.py", "char-gru")],
-                                                  "translate.py"))
+                                                  "translate.py", "generate_text.py"))
 def test_jit_compile_trains_one_step(mirror, tmp_path, script, model):
     log = run(recipe(tmp_path, *ONE_STEP, "--model", model, "--jit-compile", script=script))
     assert "trained 1 optimizer steps" in log

@@ -45,6 +45,7 @@ def tags(directory):
     return found
 
 
+@pytest.mark.slow  # 48 s; resuming after a kill (zoo.training, shared) is checked by default on translate.py
 def test_smoke_run_resumes_after_kill_logs_and_saves_in_its_run(
     mirror, tmp_path, monkeypatch, capsys, shipped_untouched
 ):
