@@ -36,7 +36,7 @@ def shipped_untouched():
     assert tree_digest(SAVED_MODELS) == before, "saved_models/ changed: only an explicit --ship may write there"
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")  # data, and factories of fresh models: nothing a test can change
 def tiny_corpus():
     """A small synthetic parallel corpus (German-like -> English-like)."""
     colors = {"rot": "red", "blau": "blue", "grün": "green", "gelb": "yellow"}
@@ -59,7 +59,7 @@ TINY = {
 TINY_CHARS = "abcdefgh \n"
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def tiny_char_model():
     """Build a tiny character model of `name` with a 10-character vocabulary."""
     import zoo
@@ -76,7 +76,7 @@ def tiny_char_model():
     return make
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def tiny_translator(tiny_corpus):
     """Build a tiny translation model of `name` with tokenizers on the corpus."""
     import zoo
@@ -98,7 +98,7 @@ def tiny_translator(tiny_corpus):
 TINY_CAPTIONS = ["a dog runs on the grass", "a man rides a red bike", "two dogs play in the snow"]
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def tiny_captioner():
     """Build a tiny captioner of `name`: random encoder weights, 63 x 63 images
     (a 3 x 3 feature grid), a vocabulary of the words of `TINY_CAPTIONS`."""

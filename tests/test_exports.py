@@ -6,15 +6,16 @@ import pytest
 tf = pytest.importorskip("tensorflow")
 
 
-@pytest.fixture
-def served_translator(tiny_translator, tmp_path):
+@pytest.fixture(scope="module")  # exported once for the module's tests: an export takes seconds
+def served_translator(tiny_translator, tmp_path_factory):
     import tensorflow_text  # noqa: F401  (registers the SentencePiece ops)
 
     from zoo.tasks import translation
 
     model = tiny_translator("lstm-seq2seq-attn")
-    translation.export(model, tmp_path / "translator")
-    serve = tf.saved_model.load(str(tmp_path / "translator")).signatures["serving_default"]
+    directory = tmp_path_factory.mktemp("export") / "translator"
+    translation.export(model, directory)
+    serve = tf.saved_model.load(str(directory)).signatures["serving_default"]
     return model, lambda sentences: [s.decode("utf-8") for s in serve(sentences=sentences)["translations"].numpy()]
 
 
@@ -35,13 +36,14 @@ def test_the_exported_translator_answers_blank_and_zero_width_text_as_translate(
     assert model.translate("\u200b") == ""
 
 
-@pytest.fixture
-def served_generator(tiny_char_model, tmp_path):
+@pytest.fixture(scope="module")
+def served_generator(tiny_char_model, tmp_path_factory):
     from zoo.tasks import text_generation
 
     model = tiny_char_model("char-lstm")
-    text_generation.export(model, tmp_path / "generator")
-    serve = tf.saved_model.load(str(tmp_path / "generator")).signatures["serving_default"]
+    directory = tmp_path_factory.mktemp("export") / "generator"
+    text_generation.export(model, directory)
+    serve = tf.saved_model.load(str(directory)).signatures["serving_default"]
 
     def served(prompt, length, temperature, seed):
         return serve(prompt=tf.constant(prompt), length=tf.constant(length, tf.int32),

@@ -66,7 +66,8 @@ def test_smoke_run_resumes_after_kill_logs_and_saves_in_its_run(mirror, tmp_path
     assert {"_hparams_/session_start_info", "test_bleu"} <= tags(run / "hparams")
 
 
-@pytest.mark.parametrize("flags", [["--mixed-precision", "mixed_bfloat16"],
+# 23 s and more each: run with -m slow; mixed precision is checked by default on caption.py (float16, test_distribute)
+@pytest.mark.parametrize("flags", [pytest.param(["--mixed-precision", "mixed_bfloat16"], marks=pytest.mark.slow),
                                    pytest.param(["--model", "gru-seq2seq-attn"], marks=pytest.mark.slow)])
 def test_smoke_variants_run_one_step(mirror, tmp_path, flags, shipped_untouched):
     result = subprocess.run(recipe(tmp_path, "--epochs", "1", *flags), cwd=ROOT, capture_output=True,
