@@ -86,6 +86,24 @@ def check_flags(cfg):
         raise FlagError("--time-budget-minutes: each worker would measure its own time; use --epochs instead")
 
 
+def compare_with_shipped(saved, cfg, val_text, card):
+    """This run's model against the shipped one on the same validation text:
+    the nats per character of both and the paired block-bootstrap interval of
+    the difference (`zoo.metrics.paired_log_loss_difference`); `ship` replaces
+    the shipped model only when the interval is below 0. None when none ships
+    or it was measured on another corpus."""
+    target = registry.models_dir() / cfg.model
+    if not (target / "card.json").is_file():
+        return None
+    shipped_card = saving.read_json(target / "card.json")
+    if shipped_card.get("data", {}).get("corpus") != card["data"].get("corpus") or card["data"].get("files"):
+        return None
+    ours, theirs = (character_log_losses(m, val_text) for m in (saved, zoo.load(target)))
+    return {"shipped_weights_sha256": shipped_card.get("weights_sha256"), "block_characters": 1000,
+            "val_log_loss": round(float(ours.mean()), 4), "shipped_val_log_loss": round(float(theirs.mean()), 4),
+            **paired_log_loss_difference(ours, theirs, block=1000)}
+
+
 if __name__ == "__main__":
     CFG = parse_args()  # before TensorFlow loads: --help and a mistaken flag answer at once
 
@@ -94,12 +112,14 @@ from zoo import training  # noqa: I001  before Keras: it imports TensorFlow with
 import keras
 import tensorflow as tf
 
-from zoo import optimizers, viz
+from zoo import optimizers, registry, saving, viz
 from zoo.callbacks import BestCheckpoint
 from zoo.data.pipeline import count_batches
 from zoo.data import user_files
 from zoo.data.tokenizers import CharVocabulary
 from zoo.io import atomic_write
+from zoo.metrics import paired_log_loss_difference
+from zoo.tasks.text_generation import character_log_losses
 
 
 def bits_per_character(y_true, y_pred):
@@ -253,10 +273,30 @@ def main(cfg):
         metrics = {"val_log_loss": round(nats, 4), "val_bits_per_character": round(nats / math.log(2), 4),  # per char
                    **({"target_log_loss": target, "meets_target": nats <= target} if target else {}),
                    "log_loss_seconds": round(seconds, 1), "generate_chars_per_second": round(chars_per_second)}
+        if cfg.ship and not cfg.smoke:
+            card["compared_with_shipped"] = compare_with_shipped(saved, cfg, val_text, card)
         return metrics, {"val_log_loss": nats, "val_bits_per_character": nats / math.log(2)}
 
     return training.finish(model, cfg, run, tasks.TEXT_GENERATION.name, data, best, optimizer_steps, evaluate,
                            ("val_log_loss",), higher_is_better=False, data_key="corpus", hparams=False)
+
+
+def compare_with_shipped(saved, cfg, val_text, card):
+    """This run's model against the shipped one on the same validation text:
+    the nats per character of both and the paired block-bootstrap interval of
+    the difference (`zoo.metrics.paired_log_loss_difference`); `ship` replaces
+    the shipped model only when the interval is below 0. None when none ships
+    or it was measured on another corpus."""
+    target = registry.models_dir() / cfg.model
+    if not (target / "card.json").is_file():
+        return None
+    shipped_card = saving.read_json(target / "card.json")
+    if shipped_card.get("data", {}).get("corpus") != card["data"].get("corpus") or card["data"].get("files"):
+        return None
+    ours, theirs = (character_log_losses(m, val_text) for m in (saved, zoo.load(target)))
+    return {"shipped_weights_sha256": shipped_card.get("weights_sha256"), "block_characters": 1000,
+            "val_log_loss": round(float(ours.mean()), 4), "shipped_val_log_loss": round(float(theirs.mean()), 4),
+            **paired_log_loss_difference(ours, theirs, block=1000)}
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 import types
 
+import numpy as np
 import pytest
 
 from zoo.data.translation import load_pairs
@@ -122,6 +123,31 @@ def test_a_model_trained_on_a_fold_is_evaluated_on_that_folds_test_images(mirror
     assert check["slice"] == "first 20 test images of fold 1 of 5, greedy"
     again = tasks.get("captioning").evaluate_card(model, card, beam_size=1, limit=20)
     assert check["bleu4"] == again["greedy"]["bleu4"]
+
+
+def test_paired_log_loss_difference_is_a_block_bootstrap_of_the_mean_difference():
+    from zoo.metrics import paired_log_loss_difference
+
+    rng = np.random.default_rng(0)
+    b = rng.gamma(2.0, 0.7, 2_500)
+    a = b - 0.05 + rng.normal(0, 0.2, b.size)  # A better by 0.05 nats/char
+    result = paired_log_loss_difference(a, b, block=100, resamples=300, seed=2)
+    assert result["difference"] == round(a.mean() - b.mean(), 4)
+    # the reference: the same draws of 100-character runs, scored one by one
+    runs = np.random.default_rng(2).integers(0, 25, (300, 25))
+    drawn = [a.reshape(25, 100)[r].mean() - b.reshape(25, 100)[r].mean() for r in runs]
+    assert result["interval"] == tuple(round(v, 4) for v in np.percentile(drawn, [2.5, 97.5]))
+    assert result["a_better"] == round(float(np.mean(np.array(drawn) < 0)), 3) == 1.0
+    swapped = paired_log_loss_difference(b, a, block=100, resamples=300, seed=2)
+    assert swapped["difference"] == -result["difference"] and swapped["a_better"] == 0.0
+    assert swapped["interval"] == (-result["interval"][1], -result["interval"][0])
+    # a last, shorter run counts by its characters
+    short = paired_log_loss_difference(a[:2_450], b[:2_450], block=100, resamples=50)
+    assert short["difference"] == round(a[:2_450].mean() - b[:2_450].mean(), 4)
+    with pytest.raises(ValueError, match=r"same length, got shapes \(2500,\) and \(3,\)"):
+        paired_log_loss_difference(a, b[:3])
+    with pytest.raises(ValueError, match="`block` must be a positive integer, got 0"):
+        paired_log_loss_difference(a, b, block=0)
 
 
 def test_paired_translation_difference_is_sacrebleus_difference_with_a_bootstrap_interval():

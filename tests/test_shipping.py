@@ -178,9 +178,12 @@ def shipping(tiny_char_model, tmp_path, monkeypatch):
     model = tiny_char_model("char-lstm")
     saving.save(model, tmp_path / "run" / "model", "char-lstm")  # what the recipe wrote before shipping
 
-    def ship(loss, corpus="tinyshakespeare", force=False):
+    def ship(loss, corpus="tinyshakespeare", force=False, interval=None):
         cfg = SimpleNamespace(model="char-lstm", ship=True, force=force, weights_dtype="float16")
         card = {"data": {"corpus": corpus}, "metrics": {"val_log_loss": loss}}
+        if interval:  # what the recipe measured against the shipped model on the same text
+            card["compared_with_shipped"] = {"val_log_loss": loss, "shipped_val_log_loss": 1.5,
+                                             "difference": round(loss - 1.5, 4), "interval": interval}
         return training.ship(model, cfg, tmp_path / "run", card, ("val_log_loss",), higher_is_better=False,
                              data_key="corpus")
 
@@ -198,6 +201,13 @@ def test_ship_installs_only_what_beats_the_shipped_model(shipping):
     assert json.loads(card.read_text())["metrics"]["val_log_loss"] == 2.0
     ship(1.5)
     assert json.loads(card.read_text())["metrics"]["val_log_loss"] == 1.5
+    # lower, but the paired interval of the difference reaches 0: not shown to be better
+    with pytest.raises(SystemExit, match=r"refused: val_log_loss 1.49 against the shipped model's 1.5 on the same "
+                                         r"data, a difference of -0.01 whose 95% paired bootstrap interval "
+                                         r"\[-0.03, 0.01\] reaches 0"):
+        ship(1.49, interval=(-0.03, 0.01))
+    ship(1.49, interval=(-0.015, -0.005))
+    assert json.loads(card.read_text())["metrics"]["val_log_loss"] == 1.49
     with pytest.raises(SystemExit, match="measured on corpus 'tinyshakespeare', this run on 'nietzsche'"):
         ship(1.0, corpus="nietzsche")
     ship(3.0, force=True)
@@ -277,5 +287,5 @@ def test_ship_end_to_end_with_logs_then_refuse_a_tie(tmp_path, shipped_untouched
     logs = shipped / "lstm-seq2seq-attn" / "logs"
     assert logs.stat().st_mode & 0o777 == logs.parent.stat().st_mode & 0o777  # as readable as the model
     again = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=900, env=env)
-    assert again.returncode == 1 and "--ship: refused: test greedy/bleu" in again.stderr.strip().splitlines()[-1]
+    assert again.returncode == 1 and "--ship: refused: greedy/bleu 0.0 against the shipped model" in again.stderr.strip().splitlines()[-1]
     assert json.loads((shipped / "lstm-seq2seq-attn" / "card.json").read_text()) == card

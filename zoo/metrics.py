@@ -178,6 +178,35 @@ def paired_translation_difference(hypotheses_a, hypotheses_b, references, resamp
     return _paired(lambda i, rows: _corpus_bleu(stats[i], rows, lowercase=False), draws, level)
 
 
+def paired_log_loss_difference(losses_a, losses_b, block=1000, resamples=1000, seed=0, level=0.95):
+    """Model A minus model B in nats per character on the same text, by a
+    paired block bootstrap: the per-character losses
+    (`zoo.tasks.text_generation.character_log_losses`) are cut into runs of
+    `block` consecutive characters (the last may be shorter), since a
+    character's loss depends on its neighbours, and `resamples` draws of as
+    many runs, with replacement, are scored by both models.
+
+    Returns `{"difference", "interval", "a_better"}` as in
+    `paired_translation_difference`, in nats per character to 4 decimals:
+    below 0 means A is better, and `a_better` is the share of draws where A's
+    loss is lower.
+    """
+    a, b = (np.asarray(x, np.float64) for x in (losses_a, losses_b))
+    if a.ndim != 1 or a.shape != b.shape or not len(a):
+        raise ValueError(f"`losses_a` and `losses_b` must be 1-D, non-empty and of the same length, got shapes "
+                         f"{a.shape} and {b.shape}.")
+    if isinstance(block, bool) or not isinstance(block, int) or block < 1:
+        raise ValueError(f"`block` must be a positive integer, got {block!r}.")
+    starts = np.arange(0, len(a), block)
+    sums = np.stack([np.add.reduceat(x, starts) for x in (a, b)])  # [2, blocks]
+    counts = np.diff(np.append(starts, len(a)))
+    draws = _draws(len(starts), resamples, seed)
+    paired = _paired(lambda i, rows: -sums[i][rows].sum(axis=1) / counts[rows].sum(axis=1), draws, level, digits=4)
+    # _paired scores higher-is-better; a loss is the negated score
+    return {"difference": -paired["difference"], "interval": tuple(-v for v in paired["interval"][::-1]),
+            "a_better": paired["a_better"]}
+
+
 def _draws(items, resamples, seed):
     """`[resamples, items]` indices drawn with replacement."""
     if isinstance(resamples, bool) or not isinstance(resamples, int) or resamples < 1:
@@ -187,14 +216,15 @@ def _draws(items, resamples, seed):
     return np.random.default_rng(seed).integers(0, items, (resamples, items))
 
 
-def _paired(score, draws, level):
+def _paired(score, draws, level, digits=2):
     """`score(system, rows [n, items]) -> [n]` of systems 0 and 1: their difference
-    on everything, its bootstrap interval over `draws` and how often 0 wins."""
+    on everything, its bootstrap interval over `draws` and how often 0 wins,
+    rounded to `digits`."""
     everything = np.arange(draws.shape[1])[None]
     drawn = score(0, draws) - score(1, draws)
     return {
-        "difference": round(float(score(0, everything)[0] - score(1, everything)[0]), 2),
-        "interval": tuple(round(float(v), 2) for v in np.percentile(drawn, [50 * (1 - level), 50 * (1 + level)])),
+        "difference": round(float(score(0, everything)[0] - score(1, everything)[0]), digits),
+        "interval": tuple(round(float(v), digits) for v in np.percentile(drawn, [50 * (1 - level), 50 * (1 + level)])),
         "a_better": round(float(np.mean(drawn > 0)), 3),
     }
 

@@ -432,11 +432,11 @@ def ship(model, cfg, run_dir, card, headline, higher_is_better=True, data_key=No
                 f"{shipped.get('data', {}).get(data_key)!r}, this run on {card['data'].get(data_key)!r}; "
                 f"--force replaces it anyway"
             )
-        paired = card.get("compared_with_shipped")
-        if paired and paired["interval"][0] <= 0:
+        paired, key = card.get("compared_with_shipped"), headline[-1]
+        if paired and (paired["interval"][0] <= 0 if higher_is_better else paired["interval"][1] >= 0):
             raise SystemExit(
-                f"--ship: refused: test {name} {paired['bleu']} against the shipped model's {paired['shipped_bleu']} "
-                f"on the same sentences, a difference of {paired['difference']:+.2f} whose 95% paired bootstrap "
+                f"--ship: refused: {name} {paired[key]} against the shipped model's {paired['shipped_' + key]} "
+                f"on the same data, a difference of {paired['difference']:+} whose 95% paired bootstrap "
                 f"interval {list(paired['interval'])} reaches 0; the run's model stays in {run_model}; --force "
                 f"replaces it anyway"
             )

@@ -63,6 +63,21 @@ def test_log_loss_equals_numpy_over_full_sequence_logits(model, chunk_length, li
     assert model.log_loss(TEXT, chunk_length=chunk_length, litert=litert) == pytest.approx(expected, rel=1e-5)
 
 
+@pytest.mark.parametrize("model", ["char-lstm"], indirect=True)
+@pytest.mark.parametrize("chunk_length", [4096, 5])
+def test_character_log_losses_are_numpys_per_character_losses(model, chunk_length):
+    ids = model.vocabulary.encode(TEXT)
+    expected = -log_softmax(full_logits(model, TEXT[:-1]))[np.arange(len(ids) - 1), ids[1:]]
+    losses = text_generation.character_log_losses(model, TEXT, chunk_length=chunk_length)
+    assert losses.shape == (len(TEXT) - 1,) and losses.dtype == np.float64
+    np.testing.assert_allclose(losses, expected, rtol=1e-5, atol=1e-6)
+    assert model.log_loss(TEXT, chunk_length=chunk_length) == pytest.approx(losses.mean(), rel=1e-12)
+    with pytest.raises(ValueError, match="at least 2 characters, got 1"):
+        text_generation.character_log_losses(model, "a")
+    with pytest.raises(ValueError, match="chunk_length"):
+        text_generation.character_log_losses(model, TEXT, chunk_length=0)
+
+
 @pytest.mark.parametrize("model", CELLS, indirect=True)
 def test_log_loss_of_a_uniform_model_is_log_vocabulary_size(model):
     model.output_layer.kernel.assign(

@@ -336,23 +336,38 @@ def log_loss(model, text, chunk_length=4096, litert=None):
             nll, states = scorer(ids[start : start + len(targets)], targets, states)
             total += nll
         return total / (len(ids) - 1)
+    return float(np.mean(_losses(model, ids, chunk_length)))
+
+
+def character_log_losses(model, text, chunk_length=4096):
+    """What `log_loss` averages: `-log p(text[t] | text[:t])` for t = 1..len(text)-1,
+    in nats, as a float64 NumPy array, the state carried as in `log_loss`.
+    Per character, so two models can be compared on the same text by a paired
+    bootstrap (`zoo.metrics.paired_log_loss_difference`)."""
+    ids = _encode(model, text, "text", stacklevel=3)
+    if len(ids) < 2:
+        raise ValueError(f"`text` must have at least 2 characters, got {len(ids)}.")
+    return _losses(model, ids, positive_int("chunk_length", chunk_length))
+
+
+def _losses(model, ids, chunk_length):
     if "score" not in _functions(model):
         def score(inputs, targets, states):
             logits, states = model(inputs, initial_state=states, return_state=True)
             log_probs = ops.log_softmax(logits, axis=-1)
             picked = ops.take_along_axis(log_probs, targets[..., None], axis=-1)
-            return -ops.sum(picked), states
+            return -picked[0, :, 0], states
 
         spec = tf.TensorSpec([None, None], tf.int32)
         _functions(model)["score"] = _compile(score, [spec, spec, model.state_spec()])
-    total, states = 0.0, model.initial_state(1)
+    losses, states = [], model.initial_state(1)
     for start in range(0, len(ids) - 1, chunk_length):
         inputs = ids[start : start + chunk_length]
         targets = ids[start + 1 : start + chunk_length + 1]
         inputs = inputs[: len(targets)]
         nll, states = _functions(model)["score"](inputs[None], targets[None], states)
-        total += float(nll)
-    return total / (len(ids) - 1)
+        losses.append(np.asarray(nll, np.float64))
+    return np.concatenate(losses)
 
 # -- gate inspection -------------------------------------------------------
 
