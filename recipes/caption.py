@@ -263,7 +263,7 @@ def main(cfg):
     model.summary(print_fn=lambda line, **_: print(line))
 
     # -- fit -----------------------------------------------------------------------------
-    validation = CaptionValidation(val, grid["val"], run.out_dir, monitor=cfg.select)
+    validation = CaptionValidation(val, grid["val"], run.out_dir, monitor=cfg.select, keep_last=cfg.average_last)
     # With --ema the averaged weights are swapped in at each epoch's end (validation, best epoch) and the raw
     # ones back at the next epoch's start, before the backup saves them.
     callbacks = [keras.callbacks.SwapEMAWeights(swap_on_epoch=True)] if cfg.ema else []

@@ -134,7 +134,7 @@ class SamplesAndBest(BestCheckpoint):
     and the time budget."""
 
     def __init__(self, run_dir, prompt, gate_text, cfg):
-        super().__init__(run_dir, "val_loss", mode="min")
+        super().__init__(run_dir, "val_loss", mode="min", keep_last=cfg.average_last)
         self.prompt, self.gate_text, self.cfg = prompt, gate_text, cfg
         self.writer = tf.summary.create_file_writer(str(self.run_dir / "validation"))
 

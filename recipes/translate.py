@@ -184,8 +184,8 @@ class ValidationBleu(BestCheckpoint):
     """Each epoch: val BLEU (greedy), sample translations and an attention
     heatmap to TensorBoard; the best weights so far to `best.weights.h5`."""
 
-    def __init__(self, sources, references, run_dir, samples=3):
-        super().__init__(run_dir, "bleu", mode="max")
+    def __init__(self, sources, references, run_dir, samples=3, keep_last=0):
+        super().__init__(run_dir, "bleu", mode="max", keep_last=keep_last)
         self.sources, self.references, self.samples = sources, references, samples
         self.writer = tf.summary.create_file_writer(str(self.run_dir / "validation"))
 
@@ -314,7 +314,7 @@ def main(cfg):
         model.set_members(members)
 
     # -- fit ---------------------------------------------------------------------
-    bleu = ValidationBleu(val_src, val_tgt, run.out_dir)
+    bleu = ValidationBleu(val_src, val_tgt, run.out_dir, keep_last=cfg.average_last)
     callbacks = [
         backup,  # first: it ends a resumed epoch early, before the others see its end
         keras.callbacks.ReduceLROnPlateau("val_loss", factor=0.5, patience=1, min_lr=1e-5),

@@ -108,3 +108,27 @@ def test_caption_validation_scores_greedy_captions_and_logs_them(tiny_captioner,
     assert len(lines) == 2 and lines[0].startswith("**image0.png**") and lines[0].endswith(f"**model:** {greedy[0]}")
     png = accumulator.Tensors("attention")[0].tensor_proto.string_val[2]  # [width, height, PNG]
     assert png.startswith(b"\x89PNG")
+
+
+def test_keep_last_keeps_the_last_epochs_weights_and_average_weights_is_their_mean(tmp_path):
+    from zoo.callbacks import kept_epochs
+    from zoo.training import average_weights
+
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(3)])
+    model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")
+    x, y = np.ones((4, 2), "float32"), np.zeros((4, 3), "float32")
+    callback = Scripted(tmp_path, [3.0, 2.0, 1.0, 0.0], "max")
+    callback.keep_last = 2
+    model.fit(x, y, epochs=4, verbose=0, callbacks=[callback])
+    kept = kept_epochs(tmp_path)
+    assert [p.name for p in kept] == ["0003.weights.h5", "0004.weights.h5"]
+    average_weights(model, kept)
+    for i, weight in enumerate(model.get_weights()):
+        np.testing.assert_allclose(weight, (callback.saved[2][i] + callback.saved[3][i]) / 2, rtol=1e-6)
+    average_weights(model, kept[:1])
+    for weight, saved in zip(model.get_weights(), callback.saved[2]):
+        np.testing.assert_array_equal(weight, saved)
+    with pytest.raises(ValueError, match="`paths` must name at least one weights file, got none"):
+        average_weights(model, [])
+    with pytest.raises(ValueError, match="`keep_last` must be a non-negative integer, got -1"):
+        BestCheckpoint(tmp_path, "score", keep_last=-1)

@@ -166,6 +166,28 @@ def test_smoke_gru_with_time_budget_stops_after_one_epoch(mirror, tmp_path):
     assert card["best_epoch"] == 1 and card["config"]["model"] == "char-gru"
 
 
+def test_average_last_makes_the_model_the_mean_of_the_last_epochs(mirror, tmp_path):
+    import numpy as np
+
+    result = subprocess.run(recipe(tmp_path, "--epochs", "3", "--average-last", "2"), cwd=ROOT, capture_output=True,
+                            text=True, timeout=600)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "--average-last 2: the model is the mean of the weights of epochs 2, 3" in result.stdout
+    run = tmp_path / "run"
+    assert sorted(p.name for p in (run / "epochs").iterdir()) == ["0002.weights.h5", "0003.weights.h5"]
+    card = json.loads((run / "model" / "card.json").read_text())
+    assert card["averaged_epochs"] == [2, 3]
+    # the reference: each kept epoch loaded on its own, averaged in NumPy
+    model = zoo.load("char-lstm", weights=run / "model")
+    epochs = []
+    for path in sorted((run / "epochs").iterdir()):
+        model.load_weights(path)
+        epochs.append([w.numpy().astype(np.float64) for w in model.trainable_weights])
+    averaged = zoo.load("char-lstm", weights=run / "model")
+    for stored, *kept in zip(averaged.trainable_weights, *epochs):
+        np.testing.assert_allclose(stored.numpy(), np.mean(kept, axis=0), rtol=2e-3, atol=2e-3)  # float16 storage
+
+
 def test_bad_flags_are_named(capsys):
     spec = importlib.util.spec_from_file_location("generate_text", RECIPE)
     module = importlib.util.module_from_spec(spec)

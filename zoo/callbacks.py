@@ -156,6 +156,11 @@ class StepBackup(keras.callbacks.Callback):
             old.unlink(missing_ok=True)
 
 
+def kept_epochs(run_dir):
+    """The epoch weights `BestCheckpoint(keep_last=...)` kept in `run_dir`, oldest first."""
+    return sorted(Path(run_dir, "epochs").glob("[0-9][0-9][0-9][0-9].weights.h5"))
+
+
 class BestCheckpoint(keras.callbacks.Callback):
     """Keeps the weights of the best epoch by a validation score.
 
@@ -171,13 +176,17 @@ class BestCheckpoint(keras.callbacks.Callback):
         run_dir: where both files go.
         monitor: the name of the score in `best.json`.
         mode: "max" (BLEU) or "min" (a loss).
+        keep_last: also keep the weights of each of the last `keep_last`
+            epochs, as `<run_dir>/epochs/<epoch>.weights.h5` (for checkpoint
+            averaging, `zoo.training.average_weights`); 0 keeps none.
     """
 
-    def __init__(self, run_dir, monitor, mode="max"):
+    def __init__(self, run_dir, monitor, mode="max", keep_last=0):
         super().__init__()
         if mode not in ("max", "min"):
             raise ValueError(f"`mode` must be 'max' or 'min', got {mode!r}.")
         self.run_dir, self.monitor, self.mode = Path(run_dir), monitor, mode
+        self.keep_last = non_negative_int("keep_last", keep_last)
         self.state_path = self.run_dir / "best.json"
         worst = -math.inf if mode == "max" else math.inf
         self.state = {monitor: worst, "epoch": -1, "train_seconds": 0.0}
@@ -206,6 +215,11 @@ class BestCheckpoint(keras.callbacks.Callback):
         if value > best if self.mode == "max" else value < best:
             self.state.update({self.monitor: value, "epoch": epoch + 1})
             atomic_write(self.run_dir / "best.weights.h5", self.model.save_weights)
+        if self.keep_last:
+            (self.run_dir / "epochs").mkdir(exist_ok=True)
+            atomic_write(self.run_dir / "epochs" / f"{epoch + 1:04d}.weights.h5", self.model.save_weights)
+            for old in kept_epochs(self.run_dir)[: -self.keep_last]:
+                old.unlink()
         atomic_write(self.state_path, json.dumps(self.state))
         self.report(epoch, value)
 
@@ -227,10 +241,10 @@ class CaptionValidation(BestCheckpoint):
 
     MONITORS = ("bleu4", "cider")
 
-    def __init__(self, items, features, run_dir, samples=3, monitor="bleu4"):
+    def __init__(self, items, features, run_dir, samples=3, monitor="bleu4", keep_last=0):
         if monitor not in self.MONITORS:
             raise ValueError(f"`monitor` must be one of {self.MONITORS}, got {monitor!r}.")
-        super().__init__(run_dir, monitor, mode="max")
+        super().__init__(run_dir, monitor, mode="max", keep_last=keep_last)
         self.items, self.features, self.samples = items, features, positive_int("samples", samples)
         self.references = [[normalize_caption(c) for c in captions] for _, captions in items]
         self.writer = tf.summary.create_file_writer(str(self.run_dir / "validation"))

@@ -56,6 +56,8 @@ class RunConfig:
     weights_dtype: str = flag("float16", "how model/ (and --ship) store the weights: int8 keeps each matrix in "
                                          "8 bits with a scale per column, a quarter of float32; the test scores "
                                          "are the stored model's", choices=("float16", "int8"))
+    average_last: int = flag(0, "the model is the mean of the weights of the last N epochs (checkpoint averaging; "
+                                "they are kept in <run-dir>/epochs/) instead of the best epoch's (0)", minimum=0)
     jit_compile: bool = flag(False, "compile the train step with XLA")
     seed: int = flag(0, "seed of the weights, data order and dropout masks", minimum=0, exclusive_maximum=2**32)
     smoke: bool = flag(False, "a tiny run of a few steps on a few examples, to check the set-up (what the tests "

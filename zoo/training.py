@@ -35,7 +35,7 @@ import tensorflow as tf  # noqa: E402
 from tensorboard.plugins.hparams import api as hp  # noqa: E402
 
 from zoo import distribute, registry, saving  # noqa: E402
-from zoo.callbacks import StepBackup  # noqa: E402
+from zoo.callbacks import StepBackup, kept_epochs  # noqa: E402
 from zoo.data.pipeline import count_batches  # noqa: E402
 from zoo.evaluate import quick_check  # noqa: E402
 from zoo.io import atomic_write, data_files, named_paths, sha256  # noqa: E402
@@ -226,7 +226,12 @@ def finish(model, cfg, run, task, data, best, optimizer_steps, evaluate, headlin
         The metrics.
     """
 
-    if (run.run_dir / "best.weights.h5").exists():
+    kept = kept_epochs(run.run_dir)[-cfg.average_last :] if cfg.average_last else []
+    if kept:
+        average_weights(model, kept)
+        print(f"--average-last {cfg.average_last}: the model is the mean of the weights of epochs "
+              f"{', '.join(str(int(p.name[:4])) for p in kept)}")
+    elif (run.run_dir / "best.weights.h5").exists():
         model.load_weights(run.run_dir / "best.weights.h5")
     card = {
         "task": task,
@@ -235,6 +240,7 @@ def finish(model, cfg, run, task, data, best, optimizer_steps, evaluate, headlin
         "model_config": model.get_config(),  # the sizes built, where a flag left the builder's default (0)
         "command": "python " + " ".join(shlex.quote(a) for a in sys.argv),
         "best_epoch": best.state["epoch"],
+        **({"averaged_epochs": [int(p.name[:4]) for p in kept]} if kept else {}),
         "optimizer_steps": optimizer_steps,
         "train_seconds": round(best.state["train_seconds"]),
         "hardware": hardware(),
@@ -249,6 +255,25 @@ def finish(model, cfg, run, task, data, best, optimizer_steps, evaluate, headlin
     print(json.dumps(metrics, indent=2))
     ship(model, cfg, run.run_dir, card, headline, higher_is_better=higher_is_better, data_key=data_key)
     return metrics
+
+
+def average_weights(model, paths):
+    """Checkpoint averaging: sets each floating-point weight of `model` to
+    its mean over the weight files `paths` (`.weights.h5` files of this
+    model, e.g. the epochs `--average-last` kept: `zoo.callbacks.kept_epochs`).
+    Other variables (seed counters) keep the last file's values. Returns `model`."""
+    paths = [Path(p) for p in paths]
+    if not paths:
+        raise ValueError("`paths` must name at least one weights file, got none.")
+    total = None
+    for path in paths:
+        model.load_weights(path)
+        values = [np.asarray(w.numpy(), np.float64) for w in model.weights]
+        total = values if total is None else [t + v for t, v in zip(total, values)]
+    for weight, value in zip(model.weights, total):
+        if np.issubdtype(np.dtype(weight.dtype), np.floating):
+            weight.assign((value / len(paths)).astype(weight.dtype))
+    return model
 
 
 def epoch_steps(cfg, steps):
