@@ -86,24 +86,6 @@ def check_flags(cfg):
         raise FlagError("--time-budget-minutes: each worker would measure its own time; use --epochs instead")
 
 
-def compare_with_shipped(saved, cfg, val_text, card):
-    """This run's model against the shipped one on the same validation text:
-    the nats per character of both and the paired block-bootstrap interval of
-    the difference (`zoo.metrics.paired_log_loss_difference`); `ship` replaces
-    the shipped model only when the interval is below 0. None when none ships
-    or it was measured on another corpus."""
-    target = registry.models_dir() / cfg.model
-    if not (target / "card.json").is_file():
-        return None
-    shipped_card = saving.read_json(target / "card.json")
-    if shipped_card.get("data", {}).get("corpus") != card["data"].get("corpus") or card["data"].get("files"):
-        return None
-    ours, theirs = (character_log_losses(m, val_text) for m in (saved, zoo.load(target)))
-    return {"shipped_weights_sha256": shipped_card.get("weights_sha256"), "block_characters": 1000,
-            "val_log_loss": round(float(ours.mean()), 4), "shipped_val_log_loss": round(float(theirs.mean()), 4),
-            **paired_log_loss_difference(ours, theirs, block=1000)}
-
-
 if __name__ == "__main__":
     CFG = parse_args()  # before TensorFlow loads: --help and a mistaken flag answer at once
 
