@@ -38,7 +38,7 @@ from pathlib import Path
 import zoo
 from zoo import tasks
 from zoo.data.text import CORPORA, char_dataset, load_text, split_text, window_count
-from zoo.flags import FlagError, RunConfig, flag, parse_config, tasks_in_tf_config
+from zoo.flags import FlagError, RunConfig, ensemble_dirs, flag, parse_config, tasks_in_tf_config
 
 # Where each corpus's samples start; the gate picture reads the first
 # characters of the validation text.
@@ -74,6 +74,10 @@ class Config(RunConfig):
                                 "90%% of the characters train, the last 10%% validate", nargs="+")
     init_from: str = flag("", "fine-tune from a shipped model (its name) or a model directory, keeping its "
                               "vocabulary (characters it never saw are read as unknown) and sizes")
+    ensemble_with: str = flag("", "comma-separated model directories (a run's model/, or saved_models/<name>) of "
+                                  "character models with this run's vocabulary and corpus, LSTM or GRU: the model "
+                                  "generates and scores with theirs as one ensemble (the mean of their "
+                                  "probabilities); the val scores are the ensemble's, each model's own beside them")
 
 
 def parse_args(argv=None):
@@ -84,6 +88,9 @@ def check_flags(cfg):
     """The flags that go together (`FlagError` if not)."""
     if cfg.time_budget_minutes and (cfg.strategy == "multi-worker" or tasks_in_tf_config() > 1):
         raise FlagError("--time-budget-minutes: each worker would measure its own time; use --epochs instead")
+    for directory in ensemble_dirs(cfg):
+        if not Path(directory, "config.json").is_file():
+            raise FlagError(f"--ensemble-with: {directory} holds no model (no config.json)")
 
 
 if __name__ == "__main__":
@@ -242,7 +249,20 @@ def main(cfg):
         "selection": "val (best epoch by windowed val loss)",
     }
 
+    members = ensemble_members(cfg, vocabulary, corpus) if run.chief else []
+    model.set_members(members)  # saved with it in model/members/
+
     def evaluate(saved, card):
+        if members:  # each model's own loss, on the same text
+            card["ensemble"] = [{"directory": d, **{k: training.member_card(d).get(k) for k in training.MEMBER_CARD}}
+                                for d in ensemble_dirs(cfg)]
+            alone = [saved, *saved.members]
+            saved.set_members(())
+            try:
+                for entry, member in zip([card, *card["ensemble"]], alone):
+                    entry["metrics_alone"] = {"val_log_loss": round(member.log_loss(val_text), 4)}
+            finally:
+                saved.set_members(alone[1:])
         start = time.perf_counter()
         nats = saved.log_loss(val_text)  # state carried over the whole text
         seconds = time.perf_counter() - start
@@ -261,6 +281,24 @@ def main(cfg):
 
     return training.finish(model, cfg, run, tasks.TEXT_GENERATION.name, data, best, optimizer_steps, evaluate,
                            ("val_log_loss",), higher_is_better=False, data_key="corpus", hparams=False)
+
+
+def ensemble_members(cfg, vocabulary, corpus):
+    """The models `--ensemble-with` names, checked against this run: the same
+    corpus and vocabulary (an ensemble's members read and predict the same characters)."""
+    members = []
+    for directory in ensemble_dirs(cfg):
+        theirs = training.member_card(directory).get("data", {}).get("corpus")
+        if theirs != corpus:
+            raise ValueError(f"--ensemble-with {directory}: it was trained on {theirs!r}, this run on {corpus!r}: an "
+                             f"ensemble's members share their text and validation split.")
+        member = zoo.load(directory)
+        if getattr(member, "task", None) != tasks.TEXT_GENERATION.name or member.members or (
+                member.vocabulary.chars != vocabulary.chars):
+            raise ValueError(f"--ensemble-with {directory}: its vocabulary is not this run's (or it is not a single "
+                             f"character model): an ensemble's members read and predict the same characters.")
+        members.append(member)
+    return members
 
 
 def compare_with_shipped(saved, cfg, val_text, card):

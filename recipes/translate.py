@@ -23,13 +23,12 @@ saved_models/<model>/ if its test BLEU beats the shipped card's.
 """
 
 import dataclasses
-import json
 from pathlib import Path
 
 import zoo
 from zoo import tasks
 from zoo.data.translation import SENTENCE_LANGUAGES, load_pairs, pairs
-from zoo.flags import FlagError, RunConfig, changed, flag, parse_config
+from zoo.flags import FlagError, RunConfig, changed, ensemble_dirs, flag, parse_config
 
 TRANSLATORS = tuple(tasks.TRANSLATION.models())
 
@@ -125,11 +124,6 @@ def data_name(cfg):
         return cfg.pair
     plain = Path(*[part for part in Path(spec).parts if not any(c in part for c in "*?[")])
     return plain.name if plain != Path(spec) or Path(spec).is_dir() else Path(spec).stem
-
-
-def ensemble_dirs(cfg):
-    """The model directories `--ensemble-with` names."""
-    return [d for d in cfg.ensemble_with.split(",") if d]
 
 
 def source_language(cfg, init=None):
@@ -336,7 +330,7 @@ def main(cfg):
         beams, limit = sorted({1, cfg.beam_size}), 50 if cfg.smoke else None
         results = evaluate_translation(saved, test_pairs, "test", beam_sizes=beams, limit=limit)
         if members:  # each model's own scores, on the same sentences
-            card["ensemble"] = [{"directory": d, **{k: member_card(d).get(k) for k in MEMBER_CARD}}
+            card["ensemble"] = [{"directory": d, **{k: training.member_card(d).get(k) for k in training.MEMBER_CARD}}
                                 for d in ensemble_dirs(cfg)]
             alone = [saved, *saved.members]
             saved.set_members(())
@@ -354,21 +348,12 @@ def main(cfg):
                            (key, "bleu"), data_key="pair")
 
 
-# What an ensemble's card keeps of each member's card.
-MEMBER_CARD = ("name", "command", "best_epoch", "train_seconds", "parameters", "weights_sha256")
-
-
-def member_card(directory):
-    path = Path(directory, "card.json")
-    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
-
-
 def ensemble_members(cfg, protos, data_card):
     """The models `--ensemble-with` names, checked against this run: the same
     tokenizers and data (an ensemble's members read and write the same pieces)."""
     members = []
     for directory in ensemble_dirs(cfg):
-        theirs = member_card(directory).get("data", {})
+        theirs = training.member_card(directory).get("data", {})
         if theirs.get("pair") != data_card.get("pair"):
             raise ValueError(f"--ensemble-with {directory}: it was trained on {theirs.get('pair')!r}, this run on "
                              f"{data_card.get('pair')!r}: an ensemble's members share their data and test split.")
@@ -387,7 +372,7 @@ def compare_with_shipped(saved, cfg, test_pairs, card):
     the shipped model only when the interval is above 0. None when none
     ships or it was measured on other data."""
     target = registry.models_dir() / cfg.model
-    shipped_card = member_card(target)
+    shipped_card = training.member_card(target)
     if not shipped_card or shipped_card.get("data", {}).get("pair") != card["data"].get("pair"):
         return None
     shipped = zoo.load(target)

@@ -188,6 +188,35 @@ def test_average_last_makes_the_model_the_mean_of_the_last_epochs(mirror, tmp_pa
         np.testing.assert_allclose(stored.numpy(), np.mean(kept, axis=0), rtol=2e-3, atol=2e-3)  # float16 storage
 
 
+def test_ensemble_with_scores_the_ensemble_and_each_model_alone(mirror, tmp_path):
+    import numpy as np
+
+    from zoo.data.text import load_text
+    from zoo.tasks.text_generation import character_log_losses
+
+    first = subprocess.run(recipe(tmp_path / "a", "--epochs", "1"), cwd=ROOT, capture_output=True, text=True,
+                           timeout=600)
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+    member = tmp_path / "a" / "run" / "model"
+    second = subprocess.run(recipe(tmp_path, "--epochs", "1", "--seed", "1", "--ensemble-with", str(member)),
+                            cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
+    card = json.loads((tmp_path / "run" / "model" / "card.json").read_text())
+    assert card["ensemble"][0]["directory"] == str(member) and (tmp_path / "run" / "model" / "members" / "0").is_dir()
+    ensemble = zoo.load("char-lstm", weights=tmp_path / "run" / "model")
+    alone = [ensemble, *ensemble.members]
+    ensemble.set_members(())
+    val = load_text("tinyshakespeare", "val")[:3_000]  # --smoke's validation text
+    losses = np.stack([character_log_losses(m, val) for m in alone])
+    assert [card["metrics_alone"]["val_log_loss"], card["ensemble"][0]["metrics_alone"]["val_log_loss"]] == [
+        round(x, 4) for x in losses.mean(axis=1)]
+    mixed = -np.log(np.exp(-losses).mean(axis=0))  # the reference: the mean of the two models' probabilities
+    assert card["metrics"]["val_log_loss"] == pytest.approx(mixed.mean(), abs=2e-4)
+    bad = subprocess.run(recipe(tmp_path / "b", "--ensemble-with", str(tmp_path)), cwd=ROOT, capture_output=True,
+                         text=True, timeout=600)
+    assert bad.returncode == 2 and f"--ensemble-with: {tmp_path} holds no model" in bad.stderr
+
+
 def test_bad_flags_are_named(capsys):
     spec = importlib.util.spec_from_file_location("generate_text", RECIPE)
     module = importlib.util.module_from_spec(spec)

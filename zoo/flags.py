@@ -64,6 +64,11 @@ class RunConfig:
                               "run); never shipped")
 
 
+def ensemble_dirs(cfg):
+    """The model directories `--ensemble-with` names."""
+    return [d for d in cfg.ensemble_with.split(",") if d]
+
+
 def changed(cfg, name):
     """Whether flag `name` of `cfg` holds another value than its default (a
     flag the recipe would otherwise ignore, or a size --init-from replaces)."""

@@ -38,7 +38,7 @@ from zoo import distribute, registry, saving  # noqa: E402
 from zoo.callbacks import StepBackup, kept_epochs  # noqa: E402
 from zoo.data.pipeline import count_batches  # noqa: E402
 from zoo.evaluate import quick_check  # noqa: E402
-from zoo.io import atomic_write, data_files, named_paths, sha256  # noqa: E402
+from zoo.io import atomic_write, data_files, named_paths, read_json, sha256  # noqa: E402
 
 _LOCKS = []  # open lock files: released when the process ends, however it ends
 _NEW_RUN_DIRS = []  # run directories this process made (removed again if the run fails before training)
@@ -255,6 +255,16 @@ def finish(model, cfg, run, task, data, best, optimizer_steps, evaluate, headlin
     print(json.dumps(metrics, indent=2))
     ship(model, cfg, run.run_dir, card, headline, higher_is_better=higher_is_better, data_key=data_key)
     return metrics
+
+
+# What an ensemble's card keeps of each member's card.
+MEMBER_CARD = ("name", "command", "best_epoch", "train_seconds", "parameters", "weights_sha256")
+
+
+def member_card(directory):
+    """The card.json of a model directory, {} without one."""
+    path = Path(directory, "card.json")
+    return read_json(path) if path.is_file() else {}
 
 
 def average_weights(model, paths):

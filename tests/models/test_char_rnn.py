@@ -306,3 +306,46 @@ def test_cli_generate_prints_prompt_and_continuation(
     assert capsys.readouterr().out == "ab" + expected + "\n"
     assert cli(["generate", "lstm-seq2seq-attn"]) == 2
     assert "lstm-seq2seq-attn is a translation model; use `zoo translate" in capsys.readouterr().err
+
+
+def test_an_ensemble_scores_and_generates_with_the_mean_of_its_models_probabilities(tiny_char_model, tmp_path):
+    keras.utils.set_random_seed(0)
+    models = [tiny_char_model(name, units=16, num_layers=2, dropout=0.0) for name in ("char-lstm", "char-gru")]
+    rng = np.random.default_rng(2)
+    for m in models:
+        for w in m.weights:
+            w.assign(rng.normal(scale=0.6, size=w.shape).astype("float32"))
+    lead, member = models
+    ids = lead.vocabulary.encode(TEXT)
+
+    def mixture(text):  # the reference: NumPy over each model's full-sequence logits
+        log_probs = np.stack([log_softmax(full_logits(m, text)) for m in models])
+        top = log_probs.max(0)
+        return top + np.log(np.exp(log_probs - top).mean(0))
+
+    alone = lead.log_loss(TEXT)
+    lead.set_members([member])
+    expected = -mixture(TEXT[:-1])[np.arange(len(ids) - 1), ids[1:]]
+    np.testing.assert_allclose(text_generation.character_log_losses(lead, TEXT, chunk_length=7), expected,
+                               rtol=1e-5, atol=1e-6)
+    # greedy: the argmax of the mixture after re-reading the prefix
+    text = "ab"
+    for _ in range(12):
+        step = mixture(text)[-1]
+        step[UNKNOWN_ID] = -np.inf
+        text += lead.vocabulary.decode([int(np.argmax(step))])
+    assert lead.generate("ab", 12, temperature=0) == text[2:]
+    # saved with its member, loaded back as the same ensemble
+    zoo.saving.save(lead, tmp_path / "ensemble", "char-lstm")
+    loaded = zoo.load("char-lstm", weights=tmp_path / "ensemble")
+    assert len(loaded.members) == 1 and loaded.log_loss(TEXT) == pytest.approx(expected.mean(), rel=1e-3)
+    with pytest.warns(UserWarning, match="LiteRT runs one model: the first of this ensemble of 2"):
+        lead.log_loss(TEXT, litert="float32")
+    lead.set_members(())
+    assert lead.log_loss(TEXT) == pytest.approx(alone, rel=1e-6)
+    other = tiny_char_model("char-gru", units=16, num_layers=2, dropout=0.0)
+    other.set_vocabulary(list("klmnopqrst"))
+    with pytest.raises(ValueError, match=r"`models\[0\]` has another vocabulary"):
+        lead.set_members([other])
+    with pytest.raises(TypeError, match=r"`models\[0\]` must be a CharRNN"):
+        lead.set_members([object()])

@@ -167,6 +167,26 @@ class CharRNN(ZooModel):
             )
         self.vocabulary = vocabulary
 
+    def set_members(self, models):
+        """Generates and scores with `models` too, as one ensemble: at every
+        character the mean of the models' probabilities. Each is a trained
+        character model (LSTM or GRU) with this model's vocabulary; `()`
+        runs alone again. The gates shown are this model's; LiteRT runs
+        this model alone, with a warning.
+
+        Raises:
+            TypeError: `models` is not a list of character models.
+            ValueError: a member with another vocabulary, or one that is an
+                ensemble itself, naming its index.
+        """
+        models = self._check_members(models, "character models")
+        for i, model in enumerate(models):
+            if model.vocabulary is None or self.vocabulary is None or model.vocabulary.chars != self.vocabulary.chars:
+                raise ValueError(f"`models[{i}]` has another vocabulary: an ensemble's members read and predict the "
+                                 f"same characters.")
+        self._keep_members(models)
+        text_generation.forget_loops(self)
+
     def generate(self, prompt, length, **options):
         """A prompt in, text out: `zoo.tasks.text_generation.generate(self, prompt, length, **options)`."""
         return text_generation.generate(self, prompt, length, **options)

@@ -49,10 +49,50 @@ def _functions(model):
         return _compiled.setdefault(model, {})
 
 
+def forget_loops(model):
+    """Drops `model`'s compiled loops, made again at the next call (after `set_members`)."""
+    with _compiling:
+        _compiled.pop(model, None)
+
+
 def _compile(fn, input_signature):
     # The zoo runs on the TensorFlow backend; keras_hub compiles its generate
     # loop the same way (`tf.function`), so one trace serves every call.
     return tf.function(fn, input_signature=input_signature)
+
+
+# -- the network the loops run: one model, or an ensemble (`CharRNN.set_members`) -----------
+# The states are a list with one entry per model (this one, then its members).
+
+
+def _initial_state(model, batch_size):
+    return [m.initial_state(batch_size) for m in (model, *model.members)]
+
+
+def _state_spec(model):
+    return [m.state_spec() for m in (model, *model.members)]
+
+
+def _mixed(outputs):
+    """`[(logits, states)]` of each model -> `(logits, [states])`; an
+    ensemble's logits are the log of the mean of the models' probabilities."""
+    logits = [logits for logits, _ in outputs]
+    if len(logits) > 1:
+        log_probs = ops.stack([ops.log_softmax(x, axis=-1) for x in logits])
+        logits = [ops.logsumexp(log_probs, axis=0) - math.log(len(logits))]
+    return logits[0], [states for _, states in outputs]
+
+
+def _forward(model, ids, states=None):
+    """Reads int `[batch, time]` ids: `(logits [batch, time, vocabulary], states)`."""
+    models = (model, *model.members)
+    return _mixed([m(ids, initial_state=None if states is None else s, return_state=True)
+                   for m, s in zip(models, states or [None] * len(models))])
+
+
+def _step(model, ids, states):
+    """One character per row: `(logits [batch, vocabulary], states)`."""
+    return _mixed([m.step(ids, s) for m, s in zip((model, *model.members), states)])
 
 
 class _StepSeed(keras.random.SeedGenerator):
@@ -182,7 +222,7 @@ def _chunks(model, prompt, length, temperature, top_k, top_p, seed, num_samples,
     top_p = finite_number("top_p", top_p, minimum=0, maximum=1, minimum_open=True, allow_none=True)
     seed = integer("seed", seed, minimum=0, maximum=2**63 - 1, allow_none=True)
     num_samples = integer("num_samples", num_samples, minimum=1, maximum=MAX_SAMPLES)
-    litert = lite.check_weights(litert)
+    litert = _check_litert(model, litert, stacklevel=5)
     ids = _encode(model, prompt, "prompt", stacklevel=5)  # the warning points at the caller of model.generate/stream
     if length == 0:
         return iter(())
@@ -207,7 +247,7 @@ def _chunks(model, prompt, length, temperature, top_k, top_p, seed, num_samples,
     state = (
         _read(model, np.repeat(ids[None, :-1], num_samples, axis=0))
         if len(ids) > 1
-        else model.initial_state(num_samples)
+        else _initial_state(model, num_samples)
     )
     sample = sampling_loop(model, temperature == 0, top_k, top_p)
     inverse_temperature = np.float32(1.0 if temperature == 0 else 1.0 / max(temperature, 1e-6))
@@ -227,8 +267,16 @@ def _read(model, ids):
     """The states after reading int `[batch, time]` ids from zero states."""
     functions = _functions(model)
     if "read" not in functions:
-        functions["read"] = _compile(lambda x: model(x, return_state=True)[1], [tf.TensorSpec([None, None], tf.int32)])
+        functions["read"] = _compile(lambda x: _forward(model, x)[1], [tf.TensorSpec([None, None], tf.int32)])
     return functions["read"](ops.convert_to_tensor(ids, "int32"))
+
+
+def _check_litert(model, litert, stacklevel=4):
+    """`lite.check_weights(litert)`; LiteRT runs one model: of an ensemble, its first, with a warning."""
+    if lite.check_weights(litert) and model.members:
+        warnings.warn(f"LiteRT runs one model: the first of this ensemble of {1 + len(model.members)}, alone "
+                      f"(the TensorFlow loop, litert=None, runs the whole ensemble).", stacklevel=stacklevel)
+    return litert
 
 
 def litert_loop(model, kind, size, weights="int8", **options):
@@ -287,7 +335,7 @@ def _sampling_trace(model, kind, within_top_k):
         if kind == "top_p":
             sampler.p = p
         def body(j, last, states, tokens):
-            logits, states = model.step(last, states)
+            logits, states = _step(model, last, states)
             logits = logits * inverse_temperature + never_unknown
             # What a SeedGenerator(seed[0]) returns at its (seed[1] + j)-th draw.
             step_seed.value = seed + tf.stack([tf.constant(0, tf.int64), tf.cast(j, tf.int64)])
@@ -303,7 +351,7 @@ def _sampling_trace(model, kind, within_top_k):
 
     signature = [
         tf.TensorSpec([None], tf.int32),
-        model.state_spec(),
+        _state_spec(model),
         tf.TensorSpec([], tf.int32),
         tf.TensorSpec([], tf.float32),
         tf.TensorSpec([2], tf.int64),
@@ -329,7 +377,7 @@ def log_loss(model, text, chunk_length=4096, litert=None):
     if len(ids) < 2:
         raise ValueError(f"`text` must have at least 2 characters, got {len(ids)}.")
     positive_int("chunk_length", chunk_length)
-    if lite.check_weights(litert):
+    if _check_litert(model, litert):
         scorer, total, states = litert_loop(model, "score", chunk_length, litert), 0.0, model.initial_state(1)
         for start in range(0, len(ids) - 1, chunk_length):
             targets = ids[start + 1 : start + chunk_length + 1]
@@ -353,14 +401,14 @@ def character_log_losses(model, text, chunk_length=4096):
 def _losses(model, ids, chunk_length):
     if "score" not in _functions(model):
         def score(inputs, targets, states):
-            logits, states = model(inputs, initial_state=states, return_state=True)
+            logits, states = _forward(model, inputs, states)
             log_probs = ops.log_softmax(logits, axis=-1)
             picked = ops.take_along_axis(log_probs, targets[..., None], axis=-1)
             return -picked[0, :, 0], states
 
         spec = tf.TensorSpec([None, None], tf.int32)
-        _functions(model)["score"] = _compile(score, [spec, spec, model.state_spec()])
-    losses, states = [], model.initial_state(1)
+        _functions(model)["score"] = _compile(score, [spec, spec, _state_spec(model)])
+    losses, states = [], _initial_state(model, 1)
     for start in range(0, len(ids) - 1, chunk_length):
         inputs = ids[start : start + chunk_length]
         targets = ids[start + 1 : start + chunk_length + 1]
@@ -514,8 +562,8 @@ def _serving_function(model):
             decoding.require(seed >= 0, "`seed` must be in [0, 2**63)"),
         ]):
             ids = table.lookup(tf.strings.unicode_split(prompt, "UTF-8"))
-        states = model.initial_state(1)
-        states = tf.cond(tf.size(ids) > 1, lambda: model(ids[None, :-1], return_state=True)[1], lambda: states)
+        states = _initial_state(model, 1)
+        states = tf.cond(tf.size(ids) > 1, lambda: _forward(model, ids[None, :-1])[1], lambda: states)
         last, seed = ids[-1:], tf.stack([seed, tf.constant(0, tf.int64)])
         inverse = 1.0 / tf.maximum(temperature, 1e-6)
         tokens = tf.cond(  # nothing to sample for length 0: the loop's output would have no shape
@@ -536,7 +584,8 @@ def export(model, directory):
     same compiled sampling loop as `generate` (the same text for the same
     seed), refusing what `generate` refuses."""
     archive = keras.export.ExportArchive()
-    archive.track(model)
+    for tracked in (model, *model.members):  # the variables, with their trained values (an ensemble's too)
+        archive.track(tracked)
     run = _serving_function(model)
     archive.track(run.table)
     signature = [tf.TensorSpec([], tf.string, name="prompt"), tf.TensorSpec([], tf.int32, name="length"),
@@ -552,6 +601,7 @@ def export_litert(model, directory, weights="int8"):
     if getattr(model, "task", None) != "text-generation":
         raise ValueError(f"`model` must be a character model (`zoo.models.CharRNN`, e.g. `zoo.load('char-lstm')`), "
                          f"got {type(model).__name__}.")
+    _check_litert(model, weights, stacklevel=3)
     return lite.export(model, directory, weights)
 
 
