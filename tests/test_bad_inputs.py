@@ -289,7 +289,7 @@ def keras_hub_in_one_piece(model, prompt, length, seed, sampler):
     ids = model.vocabulary.encode(prompt)
     tokens = np.zeros((1, len(ids) + length), np.int32)
     tokens[:, : len(ids)] = ids
-    state = text_generation._read(model, tokens[:, : len(ids) - 1])
+    state = model(tokens[:, : len(ids) - 1], return_state=True)[1]
     never_unknown = np.zeros(model.vocabulary_size, np.float32)
     never_unknown[UNKNOWN_ID] = -1e9
 

@@ -166,29 +166,9 @@ def test_smoke_gru_with_time_budget_stops_after_one_epoch(mirror, tmp_path):
     assert card["best_epoch"] == 1 and card["config"]["model"] == "char-gru"
 
 
-def test_average_last_makes_the_model_the_mean_of_the_last_epochs(mirror, tmp_path):
-    import numpy as np
-
-    result = subprocess.run(recipe(tmp_path, "--epochs", "3", "--average-last", "2"), cwd=ROOT, capture_output=True,
-                            text=True, timeout=600)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    assert "--average-last 2: the model is the mean of the weights of epochs 2, 3" in result.stdout
-    run = tmp_path / "run"
-    assert sorted(p.name for p in (run / "epochs").iterdir()) == ["0002.weights.h5", "0003.weights.h5"]
-    card = json.loads((run / "model" / "card.json").read_text())
-    assert card["averaged_epochs"] == [2, 3]
-    # the reference: each kept epoch loaded on its own, averaged in NumPy
-    model = zoo.load("char-lstm", weights=run / "model")
-    epochs = []
-    for path in sorted((run / "epochs").iterdir()):
-        model.load_weights(path)
-        epochs.append([w.numpy().astype(np.float64) for w in model.trainable_weights])
-    averaged = zoo.load("char-lstm", weights=run / "model")
-    for stored, *kept in zip(averaged.trainable_weights, *epochs):
-        np.testing.assert_allclose(stored.numpy(), np.mean(kept, axis=0), rtol=2e-3, atol=2e-3)  # float16 storage
-
-
-def test_ensemble_with_scores_the_ensemble_and_each_model_alone(mirror, tmp_path):
+def test_average_last_and_ensemble_with(mirror, tmp_path):
+    """--average-last: the model is the mean of the last epochs' weights; --ensemble-with: the val scores
+    are the ensemble's (the mean of the models' probabilities), each model's own beside them."""
     import numpy as np
 
     from zoo.data.text import load_text
@@ -198,19 +178,33 @@ def test_ensemble_with_scores_the_ensemble_and_each_model_alone(mirror, tmp_path
                            timeout=600)
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
     member = tmp_path / "a" / "run" / "model"
-    second = subprocess.run(recipe(tmp_path, "--epochs", "1", "--seed", "1", "--ensemble-with", str(member)),
-                            cwd=ROOT, capture_output=True, text=True, timeout=600)
+    second = subprocess.run(recipe(tmp_path, "--epochs", "3", "--average-last", "2", "--seed", "1",
+                                   "--ensemble-with", str(member)), cwd=ROOT, capture_output=True, text=True,
+                            timeout=600)
     assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
-    card = json.loads((tmp_path / "run" / "model" / "card.json").read_text())
-    assert card["ensemble"][0]["directory"] == str(member) and (tmp_path / "run" / "model" / "members" / "0").is_dir()
-    ensemble = zoo.load("char-lstm", weights=tmp_path / "run" / "model")
+    run = tmp_path / "run"
+    assert "--average-last 2: the model is the mean of the weights of epochs 2, 3" in second.stdout
+    assert sorted(p.name for p in (run / "epochs").iterdir()) == ["0002.weights.h5", "0003.weights.h5"]
+    card = json.loads((run / "model" / "card.json").read_text())
+    assert card["averaged_epochs"] == [2, 3]
+    assert card["ensemble"][0]["directory"] == str(member) and (run / "model" / "members" / "0").is_dir()
+    ensemble = zoo.load("char-lstm", weights=run / "model")
     alone = [ensemble, *ensemble.members]
     ensemble.set_members(())
+    # averaging, against each kept epoch loaded on its own and averaged in NumPy
+    reference = zoo.load(member)
+    epochs = []
+    for path in sorted((run / "epochs").iterdir()):
+        reference.load_weights(path)
+        epochs.append([w.numpy().astype(np.float64) for w in reference.trainable_weights])
+    for stored, *kept in zip(ensemble.trainable_weights, *epochs):
+        np.testing.assert_allclose(stored.numpy(), np.mean(kept, axis=0), rtol=2e-3, atol=2e-3)  # float16 storage
+    # the ensemble, against the mean of the two models' probabilities
     val = load_text("tinyshakespeare", "val")[:3_000]  # --smoke's validation text
     losses = np.stack([character_log_losses(m, val) for m in alone])
     assert [card["metrics_alone"]["val_log_loss"], card["ensemble"][0]["metrics_alone"]["val_log_loss"]] == [
         round(x, 4) for x in losses.mean(axis=1)]
-    mixed = -np.log(np.exp(-losses).mean(axis=0))  # the reference: the mean of the two models' probabilities
+    mixed = -np.log(np.exp(-losses).mean(axis=0))
     assert card["metrics"]["val_log_loss"] == pytest.approx(mixed.mean(), abs=2e-4)
     bad = subprocess.run(recipe(tmp_path / "b", "--ensemble-with", str(tmp_path)), cwd=ROOT, capture_output=True,
                          text=True, timeout=600)

@@ -285,6 +285,7 @@ def test_the_litert_loop_follows_the_models_weights_when_they_change(tiny_char_m
 
 def test_int8_weights_score_and_generate_as_float32_for_the_shipped_char_lstm():
     model = zoo.load("char-lstm")
+    model.set_members(())  # LiteRT runs one model: of the shipped ensemble, its first
     text = "ROMEO:\nWhat light through yonder window breaks? It is the east, and Juliet is the sun.\n" * 3
     assert model.log_loss(text, litert="int8") == pytest.approx(model.log_loss(text), abs=0.01)
     # greedy: int8's rounding may tip a near tie, so the text leaves float32's after a while, not at once
