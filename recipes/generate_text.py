@@ -254,15 +254,7 @@ def main(cfg):
 
     def evaluate(saved, card):
         if members:  # each model's own loss, on the same text
-            card["ensemble"] = [{"directory": d, **{k: training.member_card(d).get(k) for k in training.MEMBER_CARD}}
-                                for d in ensemble_dirs(cfg)]
-            alone = [saved, *saved.members]
-            saved.set_members(())
-            try:
-                for entry, member in zip([card, *card["ensemble"]], alone):
-                    entry["metrics_alone"] = {"val_log_loss": round(member.log_loss(val_text), 4)}
-            finally:
-                saved.set_members(alone[1:])
+            training.score_members(saved, cfg, card, lambda model: {"val_log_loss": round(model.log_loss(val_text), 4)})
         start = time.perf_counter()
         nats = saved.log_loss(val_text)  # state carried over the whole text
         seconds = time.perf_counter() - start

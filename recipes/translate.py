@@ -330,16 +330,8 @@ def main(cfg):
         beams, limit = sorted({1, cfg.beam_size}), 50 if cfg.smoke else None
         results = evaluate_translation(saved, test_pairs, "test", beam_sizes=beams, limit=limit)
         if members:  # each model's own scores, on the same sentences
-            card["ensemble"] = [{"directory": d, **{k: training.member_card(d).get(k) for k in training.MEMBER_CARD}}
-                                for d in ensemble_dirs(cfg)]
-            alone = [saved, *saved.members]
-            saved.set_members(())
-            try:
-                for entry, member in zip([card, *card["ensemble"]], alone):
-                    entry["metrics_alone"] = evaluate_translation(member, test_pairs, "test", beam_sizes=beams,
-                                                                  limit=limit)
-            finally:
-                saved.set_members(alone[1:])
+            training.score_members(saved, cfg, card, lambda model: evaluate_translation(
+                model, test_pairs, "test", beam_sizes=beams, limit=limit))
         if cfg.ship and not cfg.smoke:
             card["compared_with_shipped"] = compare_with_shipped(saved, cfg, test_pairs, card)
         return results, {"test_bleu": results[key]["bleu"], "val_bleu": bleu.state["bleu"]}

@@ -287,5 +287,6 @@ def test_ship_end_to_end_with_logs_then_refuse_a_tie(tmp_path, shipped_untouched
     logs = shipped / "lstm-seq2seq-attn" / "logs"
     assert logs.stat().st_mode & 0o777 == logs.parent.stat().st_mode & 0o777  # as readable as the model
     again = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=900, env=env)
-    assert again.returncode == 1 and "--ship: refused: greedy/bleu 0.0 against the shipped model" in again.stderr.strip().splitlines()[-1]
+    refused = again.stderr.strip().splitlines()[-1]
+    assert again.returncode == 1 and "--ship: refused: greedy/bleu 0.0 against the shipped model" in refused
     assert json.loads((shipped / "lstm-seq2seq-attn" / "card.json").read_text()) == card

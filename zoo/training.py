@@ -25,7 +25,7 @@ import warnings
 from pathlib import Path
 
 from zoo import quiet
-from zoo.flags import changed
+from zoo.flags import changed, ensemble_dirs
 
 quiet.quiet_tensorflow()  # before Keras imports TensorFlow: no start-up noise a user cannot act on
 
@@ -265,6 +265,21 @@ def member_card(directory):
     """The card.json of a model directory, {} without one."""
     path = Path(directory, "card.json")
     return read_json(path) if path.is_file() else {}
+
+
+def score_members(saved, cfg, card, score):
+    """Each model of the ensemble `--ensemble-with` made, scored alone: `card["ensemble"]`
+    gets an entry per member (its directory and `MEMBER_CARD` keys of its card), and the
+    card and each entry get `metrics_alone = score(that model alone)`."""
+    card["ensemble"] = [{"directory": d, **{k: member_card(d).get(k) for k in MEMBER_CARD}}
+                        for d in ensemble_dirs(cfg)]
+    alone = [saved, *saved.members]
+    saved.set_members(())
+    try:
+        for entry, model in zip([card, *card["ensemble"]], alone):
+            entry["metrics_alone"] = score(model)
+    finally:
+        saved.set_members(alone[1:])
 
 
 def average_weights(model, paths):
