@@ -256,8 +256,8 @@ def main(cfg):
         if members:  # each model's own loss, on the same text
             training.score_members(saved, cfg, card, lambda model: {"val_log_loss": round(model.log_loss(val_text), 4)})
         start = time.perf_counter()
-        nats = saved.log_loss(val_text)  # state carried over the whole text
-        seconds = time.perf_counter() - start
+        losses = character_log_losses(saved, val_text)  # state carried over the whole text; model.log_loss's mean
+        nats, seconds = float(losses.mean()), time.perf_counter() - start
         saved.generate(prompt, 10, seed=0)  # trace the sampling loop before timing it
         start = time.perf_counter()
         sample = saved.generate(prompt, cfg.sample_length, temperature=cfg.temperature, seed=cfg.seed)
@@ -268,7 +268,7 @@ def main(cfg):
                    **({"target_log_loss": target, "meets_target": nats <= target} if target else {}),
                    "log_loss_seconds": round(seconds, 1), "generate_chars_per_second": round(chars_per_second)}
         if cfg.ship and not cfg.smoke:
-            card["compared_with_shipped"] = compare_with_shipped(saved, cfg, val_text, card)
+            card["compared_with_shipped"] = compare_with_shipped(losses, cfg, val_text, card)
         return metrics, {"val_log_loss": nats, "val_bits_per_character": nats / math.log(2)}
 
     return training.finish(model, cfg, run, tasks.TEXT_GENERATION.name, data, best, optimizer_steps, evaluate,
@@ -293,9 +293,9 @@ def ensemble_members(cfg, vocabulary, corpus):
     return members
 
 
-def compare_with_shipped(saved, cfg, val_text, card):
-    """This run's model against the shipped one on the same validation text:
-    the nats per character of both and the paired block-bootstrap interval of
+def compare_with_shipped(ours, cfg, val_text, card):
+    """This run's model (its per-character losses `ours`) against the shipped
+    one on the same validation text: the nats per character of both and the paired block-bootstrap interval of
     the difference (`zoo.metrics.paired_log_loss_difference`); `ship` replaces
     the shipped model only when the interval is below 0. None when none ships
     or it was measured on another corpus."""
@@ -305,7 +305,7 @@ def compare_with_shipped(saved, cfg, val_text, card):
     shipped_card = saving.read_json(target / "card.json")
     if shipped_card.get("data", {}).get("corpus") != card["data"].get("corpus") or card["data"].get("files"):
         return None
-    ours, theirs = (character_log_losses(m, val_text) for m in (saved, zoo.load(target)))
+    theirs = character_log_losses(zoo.load(target), val_text)
     return {"shipped_weights_sha256": shipped_card.get("weights_sha256"), "block_characters": 1000,
             "val_log_loss": round(float(ours.mean()), 4), "shipped_val_log_loss": round(float(theirs.mean()), 4),
             **paired_log_loss_difference(ours, theirs, block=1000)}
