@@ -46,6 +46,10 @@ class Config(RunConfig):
                           exclusive_maximum=1)
     label_smoothing: float = flag(0.1, "label smoothing of the cross-entropy", minimum=0, exclusive_maximum=1)
     clipnorm: float = flag(1.0, "gradient norm clipping", exclusive_minimum=0)
+    subword_sampling: float = flag(0.0, "subword regularization: each epoch, every training sentence in a "
+                                        "segmentation drawn from its 64 best with probability proportional to "
+                                        "P^alpha, this alpha (Kudo 2018: 0.1 for small data); 0: always the best "
+                                        "one; read into memory only", minimum=0)
     source_vocabulary: int = flag(8000, "SentencePiece pieces learned on the training sources", minimum=8)
     target_vocabulary: int = flag(6000, "SentencePiece pieces learned on the training targets", minimum=8)
     max_length: int = flag(64, "subword tokens per sentence in training (longer ones are cut)", minimum=2)
@@ -141,12 +145,13 @@ if __name__ == "__main__":
 from zoo import training  # noqa: I001  before Keras: it imports TensorFlow without its start-up noise
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from zoo import optimizers, registry, viz
 from zoo.callbacks import BestCheckpoint
 from zoo.data import streaming, tokenizers, user_files
-from zoo.data.pipeline import count_batches, encode, translation_dataset
+from zoo.data.pipeline import count_batches, encode, terminate, translation_dataset
 from zoo.tasks.translation import evaluate as evaluate_translation
 from zoo.metrics import MaskedAccuracy, masked_cross_entropy, paired_translation_difference, translation_scores
 from zoo.io import atomic_write
@@ -241,6 +246,9 @@ def main(cfg):
         }
     if reading == "memory":
         texts = {"source": train_src, "target": train_tgt}
+    elif cfg.subword_sampling:
+        raise FlagError("--subword-sampling samples the segmentations of pairs read into memory; with --input "
+                        "streaming the pieces are made in the graph (use --input memory, or leave it out)")
     init = training.starting_point(cfg)  # its tokenizers: words it never saw split into known pieces
     sizes = {"source": cfg.source_vocabulary, "target": cfg.target_vocabulary}
     missing = [side for side in texts if not (run.run_dir / f"{side}.spm").exists()]  # reused on resume: same ids
@@ -280,9 +288,16 @@ def main(cfg):
         train_src_ids = encode(src_tok, train_src, cfg.max_length)
         train_tgt_ids = encode(tgt_tok, train_tgt, cfg.max_length, add_bos=True)
 
+        def sampled(epoch):  # --subword-sampling: epoch e's segmentation, drawn from (seed, e) in any process
+            return tuple(terminate(tokenizers.sample_sentencepiece(
+                proto, texts, cfg.subword_sampling, seed=np.random.default_rng([cfg.seed, epoch, side]).integers(
+                    1, 2**31)), cfg.max_length, add_bos=side == 1)
+                for side, (proto, texts) in enumerate(zip(protos, (train_src, train_tgt))))
+
         def train_stream(epochs):  # epoch e in the same order in any process: a resumed run sees the same batches
             return translation_dataset(train_src_ids, train_tgt_ids, global_batch, shuffle=True, seed=cfg.seed,
-                                       epochs=epochs, steps_per_epoch=wanted)
+                                       epochs=epochs, steps_per_epoch=wanted,
+                                       resample=sampled if cfg.subword_sampling else None)
 
         steps = training.epoch_steps(cfg, count_batches(train_stream(range(1))))  # per epoch
     data_card.update(selection="val (best epoch by greedy val BLEU)", input=reading, input_reason=why)

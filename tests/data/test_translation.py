@@ -67,3 +67,43 @@ def test_dataset_shifts_targets_pads_and_buckets():
 def test_dataset_rejects_misaligned_inputs():
     with pytest.raises(ValueError, match="same length"):
         translation_dataset([np.ones(2, np.int32)], [], 4)
+
+
+def test_sampled_segmentations_decode_to_the_text_and_repeat_with_the_seed(tiny_corpus):
+    sources, _ = tiny_corpus
+    proto = tokenizers.train_sentencepiece(sources * 5, 60)
+    tok = tokenizers.tokenizer(proto)
+    best = encode(tok, sources, max_length=64)
+    draws = [tokenizers.sample_sentencepiece(proto, sources, alpha=0.1, seed=s) for s in (1, 1, 2)]
+    assert draws[0] == draws[1] and draws[0] != draws[2]  # the seed alone decides
+    assert any(list(d) != list(b[:-1]) for d, b in zip(draws[2], best))  # not the best segmentation only
+    for draw in draws:
+        for sentence, ids in zip(sources, draw):
+            text = tok.detokenize(np.array(ids, np.int32))
+            assert (text.numpy().decode() if hasattr(text, "numpy") else text) == sentence
+
+
+def test_resampled_passes_keep_the_batches_and_their_pairs():
+    rng = np.random.default_rng(0)
+    sources = [rng.integers(4, 50, n).astype(np.int32) for n in rng.integers(2, 30, 200)]
+    targets = [np.concatenate([[2], rng.integers(4, 50, n), [3]]).astype(np.int32) for n in rng.integers(2, 30, 200)]
+
+    def resample(epoch):  # a "segmentation" per pass: each pair's ids tagged with the pass, one id longer
+        return ([np.append(s, 1000 + epoch).astype(np.int32) for s in sources],
+                [np.concatenate([t[:-1], [1000 + epoch], t[-1:]]).astype(np.int32) for t in targets])
+
+    def passes(**kwargs):
+        ds = translation_dataset(sources, targets, 16, shuffle=True, seed=3, epochs=range(2, 4), **kwargs)
+        return [(s.numpy(), ti.numpy(), to.numpy()) for (s, ti), to in ds]
+
+    plain, sampled = passes(), passes(resample=resample)
+    assert len(plain) == len(sampled)  # bucketed by the plain lengths: the same batches every pass
+    half = len(plain) // 2
+    for k, ((s, ti, to), (rs, rti, rto)) in enumerate(zip(plain, sampled)):
+        tag = 1002 if k < half else 1003  # pass 2, then pass 3
+        assert len(s) == len(rs) and (rti[:, 1:] == rto[:, :-1]).all()
+        t, rt = (np.concatenate([a[:, :1], b], 1) for a, b in ((ti, to), (rti, rto)))  # whole targets
+        for row in range(len(s)):  # the same pair, in its pass's segmentation
+            n, m = (s[row] != 0).sum(), (t[row] != 0).sum()
+            assert rs[row, :n].tolist() == s[row, :n].tolist() and rs[row, n] == tag
+            assert rt[row, : m - 1].tolist() == t[row, : m - 1].tolist() and rt[row, m - 1 :].tolist()[:2] == [tag, 3]

@@ -62,6 +62,21 @@ def tokenizer(proto):
     return keras_hub.tokenizers.SentencePieceTokenizer(proto=proto, dtype="int32")
 
 
+def sample_sentencepiece(proto, texts, alpha, seed, nbest_size=64):
+    """One sampled segmentation of each of `texts` into ids (subword
+    regularization, Kudo 2018): drawn from the `nbest_size` best
+    segmentations with probabilities proportional to P(segmentation)^alpha
+    (the paper's l-best sampling; alpha 0.1 with l = 64 for small data).
+    The same `seed` draws the same pieces, in any thread or process; each
+    draw is a different segmentation of the same text (decoding it gives
+    the text back).
+    """
+    processor = spm.SentencePieceProcessor()
+    processor.LoadFromSerializedProto(proto)
+    spm.set_random_generator_seed(int(seed))  # read by this call's one thread: the same draws each time
+    return processor.encode(list(texts), enable_sampling=True, alpha=alpha, nbest_size=nbest_size, num_threads=1)
+
+
 def check_sentencepiece(proto, where="`proto`"):
     """Returns `proto` if it is a serialized SentencePiece model with the zoo's
     special ids (0 padding, 1 unknown, 2 start, 3 end); else raises ValueError
