@@ -15,6 +15,15 @@ gives cased sacreBLEU, chrF and its gain over the baseline with a 95% paired
 bootstrap interval over the sentences
 (`zoo.metrics.paired_translation_difference`, 1,000 draws). Choose on val;
 score the chosen model once on test.
+
+`--rescore-with R2L` adds n-best rescoring with a right-to-left model (a
+run of `recipes/translate.py --right-to-left`): the baseline's 5-best list
+of each sentence, reranked by the sum of the baseline's score and the
+right-to-left model's (`zoo.tasks.translation.score`), both log-probabilities
+divided by the same length penalty, equal weights (nothing tuned on val).
+Its rows: the lists' first translations (the control: an n-best list's
+first is not post-edited as `translate`'s is) and the reranked ones, each
+against the baseline, then the reranking's gain over the control.
 """
 
 import argparse
@@ -25,17 +34,20 @@ import zoo
 from zoo import saving
 from zoo.data.translation import load_pairs
 from zoo.metrics import paired_translation_difference, translation_scores
+from zoo.tasks.translation import score
 from zoo.training import average_weights
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--baseline", required=True, help="a shipped name or a model directory")
-    parser.add_argument("--candidates", nargs="+", required=True,
+    parser.add_argument("--candidates", nargs="+", default=None,
                         help="shipped names, model directories, .weights.h5 files or folders of them (averaged)")
     parser.add_argument("--split", default="val", choices=["val", "test"], help="Multi30k de-en split")
     parser.add_argument("--limit", type=int, default=None, help="only the first N sentences")
     parser.add_argument("--beam-size", type=int, default=5)
+    parser.add_argument("--rescore-with", metavar="R2L", default=None,
+                        help="a right-to-left model directory: rerank the baseline's n-best lists with it")
     return parser.parse_args(argv)
 
 
@@ -66,13 +78,37 @@ def main(argv=None):
     print("| model | BLEU | chrF | BLEU gain over the baseline, 95% paired interval |")
     print("|---|---:|---:|---|")
     print(f"| {args.baseline} (baseline) | {scores['bleu']:.2f} | {scores['chrf']:.2f} | |", flush=True)
-    for spec in args.candidates:
-        hypotheses = load(spec, args.baseline).translate(sources, beam_size=args.beam_size)
+
+    def row(name, hypotheses, against=outputs):
         scores = translation_scores(hypotheses, references)
-        gain = paired_translation_difference(hypotheses, outputs, references)
-        print(f"| {spec} | {scores['bleu']:.2f} | {scores['chrf']:.2f} | {gain['difference']:+.2f} "
+        gain = paired_translation_difference(hypotheses, against, references)
+        print(f"| {name} | {scores['bleu']:.2f} | {scores['chrf']:.2f} | {gain['difference']:+.2f} "
               f"[{gain['interval'][0]:+.2f}, {gain['interval'][1]:+.2f}], better in {gain['a_better']:.0%} of "
               f"draws |", flush=True)
+
+    for spec in args.candidates or ():
+        row(spec, load(spec, args.baseline).translate(sources, beam_size=args.beam_size))
+    if args.rescore_with:
+        first, reranked = rescored(baseline, zoo.load(args.rescore_with), sources, args.beam_size)
+        row(f"{args.beam_size}-best lists' first", first)
+        row(f"{args.beam_size}-best reranked with {args.rescore_with}", reranked)
+        row("(the reranking against the lists' first)", reranked, against=first)
+
+
+def rescored(model, right_to_left, sources, beam_size, alpha=0.6):
+    """Per sentence: the first of `model`'s `beam_size`-best list, and the
+    list's best by the sum of its score and `right_to_left`'s (both divided
+    by the length penalty of `alpha`)."""
+    lists = model.translate(sources, beam_size=beam_size, alpha=alpha, num_return_sequences=beam_size,
+                            return_scores=True)
+    pairs = [(source, text) for source, n_best in zip(sources, lists) for text, _ in n_best]
+    backward = iter(score(right_to_left, *map(list, zip(*pairs)), alpha=alpha))
+    first, reranked = [], []
+    for n_best in lists:
+        totals = [forward + next(backward) for _, forward in n_best]
+        first.append(n_best[0][0])
+        reranked.append(n_best[max(range(len(n_best)), key=totals.__getitem__)][0])
+    return first, reranked
 
 
 if __name__ == "__main__":

@@ -50,6 +50,8 @@ class Config(RunConfig):
                                         "segmentation drawn from its 64 best with probability proportional to "
                                         "P^alpha, this alpha (Kudo 2018: 0.1 for small data); 0: always the best "
                                         "one; read into memory only", minimum=0)
+    right_to_left: bool = flag(False, "train the decoder to write each target last piece first (reversed "
+                                      "targets): a second model for n-best rescoring; read into memory only")
     source_vocabulary: int = flag(8000, "SentencePiece pieces learned on the training sources", minimum=8)
     target_vocabulary: int = flag(6000, "SentencePiece pieces learned on the training targets", minimum=8)
     max_length: int = flag(64, "subword tokens per sentence in training (longer ones are cut)", minimum=2)
@@ -169,6 +171,7 @@ def build_model(cfg, protos, init=None):
         target_vocabulary_size=tokenizers.tokenizer(protos[1]).vocabulary_size(),
         dropout=cfg.dropout,
         source_language=source_language(cfg, init),
+        right_to_left=cfg.right_to_left,
         **sizes,
     )
     model.set_tokenizers(*protos)
@@ -246,9 +249,11 @@ def main(cfg):
         }
     if reading == "memory":
         texts = {"source": train_src, "target": train_tgt}
-    elif cfg.subword_sampling:
-        raise FlagError("--subword-sampling samples the segmentations of pairs read into memory; with --input "
-                        "streaming the pieces are made in the graph (use --input memory, or leave it out)")
+    else:
+        for name in ("subword_sampling", "right_to_left"):
+            if getattr(cfg, name):
+                raise FlagError(f"--{name.replace('_', '-')} is for pairs read into memory; with --input streaming "
+                                f"the pieces are made in the graph (use --input memory, or leave it out)")
     init = training.starting_point(cfg)  # its tokenizers: words it never saw split into known pieces
     sizes = {"source": cfg.source_vocabulary, "target": cfg.target_vocabulary}
     missing = [side for side in texts if not (run.run_dir / f"{side}.spm").exists()]  # reused on resume: same ids
@@ -286,12 +291,13 @@ def main(cfg):
                                         epochs=epochs, skip=skip, steps=steps, shuffle_buffer=cfg.shuffle_buffer)
     else:
         train_src_ids = encode(src_tok, train_src, cfg.max_length)
-        train_tgt_ids = encode(tgt_tok, train_tgt, cfg.max_length, add_bos=True)
+        train_tgt_ids = encode(tgt_tok, train_tgt, cfg.max_length, add_bos=True, reverse=cfg.right_to_left)
 
         def sampled(epoch):  # --subword-sampling: epoch e's segmentation, drawn from (seed, e) in any process
             return tuple(terminate(tokenizers.sample_sentencepiece(
                 proto, texts, cfg.subword_sampling, seed=np.random.default_rng([cfg.seed, epoch, side]).integers(
-                    1, 2**31)), cfg.max_length, add_bos=side == 1)
+                    1, 2**31)), cfg.max_length, add_bos=side == 1,
+                reverse=side == 1 and cfg.right_to_left)
                 for side, (proto, texts) in enumerate(zip(protos, (train_src, train_tgt))))
 
         def train_stream(epochs):  # epoch e in the same order in any process: a resumed run sees the same batches
@@ -302,7 +308,8 @@ def main(cfg):
         steps = training.epoch_steps(cfg, count_batches(train_stream(range(1))))  # per epoch
     data_card.update(selection="val (best epoch by greedy val BLEU)", input=reading, input_reason=why)
     val_ds = translation_dataset(
-        encode(src_tok, val_src, cfg.max_length), encode(tgt_tok, val_tgt, cfg.max_length, add_bos=True), global_batch
+        encode(src_tok, val_src, cfg.max_length),
+        encode(tgt_tok, val_tgt, cfg.max_length, add_bos=True, reverse=cfg.right_to_left), global_batch
     )
 
     # -- model -------------------------------------------------------------------

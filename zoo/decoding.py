@@ -34,6 +34,26 @@ def require(condition, message):
     return tf.debugging.Assert(tf.reduce_all(condition), [tf.constant(message)])
 
 
+def refusing(checks, answer, refused):
+    """Inside an exported graph: `answer()` when every `(condition, message)`
+    of `checks` holds, otherwise an InvalidArgumentError with the first
+    failing check's message (`refused()` only gives that branch its dtype and
+    shape). Each check gates the next, and the answer, by a cond: control
+    dependencies may be reordered by the graph optimizer, and a signature's
+    static shape is trusted, not checked (a `[None]` input's reductions are
+    built for rank 1), so a first shape check must hold before anything else
+    of the input is reduced."""
+    if not checks:
+        return answer()
+    (condition, message), rest = checks[0], checks[1:]
+
+    def refuse():
+        with tf.control_dependencies([require(condition, message)]):
+            return tf.nest.map_structure(tf.identity, refused())
+
+    return tf.cond(tf.reduce_all(condition), lambda: refusing(rest, answer, refused), refuse)
+
+
 def valid_utf8(strings):
     """Per string: is it UTF-8 text (transcoding it replaces nothing)."""
     return tf.equal(tf.strings.unicode_transcode(strings, "UTF-8", "UTF-8", errors="replace"), strings)

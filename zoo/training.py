@@ -143,7 +143,7 @@ FIXED = ("model", "pair", "corpus", "text", "smoke", "seed", "batch_size", "embe
          "sequence_length", "steps_per_epoch", "source_vocabulary", "target_vocabulary", "max_length", "min_count",
          "image_size", "train_fraction", "folds", "fold", "mixed_precision", "init_from", "source_column",
          "target_column", "train_file", "source_file", "target_file", "val_file", "test_file", "text_file",
-         "images", "captions", "input", "vocabulary_sample", "shuffle_buffer")
+         "images", "captions", "input", "vocabulary_sample", "shuffle_buffer", "right_to_left")
 DATA_FILES = ("train_file", "source_file", "target_file", "val_file", "test_file", "text_file", "captions")
 
 

@@ -141,3 +141,75 @@ def test_a_translation_cut_at_its_length_limit_is_the_same_in_any_batch(tiny_tra
         short_ids, long_ids = parts[0][0], parts[1][0]
         tokens = translation._translate_ids(model, [short_ids, long_ids], beam_size, None, 0.6, 8)[0][0]
         assert len(tokens) <= translation._limit(len(short_ids))
+
+
+def _step_by_step_log_probability(model, sentence, translation, right_to_left=False):
+    """The reference of `score`: the pieces fed one at a time through `decode_step`."""
+    from zoo.data.tokenizers import BOS, EOS
+
+    source = translation_source(model, sentence)
+    pieces = [int(i) for i in np.asarray(model.target_tokenizer(translation))]
+    pieces = pieces[::-1] if right_to_left else pieces
+    memory, state = model.encode(source)
+    total, token = 0.0, BOS
+    for piece in [*pieces, EOS]:
+        log_probs, _, state = model.decode_step(np.array([token], np.int32), state, memory)
+        total += float(np.asarray(log_probs)[0, piece])
+        token = piece
+    return total, len(pieces) + 1
+
+
+def translation_source(model, sentence):
+    return translation._source_parts(model, [sentence])[0][0][0][None]
+
+
+def test_score_is_the_log_probability_of_the_pieces_written_one_at_a_time(tiny_translator):
+    from zoo.decoding import length_penalty
+
+    sentences = ["Der Hund ist rot.", "Der Ball ist blau.", "Das Auto"]
+    translations = ["The dog is red.", "a ball", ""]
+    for right_to_left in (False, True):
+        model = tiny_translator("lstm-seq2seq-attn", dropout=0.0, right_to_left=right_to_left)
+        scores = model.score(sentences, translations)
+        normalized = model.score(sentences, translations, alpha=0.6, batch_size=2)
+        for sentence, translation_, got, got_normalized in zip(sentences, translations, scores, normalized):
+            expected, n = _step_by_step_log_probability(model, sentence, translation_, right_to_left)
+            assert got == pytest.approx(expected, abs=1e-4)
+            assert got_normalized == pytest.approx(expected / length_penalty(n, 0.6), abs=1e-4)
+        assert model.score(sentences[0], translations[0]) == pytest.approx(scores[0])
+
+
+def test_score_names_what_it_cannot_score(tiny_translator):
+    model = tiny_translator("lstm-seq2seq-attn")
+    with pytest.raises(ValueError, match="same length, got 2 sentences and 1 translations"):
+        model.score(["Der Hund.", "Der Ball."], ["The dog."])
+    with pytest.raises(ValueError, match=r"`sentences\[1\]` is blank"):
+        model.score(["Der Hund.", "  "], ["The dog.", "x"])
+    with pytest.raises(TypeError, match=r"`translations\[0\]` must be a string"):
+        model.score(["Der Hund."], [3])
+    with pytest.raises(ValueError, match="`alpha` must be"):
+        model.score("Der Hund.", "The dog.", alpha=-1)
+
+
+def test_a_right_to_left_model_translates_in_reading_order(tiny_translator, tmp_path):
+    import tensorflow as tf
+    import tensorflow_text  # noqa: F401  (registers the SentencePiece ops)
+
+    forward = tiny_translator("lstm-seq2seq-attn")
+    backward = tiny_translator("lstm-seq2seq-attn", right_to_left=True)
+    backward.set_weights(forward.get_weights())  # the same network: only the order of what it writes differs
+    sentences = ["Der Hund ist rot.", "Das Auto ist gelb und der Ball ist blau."]
+    ids = [translation._source_parts(forward, [s])[0][0][0] for s in sentences]
+    for beam_size in (1, 3):
+        written, _ = translation._translate_ids(forward, ids, beam_size, 12, 0.6, 8)
+        read, maps = translation._translate_ids(backward, ids, beam_size, 12, 0.6, 8, return_attention=True)
+        assert [r.tolist() for r in read] == [w[::-1].tolist() for w in written]
+        assert all(m.shape[0] >= len(r) for m, r in zip(maps, read))
+    assert backward.translate(sentences, beam_size=1) == translation._detokenize(
+        backward, [w[::-1] for w in translation._translate_ids(forward, ids, 1, None, 0.6, 8)[0]])
+    translation.export(backward, tmp_path / "serving")  # the export writes in reading order too
+    served = tf.saved_model.load(str(tmp_path / "serving")).signatures["serving_default"]
+    out = served(sentences=tf.constant(sentences))["translations"].numpy()
+    assert [s.decode("utf-8") for s in out] == backward.translate(sentences, beam_size=1)
+    with pytest.raises(ValueError, match="other direction"):
+        forward.set_members([backward])

@@ -8,17 +8,18 @@ from zoo.data.tokenizers import BOS, EOS
 BOUNDARIES = (8, 12, 16, 20, 25, 32, 48)  # of the length buckets: a pair's longer side, in tokens
 
 
-def encode(tokenizer, texts, max_length, add_bos=False):
+def encode(tokenizer, texts, max_length, add_bos=False, reverse=False):
     """Raw strings -> list of int32 arrays, `EOS`-terminated and truncated."""
     ids = tokenizer(list(texts))  # eager keras_hub tokenizers return lists
-    return terminate(ids.to_list() if hasattr(ids, "to_list") else ids, max_length, add_bos)
+    return terminate(ids.to_list() if hasattr(ids, "to_list") else ids, max_length, add_bos, reverse)
 
 
-def terminate(ids, max_length, add_bos=False):
+def terminate(ids, max_length, add_bos=False, reverse=False):
     """Lists of piece ids -> int32 arrays, truncated to `max_length` with the
-    end token (and a start token first with `add_bos`)."""
-    head = [BOS] if add_bos else []
-    return [np.array(head + t[: max_length - len(head) - 1] + [EOS], np.int32) for t in ids]
+    end token (and a start token first with `add_bos`); with `reverse`, the
+    kept pieces last first (targets of a right-to-left model)."""
+    head, step = [BOS] if add_bos else [], -1 if reverse else 1
+    return [np.array(head + t[: max_length - len(head) - 1][::step] + [EOS], np.int32) for t in ids]
 
 
 def translation_dataset(sources, targets, batch_size, shuffle=False, seed=0,

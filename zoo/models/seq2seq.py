@@ -11,7 +11,7 @@ import tensorflow as tf
 from keras import ops
 
 from zoo import decoding
-from zoo.checks import positive_int, rate
+from zoo.checks import boolean, positive_int, rate
 from zoo.data.tokenizers import BOS, EOS, PAD, UNK, check_sentencepiece, read_sentencepiece, tokenizer
 from zoo.data.translation import SENTENCE_LANGUAGES
 from zoo.layers import AttentionDecoder, BahdanauAttention, GRUCell, LSTMCell
@@ -42,6 +42,10 @@ class Seq2Seq(DeepOutput, ZooModel):
         source_language: the ISO 639-1 code of the source language, whose
             rules (`SENTENCE_LANGUAGES`) `translate` splits texts into
             sentences by: abbreviations, ordinals and initials differ.
+        right_to_left: whether the decoder writes the target's pieces last
+            first (trained on reversed targets: a second opinion for n-best
+            rescoring, Sennrich et al. 2016); `translate` and `score` still
+            take and give text in reading order.
 
     Call arguments:
         inputs: `(source, target_in)`, int `[batch, src_len]` and
@@ -54,13 +58,15 @@ class Seq2Seq(DeepOutput, ZooModel):
     task = "translation"
 
     def __init__(self, source_vocabulary_size=8000, target_vocabulary_size=8000, cell="lstm",
-                 attention=True, embedding_dim=256, units=256, dropout=0.2, source_language="en", **kwargs):
+                 attention=True, embedding_dim=256, units=256, dropout=0.2, source_language="en", right_to_left=False,
+                 **kwargs):
         super().__init__(**kwargs)
         if cell not in CELLS:
             raise ValueError(f"`cell` must be one of {sorted(CELLS)}, got {cell!r}.")
         if source_language not in SENTENCE_LANGUAGES:
             raise ValueError(f"`source_language` must be one of {list(SENTENCE_LANGUAGES)}, got {source_language!r}.")
         self.source_language = source_language
+        self.right_to_left = boolean("right_to_left", right_to_left)
         self.source_vocabulary_size = positive_int("source_vocabulary_size", source_vocabulary_size)
         self.target_vocabulary_size = positive_int("target_vocabulary_size", target_vocabulary_size)
         self.cell_type, self.use_attention = cell, attention
@@ -174,11 +180,19 @@ class Seq2Seq(DeepOutput, ZooModel):
             if (model.source_proto, model.target_proto) != (self.source_proto, self.target_proto):
                 raise ValueError(f"`models[{i}]` has other tokenizers: an ensemble's members read and write the "
                                  f"same pieces.")
+            if model.right_to_left != self.right_to_left:
+                raise ValueError(f"`models[{i}]` writes in the other direction (right_to_left="
+                                 f"{model.right_to_left}): an ensemble's members write the same pieces in turn.")
         self._keep_members(models)
 
     def translate(self, sentences, **options):
         """Raw text in, raw text out: `zoo.tasks.translation.translate(self, sentences, **options)`."""
         return translation.translate(self, sentences, **options)
+
+    def score(self, sentences, translations, **options):
+        """The log-probability of each translation of each sentence:
+        `zoo.tasks.translation.score(self, sentences, translations, **options)`."""
+        return translation.score(self, sentences, translations, **options)
 
     @property
     def search(self):
@@ -216,6 +230,7 @@ class Seq2Seq(DeepOutput, ZooModel):
             "units": self.units,
             "dropout": self.dropout_rate,
             "source_language": self.source_language,
+            "right_to_left": self.right_to_left,
         }
 
 

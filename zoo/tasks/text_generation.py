@@ -552,27 +552,29 @@ def _serving_function(model):
     greedy, sample = sampling_loop(model, True), sampling_loop(model, False)
 
     def generate(prompt, length, temperature, seed):
+        ids = table.lookup(tf.strings.unicode_split(prompt, "UTF-8"))
+        last, states = ids[-1:], _initial_state(model, 1)
+        inverse, seeds = 1.0 / tf.maximum(temperature, 1e-6), tf.stack([seed, tf.constant(0, tf.int64)])
+
+        def answer():
+            read = tf.cond(tf.size(ids) > 1, lambda: _forward(model, ids[None, :-1])[1], lambda: states)
+            tokens = tf.cond(  # nothing to sample for length 0: the loop's output would have no shape
+                length > 0,
+                lambda: tf.cond(temperature > 0, lambda: sample(last, read, length, inverse, seeds)[0],
+                                lambda: greedy(last, read, length, tf.constant(1.0), seeds)[0]),
+                lambda: tf.zeros([1, 0], tf.int32),
+            )
+            return tf.strings.reduce_join(tf.gather(strings, tokens[0]))
+
         # What `generate` refuses, refused by name.
-        with tf.control_dependencies([
-            decoding.require(tf.strings.length(prompt) > 0, "`prompt` must be a non-empty string"),
-            decoding.require(decoding.valid_utf8(prompt), "`prompt` holds bytes that are not UTF-8 text"),
-            decoding.require((length >= 0) & (length <= MAX_GENERATED), f"`length` must be in [0, {MAX_GENERATED}]"),
-            decoding.require(tf.math.is_finite(temperature) & (temperature >= 0),
-                             "`temperature` must be a finite number >= 0 (0 for greedy)"),
-            decoding.require(seed >= 0, "`seed` must be in [0, 2**63)"),
-        ]):
-            ids = table.lookup(tf.strings.unicode_split(prompt, "UTF-8"))
-        states = _initial_state(model, 1)
-        states = tf.cond(tf.size(ids) > 1, lambda: _forward(model, ids[None, :-1])[1], lambda: states)
-        last, seed = ids[-1:], tf.stack([seed, tf.constant(0, tf.int64)])
-        inverse = 1.0 / tf.maximum(temperature, 1e-6)
-        tokens = tf.cond(  # nothing to sample for length 0: the loop's output would have no shape
-            length > 0,
-            lambda: tf.cond(temperature > 0, lambda: sample(last, states, length, inverse, seed)[0],
-                            lambda: greedy(last, states, length, tf.constant(1.0), seed)[0]),
-            lambda: tf.zeros([1, 0], tf.int32),
-        )
-        return {"text": tf.strings.reduce_join(tf.gather(strings, tokens[0]))}
+        return {"text": decoding.refusing([
+            (tf.strings.length(prompt) > 0, "`prompt` must be a non-empty string"),
+            (decoding.valid_utf8(prompt), "`prompt` holds bytes that are not UTF-8 text"),
+            ((length >= 0) & (length <= MAX_GENERATED), f"`length` must be in [0, {MAX_GENERATED}]"),
+            (tf.math.is_finite(temperature) & (temperature >= 0),
+             "`temperature` must be a finite number >= 0 (0 for greedy)"),
+            (seed >= 0, "`seed` must be in [0, 2**63)"),
+        ], answer, lambda: tf.constant(""))}
 
     generate.table = table
     return generate

@@ -145,12 +145,7 @@ def translate(model, sentences, beam_size=5, max_length=None, alpha=0.6, batch_s
 def _n_best(model, parts, n_best, return_scores, search):
     """Per text of one part: its `n_best` translations (a list if n_best > 1),
     each paired with its score with `return_scores`."""
-    for i, sentence_parts in enumerate(parts):
-        if len(sentence_parts) > 1:
-            raise ValueError(f"`sentences[{i}]` holds several sentences or is longer than the encoder's "
-                             f"{MAX_SOURCE_TOKENS} tokens: n-best lists and scores are for one sentence at a time "
-                             f"(pass its sentences, `zoo.tasks.translation.split_sentences`, or translate it "
-                             f"without them).")
+    _one_part_each(parts, "n-best lists and scores are", "or translate it without them")
     todo = [i for i, p in enumerate(parts) if p]
     found, _, scores = _translate_ids(model, [parts[i][0] for i in todo], return_scores=True,
                                       num_return_sequences=n_best, **search) if todo else ([], [], [])
@@ -162,6 +157,75 @@ def _n_best(model, parts, n_best, return_scores, search):
         answer = list(zip(texts, map(float, values))) if return_scores else texts  # Python floats, any search
         answers[i] = answer if n_best > 1 else answer[0]
     return answers
+
+
+def _one_part_each(parts, what, otherwise):
+    """ValueError naming the first text of `parts` (`_source_parts`) that the encoder reads in several parts."""
+    for i, sentence_parts in enumerate(parts):
+        if len(sentence_parts) > 1:
+            raise ValueError(f"`sentences[{i}]` holds several sentences or is longer than the encoder's "
+                             f"{MAX_SOURCE_TOKENS} tokens: {what} for one sentence at a time (pass its sentences, "
+                             f"`zoo.tasks.translation.split_sentences`, {otherwise}).")
+
+
+def score(model, sentences, translations, alpha=0.0, batch_size=64):
+    """The log-probability the model gives each translation of its
+    sentence: the sum over its pieces and the end token, each read after
+    the ones the model writes before it (the previous pieces, or the next
+    ones for a right-to-left model), as in forced decoding (fairseq's and
+    OpenNMT's scoring). An ensemble scores by the mean of its models'
+    log-probabilities, as it decodes. For n-best rescoring: a right-to-left
+    model's score of a left-to-right model's translations, say.
+
+    Args:
+        sentences, translations: a string each, or lists of strings of the
+            same length; each sentence one sentence within the encoder's
+            limit, as for n-best lists.
+        alpha: length penalty exponent: each log-probability is divided by
+            `((5 + n) / 6) ** alpha`, `n` the pieces with the end token, as
+            beam search ranks; 0, the plain sum.
+        batch_size: pairs scored together.
+
+    Returns:
+        A float for strings, else a list of floats.
+
+    Raises:
+        TypeError, ValueError: as `translate`'s, naming the argument; also
+            for lists of different lengths and for a blank sentence.
+    """
+    if model.source_proto is None:
+        raise ValueError("This model has no tokenizers: call `set_tokenizers` or load a trained model.")
+    single, sentences = _as_sentences(sentences)
+    single_translation, translations = _as_sentences(translations, "translations")
+    if single != single_translation or len(sentences) != len(translations):
+        raise ValueError(f"`sentences` and `translations` must be a string each or lists of the same length, got "
+                         f"{'a string' if single else f'{len(sentences)} sentences'} and "
+                         f"{'a string' if single_translation else f'{len(translations)} translations'}.")
+    alpha = finite_number("alpha", alpha, minimum=0)
+    batch_size = integer("batch_size", batch_size, minimum=1)
+    parts, _ = _source_parts(model, sentences)
+    _one_part_each(parts, "scores are", "with a translation each")
+    for i, sentence_parts in enumerate(parts):
+        if not sentence_parts:
+            raise ValueError(f"`sentences[{i}]` is blank: it has no translation to score.")
+    targets = [ids[::-1] if model.right_to_left else ids
+               for ids in _tokenize(model, translations, model.target_tokenizer)]
+    models = [model, *model.members]
+    order = sorted(range(len(parts)), key=lambda i: (len(parts[i][0]), len(targets[i])))
+    scores = [0.0] * len(parts)
+    for start in range(0, len(order), batch_size):
+        chunk = order[start : start + batch_size]
+        source = np.zeros((len(chunk), max(len(parts[i][0]) for i in chunk)), np.int32)
+        target = np.zeros((len(chunk), max(len(targets[i]) for i in chunk) + 2), np.int32)  # start, pieces, end
+        for row, i in enumerate(chunk):
+            source[row, : len(parts[i][0])] = parts[i][0]
+            target[row, : len(targets[i]) + 2] = [BOS, *targets[i], EOS]
+        log_probs = sum(keras.ops.log_softmax(m((source, target[:, :-1]), training=False), axis=-1) for m in models)
+        picked = np.take_along_axis(np.asarray(log_probs, np.float64) / len(models), target[:, 1:, None], -1)[..., 0]
+        for row, i in enumerate(chunk):
+            n = len(targets[i]) + 1
+            scores[i] = float(picked[row, :n].sum() / decoding.length_penalty(n, alpha))
+    return scores[0] if single else scores
 
 
 def _translate_ids(model, ids, beam_size, max_length, alpha, batch_size, **options):
@@ -194,6 +258,10 @@ def _translate_ids(model, ids, beam_size, max_length, alpha, batch_size, **optio
             maps[i] = weights[:own, : len(ids[i])] if isinstance(weights, np.ndarray) else None
             if options.get("return_scores"):
                 scores[i] = out[2][row]
+    if model.right_to_left:  # written last piece first: in reading order, as are their rows of attention
+        results = [[r[::-1] for r in result] if isinstance(result, list) else result[::-1] for result in results]
+        maps = [m if m is None else np.concatenate([m[: len(r)][::-1], m[len(r) :]])
+                for m, r in zip(maps, results)]
     return (results, maps, scores) if options.get("return_scores") else (results, maps)
 
 
@@ -247,10 +315,11 @@ def _warn_unknown(model, texts, total):
         )
 
 
-def _tokenize(model, texts):
+def _tokenize(model, texts, tokenizer=None):
+    """Texts -> lists of piece ids, by the model's source tokenizer (or `tokenizer`)."""
     if not texts:
         return []
-    ids = model.source_tokenizer(list(texts))  # eager keras_hub tokenizers return lists
+    ids = (tokenizer or model.source_tokenizer)(list(texts))  # eager keras_hub tokenizers return lists
     ids = ids.to_list() if hasattr(ids, "to_list") else ids
     return [list(map(int, t)) for t in ids]
 
@@ -346,12 +415,12 @@ def _word_starts(proto):
     return np.array([p.startswith("\u2581") for p in vocabulary])
 
 
-def _as_sentences(sentences):
-    """`(single, list of str)` of `translate`'s `sentences`; TypeError for anything else."""
+def _as_sentences(sentences, name="sentences"):
+    """`(single, list of str)` of `translate`'s `sentences` (errors call it `name`); TypeError for anything else."""
     if isinstance(sentences, str):
-        _check_encodable("sentences", sentences)
+        _check_encodable(name, sentences)
         return True, [sentences]
-    expected = "`sentences` must be a string or a list of strings"
+    expected = f"`{name}` must be a string or a list of strings"
     if isinstance(sentences, (bytes, bytearray, memoryview)):
         raise TypeError(f"{expected}, got {type(sentences).__name__}: decode it first, e.g. `text.decode('utf-8')`.")
     if isinstance(sentences, Mapping):
@@ -366,8 +435,8 @@ def _as_sentences(sentences):
     for i, sentence in enumerate(sentences):
         if not isinstance(sentence, str):
             shown = repr(sentence) if len(repr(sentence)) <= 40 else repr(sentence)[:37] + "..."
-            raise TypeError(f"`sentences[{i}]` must be a string, got {type(sentence).__name__} ({shown}).")
-        _check_encodable(f"sentences[{i}]", sentence)
+            raise TypeError(f"`{name}[{i}]` must be a string, got {type(sentence).__name__} ({shown}).")
+        _check_encodable(f"{name}[{i}]", sentence)
     return False, sentences
 
 
@@ -507,6 +576,8 @@ def _serving_function(model, beam_size=1, alpha=0.6, max_extra_tokens=10):
         # Each sentence's own limit, as `translate`'s: an output that ran on past it beside longer ones is cut there.
         own = 2 * (ids.row_lengths() + 1) + max_extra_tokens
         output = tf.where(tf.sequence_mask(tf.cast(own, tf.int32), tf.shape(output)[1]), output, PAD)
+        if model.right_to_left:  # written last piece first: in reading order
+            output = tf.reverse_sequence(output, tf.reduce_sum(tf.cast(output != PAD, tf.int32), 1), seq_axis=1)
         output = tf.RaggedTensor.from_tensor(output, padding=PAD)
         text = tf.strings.reduce_join(tf.gather(pieces, output), axis=-1)
         text = tf.strings.strip(tf.strings.regex_replace(text, "\u2581", " "))  # as `translate`, no end spaces
@@ -515,16 +586,14 @@ def _serving_function(model, beam_size=1, alpha=0.6, max_extra_tokens=10):
     def translate(sentences):
         # What `translate` refuses, refused by name: a batch is a vector of UTF-8 strings.
         # (Run-time shapes only: a signature's [None] is not checked, and its static rank is folded away.)
-        with tf.control_dependencies([
-            decoding.require(tf.equal(tf.size(sentences), tf.shape(sentences)[0]),
-                             "`sentences` must be a 1-D batch of strings"),
-            decoding.require(decoding.valid_utf8(tf.reshape(sentences, [-1])),
-                             "`sentences` holds bytes that are not UTF-8 text: decode them first"),
-        ]):
-            sentences = tf.reshape(sentences, [-1])
+        vector = tf.equal(tf.size(sentences), tf.shape(sentences)[0])
+        sentences = tf.reshape(sentences, [-1])
         # an empty batch has no source length for the encoder's loop: answer it directly
         empty = lambda: tf.zeros([0], tf.string)  # noqa: E731
-        return {"translations": tf.cond(tf.size(sentences) > 0, lambda: run(sentences), empty)}
+        return {"translations": decoding.refusing(
+            [(vector, "`sentences` must be a 1-D batch of strings"),
+             (decoding.valid_utf8(sentences), "`sentences` holds bytes that are not UTF-8 text: decode them first")],
+            lambda: tf.cond(tf.size(sentences) > 0, lambda: run(sentences), empty), empty)}
 
     return tf.function(translate, autograph=False)
 
