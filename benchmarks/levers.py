@@ -10,7 +10,8 @@ one epoch `--average-last` kept); or a folder of them, whose mean is the
 candidate (checkpoint averaging: `zoo.training.average_weights`, e.g. a
 run's `epochs/`). Weights from files are stored in float16 and loaded back
 before scoring, as a recipe's `model/` is. Every model decodes Multi30k de-en
-`--split` alone (an ensemble's first model), beam 5 (alpha 0.6); each row
+`--split` alone (an ensemble's first model; `--whole` decodes the
+baseline with its members), beam 5 (alpha 0.6); each row
 gives cased sacreBLEU, chrF and its gain over the baseline with a 95% paired
 bootstrap interval over the sentences
 (`zoo.metrics.paired_translation_difference`, 1,000 draws). Choose on val;
@@ -46,18 +47,21 @@ def parse_args(argv=None):
     parser.add_argument("--split", default="val", choices=["val", "test"], help="Multi30k de-en split")
     parser.add_argument("--limit", type=int, default=None, help="only the first N sentences")
     parser.add_argument("--beam-size", type=int, default=5)
+    parser.add_argument("--whole", action="store_true",
+                        help="decode the baseline with its ensemble members, as it ships (candidates alone)")
     parser.add_argument("--rescore-with", metavar="R2L", default=None,
                         help="a right-to-left model directory: rerank the baseline's n-best lists with it")
     return parser.parse_args(argv)
 
 
-def load(spec, baseline):
-    """The model `spec` names (see the module docstring), alone."""
+def load(spec, baseline, whole=False):
+    """The model `spec` names (see the module docstring), alone unless `whole`."""
     path = Path(spec)
     files = sorted(path.glob("*.weights.h5")) if path.is_dir() else [path] if path.suffix == ".h5" else []
     if not files:
         model = zoo.load(spec)
-        model.set_members(())
+        if not whole:
+            model.set_members(())
         return model
     model = zoo.load(baseline)
     model.set_members(())
@@ -71,7 +75,7 @@ def load(spec, baseline):
 def main(argv=None):
     args = parse_args(argv)
     sources, references = load_pairs("de-en", args.split, limit=args.limit)
-    baseline = load(args.baseline, args.baseline)
+    baseline = load(args.baseline, args.baseline, whole=args.whole)
     outputs = baseline.translate(sources, beam_size=args.beam_size)
     scores = translation_scores(outputs, references)
     print(f"Multi30k de-en {args.split}, {len(sources)} sentences, beam {args.beam_size}\n")

@@ -465,3 +465,23 @@ def test_a_search_whose_masks_forbid_every_token_returns_empty_outputs():
                                                   return_scores=True)
     assert [list(s) for s in sequences] == [[], []]
     assert [m.shape for m in maps] == [(0, 3), (0, 3)] and scores == [-np.inf, -np.inf]
+
+
+def test_refusing_checks_in_order_before_the_answer_reads_its_input():
+    # A [None] signature is trusted, not checked: a matrix reaches the graph, whose reductions were built for
+    # rank 1. The first check must hold before the next check, or the answer, reads the input.
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string)], autograph=False)
+    def lengths(strings):
+        vector = tf.equal(tf.size(strings), tf.shape(strings)[0])
+        strings = tf.reshape(strings, [-1])
+        answer = lambda: tf.strings.length(strings)  # noqa: E731
+        return decoding.refusing([(vector, "`strings` must be a 1-D batch"),
+                                  (decoding.valid_utf8(strings), "`strings` is not UTF-8")],
+                                 answer, lambda: tf.zeros([0], tf.int32))
+
+    assert lengths(tf.constant(["ab", "c"])).numpy().tolist() == [2, 1]
+    assert lengths(tf.constant([], tf.string)).numpy().tolist() == []
+    with pytest.raises(tf.errors.InvalidArgumentError, match="`strings` must be a 1-D batch"):
+        lengths.get_concrete_function()(tf.constant([["ab", "c"], ["d", "e"]]))
+    with pytest.raises(tf.errors.InvalidArgumentError, match="`strings` is not UTF-8"):
+        lengths(tf.constant([b"ab", b"\xff"]))

@@ -68,7 +68,9 @@ def test_smoke_run_resumes_after_kill_logs_and_saves_in_its_run(mirror, tmp_path
 
 # 23 s and more each: run with -m slow; mixed precision is checked by default on caption.py (float16, test_distribute)
 @pytest.mark.parametrize("flags", [pytest.param(["--mixed-precision", "mixed_bfloat16"], marks=pytest.mark.slow),
-                                   pytest.param(["--model", "gru-seq2seq-attn"], marks=pytest.mark.slow)])
+                                   pytest.param(["--model", "gru-seq2seq-attn"], marks=pytest.mark.slow),
+                                   pytest.param(["--right-to-left", "--subword-sampling", "0.1"],
+                                                marks=pytest.mark.slow)])
 def test_smoke_variants_run_one_step(mirror, tmp_path, flags, shipped_untouched):
     result = subprocess.run(recipe(tmp_path, "--epochs", "1", *flags), cwd=ROOT, capture_output=True,
                             text=True, timeout=600, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
@@ -127,6 +129,16 @@ def test_a_directory_of_shards_is_streamed_and_the_card_says_so(tmp_path, de_en_
     assert data["input"] == "streaming" and data["train"] == "270 pairs (0 with an empty side dropped)"
     assert [f["name"] for f in data["files"]["train"]] == ["part-0.tsv", "part-1.tsv.gz", "part-2.tsv"]
     assert (tmp_path / "run" / "corpus.json").is_file()
+
+
+@pytest.mark.parametrize("flag", [["--right-to-left"], ["--subword-sampling", "0.1"]])
+def test_flags_that_need_the_pairs_in_memory_are_refused_when_streaming(tmp_path, flag):
+    command = [sys.executable, str(ROOT / "recipes" / "translate.py"), "--train-file", "examples/de-en-small.tsv",
+               "--input", "streaming", *flag, "--run-dir", str(tmp_path / "run")]
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-3000:]
+    assert f"{flag[0]} is for pairs read into memory" in result.stderr
+    assert not (tmp_path / "run" / "model").exists()
 
 
 def test_streaming_flags_need_your_files(tmp_path):
