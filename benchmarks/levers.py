@@ -105,8 +105,8 @@ def rescored(model, right_to_left, sources, beam_size, alpha=0.6):
     by the length penalty of `alpha`)."""
     lists = model.translate(sources, beam_size=beam_size, alpha=alpha, num_return_sequences=beam_size,
                             return_scores=True)
-    pairs = [(source, text) for source, n_best in zip(sources, lists) for text, _ in n_best]
-    backward = iter(score(right_to_left, *map(list, zip(*pairs)), alpha=alpha))
+    repeated = [source for source, n_best in zip(sources, lists) for _ in n_best]
+    backward = iter(score(right_to_left, repeated, [text for n_best in lists for text, _ in n_best], alpha=alpha))
     first, reranked = [], []
     for n_best in lists:
         totals = [forward + next(backward) for _, forward in n_best]

@@ -179,6 +179,19 @@ def test_score_is_the_log_probability_of_the_pieces_written_one_at_a_time(tiny_t
         assert model.score(sentences[0], translations[0]) == pytest.approx(scores[0])
 
 
+def test_an_ensemble_scores_by_the_mean_of_its_models_log_probabilities(tiny_translator):
+    first = tiny_translator("lstm-seq2seq-attn", dropout=0.0)
+    second = tiny_translator("lstm-seq2seq-attn", dropout=0.0)  # other random weights, the same tokenizers
+    sentences, translations = ["Der Hund ist rot.", "Das Auto"], ["The dog is red.", "a car"]
+    pairs = list(zip(sentences, translations))
+    alone = [_step_by_step_log_probability(m, s, t)[0] for m in (first, second) for s, t in pairs]
+    assert alone[0] != pytest.approx(alone[2], abs=1e-3)  # the mean differs from either model's
+    first.score(sentences, translations)  # compiled alone first: set_members must compile it again
+    first.set_members([second])
+    assert first.score(sentences, translations) == pytest.approx(
+        [(alone[0] + alone[2]) / 2, (alone[1] + alone[3]) / 2], abs=1e-4)
+
+
 def test_score_names_what_it_cannot_score(tiny_translator):
     model = tiny_translator("lstm-seq2seq-attn")
     with pytest.raises(ValueError, match="same length, got 2 sentences and 1 translations"):
@@ -201,10 +214,11 @@ def test_a_right_to_left_model_translates_in_reading_order(tiny_translator, tmp_
     sentences = ["Der Hund ist rot.", "Das Auto ist gelb und der Ball ist blau."]
     ids = [translation._source_parts(forward, [s])[0][0][0] for s in sentences]
     for beam_size in (1, 3):
-        written, _ = translation._translate_ids(forward, ids, beam_size, 12, 0.6, 8)
+        written, forward_maps = translation._translate_ids(forward, ids, beam_size, 12, 0.6, 8, return_attention=True)
         read, maps = translation._translate_ids(backward, ids, beam_size, 12, 0.6, 8, return_attention=True)
         assert [r.tolist() for r in read] == [w[::-1].tolist() for w in written]
-        assert all(m.shape[0] >= len(r) for m, r in zip(maps, read))
+        for m, f, r in zip(maps, forward_maps, read):  # a piece's row of attention moves with it
+            np.testing.assert_allclose(m[: len(r)], f[: len(r)][::-1], atol=1e-6)
     assert backward.translate(sentences, beam_size=1) == translation._detokenize(
         backward, [w[::-1] for w in translation._translate_ids(forward, ids, 1, None, 0.6, 8)[0]])
     translation.export(backward, tmp_path / "serving")  # the export writes in reading order too

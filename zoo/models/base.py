@@ -157,7 +157,7 @@ class ZooModel(keras.Model):
     def _keep_members(self, models):
         # Not a Keras attribute: the members' weights are theirs, not this model's (`model.weights`).
         object.__setattr__(self, "_members", Members(models))
-        self._compiled_decoder = None  # the search is made again, with or without them
+        self._compiled_decoder = self._compiled_scorer = None  # compiled again, with or without them
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)

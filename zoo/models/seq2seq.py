@@ -206,6 +206,23 @@ class Seq2Seq(DeepOutput, ZooModel):
             )
         return self._compiled_decoder
 
+    @property
+    def scorer(self):
+        """Compiled forced decoding of this model (an ensemble: the mean of its
+        models' log-probabilities, as it decodes): int `(source [b, s],
+        target_in [b, t], target_out [b, t])` -> float32 `[b, t]`, the
+        log-probability of each `target_out` piece after `target_in`'s."""
+        if getattr(self, "_compiled_scorer", None) is None:
+            models = [self, *self.members]
+
+            def scores(source, target_in, target_out):
+                log_probs = sum(ops.log_softmax(m((source, target_in), training=False), axis=-1) for m in models)
+                return ops.take_along_axis(log_probs / len(models), target_out[..., None], axis=-1)[..., 0]
+
+            spec = tf.TensorSpec([None, None], tf.int32)
+            self._compiled_scorer = tf.function(scores, input_signature=[spec, spec, spec])
+        return self._compiled_scorer
+
     # -- saving -----------------------------------------------------------------
 
     def build_for_inference(self):

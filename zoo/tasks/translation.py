@@ -210,7 +210,6 @@ def score(model, sentences, translations, alpha=0.0, batch_size=64):
             raise ValueError(f"`sentences[{i}]` is blank: it has no translation to score.")
     targets = [ids[::-1] if model.right_to_left else ids
                for ids in _tokenize(model, translations, model.target_tokenizer)]
-    models = [model, *model.members]
     order = sorted(range(len(parts)), key=lambda i: (len(parts[i][0]), len(targets[i])))
     scores = [0.0] * len(parts)
     for start in range(0, len(order), batch_size):
@@ -220,8 +219,7 @@ def score(model, sentences, translations, alpha=0.0, batch_size=64):
         for row, i in enumerate(chunk):
             source[row, : len(parts[i][0])] = parts[i][0]
             target[row, : len(targets[i]) + 2] = [BOS, *targets[i], EOS]
-        log_probs = sum(keras.ops.log_softmax(m((source, target[:, :-1]), training=False), axis=-1) for m in models)
-        picked = np.take_along_axis(np.asarray(log_probs, np.float64) / len(models), target[:, 1:, None], -1)[..., 0]
+        picked = np.asarray(model.scorer(source, target[:, :-1], target[:, 1:]), np.float64)  # compiled
         for row, i in enumerate(chunk):
             n = len(targets[i]) + 1
             scores[i] = float(picked[row, :n].sum() / decoding.length_penalty(n, alpha))
@@ -576,16 +574,17 @@ def _serving_function(model, beam_size=1, alpha=0.6, max_extra_tokens=10):
         # Each sentence's own limit, as `translate`'s: an output that ran on past it beside longer ones is cut there.
         own = 2 * (ids.row_lengths() + 1) + max_extra_tokens
         output = tf.where(tf.sequence_mask(tf.cast(own, tf.int32), tf.shape(output)[1]), output, PAD)
-        if model.right_to_left:  # written last piece first: in reading order
-            output = tf.reverse_sequence(output, tf.reduce_sum(tf.cast(output != PAD, tf.int32), 1), seq_axis=1)
+        if model.right_to_left:  # written last piece first: in reading order, up to the last piece that prints
+            # (an untrained model may write the padding id mid-output: it prints nothing, so it is not an end)
+            written = tf.where(output != PAD, tf.range(1, tf.shape(output)[1] + 1)[None, :], 0)
+            output = tf.reverse_sequence(output, tf.reduce_max(written, axis=1), seq_axis=1)
         output = tf.RaggedTensor.from_tensor(output, padding=PAD)
         text = tf.strings.reduce_join(tf.gather(pieces, output), axis=-1)
         text = tf.strings.strip(tf.strings.regex_replace(text, "\u2581", " "))  # as `translate`, no end spaces
         return tf.where(ids.row_lengths() == 0, "", text)  # no pieces (blank, zero-width), "" out, as `translate`
 
     def translate(sentences):
-        # What `translate` refuses, refused by name: a batch is a vector of UTF-8 strings.
-        # (Run-time shapes only: a signature's [None] is not checked, and its static rank is folded away.)
+        # What `translate` refuses, refused by name: a batch is a vector of UTF-8 strings (`decoding.refusing`).
         vector = tf.equal(tf.size(sentences), tf.shape(sentences)[0])
         sentences = tf.reshape(sentences, [-1])
         # an empty batch has no source length for the encoder's loop: answer it directly
